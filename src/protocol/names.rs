@@ -1,0 +1,49 @@
+//! Every exchange, queue and header name adtop uses, in one place (see `docs/protocol.md`).
+
+/// autopkgtest-cloud: running status, fanout, not durable.
+pub const TESTSTATUS_EXCHANGE: &str = "teststatus.fanout";
+/// autopkgtest-cloud: completions, fanout, durable, persistent messages.
+pub const TESTCOMPLETE_EXCHANGE: &str = "testcomplete.fanout";
+
+/// adtop: worker heartbeats, fanout, not durable (a heartbeat is only news while it is fresh).
+pub const HEARTBEAT_EXCHANGE: &str = "adtop.heartbeat";
+/// adtop: control messages to workers, topic; routing key `worker.<id>` or `worker.all`.
+pub const CONTROL_EXCHANGE: &str = "adtop.control";
+/// adtop: live log chunks, topic; routing key = the job's uuid.
+pub const LOG_EXCHANGE: &str = "adtop.log";
+/// adtop: operator actions, fanout, durable.
+pub const AUDIT_EXCHANGE: &str = "adtop.audit";
+/// adtop: requests a worker could not accept, durable queue on the default exchange.
+pub const REJECTED_QUEUE: &str = "adtop.rejected";
+/// adtop: prefix of the per-worker durable queue that holds a request while a long test runs
+/// (see `docs/protocol.md`, "consumer timeout").
+pub const HELD_QUEUE_PREFIX: &str = "adtop.held.";
+
+/// Routing key that reaches every worker on [`CONTROL_EXCHANGE`].
+pub const CONTROL_ALL: &str = "worker.all";
+
+/// Header on a rejected message: a human-readable reason.
+pub const H_REASON: &str = "x-adtop-reason";
+/// Header on a rejected message: a stable machine-readable reason code.
+pub const H_REASON_CODE: &str = "x-adtop-reason-code";
+/// Header on a rejected or held message: the request queue it came from.
+pub const H_SOURCE_QUEUE: &str = "x-adtop-source-queue";
+/// Header on a rejected or held message: the worker that handled it.
+pub const H_WORKER: &str = "x-adtop-worker";
+/// Header on a rejected message: when (RFC 3339).
+pub const H_REJECTED_AT: &str = "x-adtop-rejected-at";
+
+/// Store container of the time-ordered results index.
+pub const INDEX_CONTAINER: &str = "adtop-index";
+/// Store container of the audit trail.
+pub const AUDIT_CONTAINER: &str = "adtop-audit";
+
+/// Routing key for one worker on [`CONTROL_EXCHANGE`].
+pub fn control_key(worker_id: &str) -> String {
+    format!("worker.{worker_id}")
+}
+
+/// The held queue of one worker.
+pub fn held_queue(worker_id: &str) -> String {
+    format!("{HELD_QUEUE_PREFIX}{worker_id}")
+}
