@@ -1,1 +1,293 @@
-fn main() {}
+//! `adtop`: parse arguments, load configuration, hand over to the part asked for.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use adtop::broker::{self, Session};
+use adtop::cli::{Cli, Command, Global, SubmitArgs, WorkerArgs};
+use adtop::config::{self, Config};
+use adtop::controller::submit;
+use adtop::protocol::{Params, QueueName, Request, sanitize};
+use adtop::store::{Spool, Store};
+use adtop::worker::{self, WorkerOptions, policy::Policy, runner::RunnerConfig};
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+/// Settings every part shares, with the layers resolved.
+struct Resolved {
+    config: Config,
+    broker: String,
+    #[allow(dead_code)]
+    management: String,
+    store_url: String,
+}
+
+fn resolve(g: &Global) -> Result<Resolved> {
+    let config = Config::load(g.config.as_deref())?;
+    let broker = g
+        .broker
+        .clone()
+        .or(config.broker.clone())
+        .unwrap_or_else(|| config::DEFAULT_BROKER.into());
+    broker::check_url(&broker)?;
+    let management = g
+        .management
+        .clone()
+        .or(config.management.clone())
+        .unwrap_or_else(|| config::DEFAULT_MANAGEMENT.into());
+    let store_url = g
+        .store
+        .clone()
+        .or(config.store.clone())
+        .unwrap_or_else(|| format!("file://{}", config::data_dir().join("results").display()));
+    Ok(Resolved {
+        config,
+        broker,
+        management,
+        store_url,
+    })
+}
+
+fn open_store(r: &Resolved) -> Result<Store> {
+    let mut swift = r.config.swift.clone();
+    if let Ok(k) = std::env::var("ADTOP_SWIFT_KEY") {
+        swift.key = Some(k);
+    }
+    if let Ok(u) = std::env::var("ADTOP_SWIFT_USER") {
+        swift.user = Some(u);
+    }
+    Ok(Store::open(&r.store_url, &swift)?)
+}
+
+fn init_tracing(verbose: u8, default: &str) {
+    let level = match verbose {
+        0 => default,
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("adtop={level},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Some(Command::Worker(_))) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_tracing(cli.global.verbose, default_level);
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("adtop: error: {}", sanitize::line(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let r = resolve(&cli.global)?;
+    match cli.command {
+        None => {
+            eprintln!(
+                "adtop: the console is coming in the next step; meanwhile use `adtop submit` and `adtop worker` (see --help)"
+            );
+            Ok(0)
+        }
+        Some(Command::Submit(args)) => submit_cmd(&r, args).await,
+        Some(Command::Worker(args)) => worker_cmd(&r, args).await,
+        Some(Command::RequeueHeld { worker }) => {
+            let s = Session::open(&r.broker, "adtop requeue-held").await?;
+            let get = s.channel().await?;
+            let n = worker::hold::reclaim(&s.confirm, &get, &worker).await?;
+            println!(
+                "requeued {n} held request(s) of {}",
+                sanitize::line(&worker)
+            );
+            s.close().await;
+            Ok(0)
+        }
+    }
+}
+
+async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
+    let items = match &a.from {
+        Some(src) => submit::read_batch(src)?,
+        None => {
+            let (Some(pkg), Some(release), Some(arch)) = (&a.package, &a.release, &a.arch) else {
+                bail!("give PACKAGE --release R --arch A, or --from FILE");
+            };
+            let queue = QueueName::new(release, arch, a.context.as_deref())?;
+            let params = Params {
+                triggers: a.triggers.clone(),
+                ppas: a.ppas.clone(),
+                env: a.env.clone(),
+                requester: a.requester.clone(),
+                testname: a.testname.clone(),
+                all_proposed: a.all_proposed.then(|| serde_json::Value::from(1)),
+                ..Params::default()
+            };
+            let request = Request::new(pkg, submit::stamp(params))
+                .map_err(|e| anyhow::anyhow!("invalid request: {e}"))?;
+            vec![(
+                1,
+                Ok(submit::Submission {
+                    queue,
+                    request,
+                    priority: a.priority,
+                }),
+            )]
+        }
+    };
+    let progress = if a.from.is_some() && !a.json {
+        let pb = indicatif::ProgressBar::new(items.len() as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} requests {msg}")
+        {
+            pb.set_style(style);
+        }
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let session = Session::open(&r.broker, "adtop submit").await?;
+    let outcomes = submit::submit_all(
+        &session,
+        items,
+        &r.config.queues,
+        a.allow_duplicate,
+        Duration::from_millis(a.dedup_wait),
+        &progress,
+    )
+    .await;
+    progress.finish_and_clear();
+    session.close().await;
+    let outcomes = outcomes?;
+    let mut failed = 0;
+    let mut warned = std::collections::HashSet::new();
+    for o in &outcomes {
+        if o.status != "queued" {
+            failed += 1;
+        }
+        if a.json {
+            println!("{}", serde_json::to_string(o)?);
+            continue;
+        }
+        match (o.status, &o.uuid) {
+            ("queued", Some(uuid)) => println!("{uuid}\t{}\t{}", o.package, o.queue),
+            _ => eprintln!(
+                "adtop: line {}: {} {}: {}",
+                o.line,
+                o.status,
+                o.package,
+                o.error.as_deref().unwrap_or("")
+            ),
+        }
+        if let Some(w) = &o.warning
+            && warned.insert(w.clone())
+        {
+            eprintln!("adtop: warning: {w}");
+        }
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+async fn worker_cmd(r: &Resolved, a: WorkerArgs) -> Result<u8> {
+    let wc = &r.config.worker;
+    let arch = a
+        .arch
+        .or(wc.arch.clone())
+        .context("--arch is required (or [worker] arch in the config)")?;
+    let releases = if a.releases.is_empty() {
+        wc.releases.clone()
+    } else {
+        a.releases
+    };
+    if releases.is_empty() {
+        bail!("give at least one --release (or [worker] releases in the config)");
+    }
+    let contexts = if a.contexts.is_empty() {
+        wc.contexts.clone()
+    } else {
+        a.contexts
+    };
+    let queues = QueueName::all_for(&arch, &releases, &contexts)?;
+    let host = gethostname::gethostname().to_string_lossy().to_string();
+    let id =
+        a.id.or(wc.id.clone())
+            .unwrap_or_else(|| format!("{host}-{arch}"));
+    if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        bail!(
+            "invalid worker id {:?}: no spaces or control characters, at most 200 bytes",
+            sanitize::line(&id)
+        );
+    }
+    let spool_dir = a
+        .spool
+        .or(wc.spool.clone())
+        .unwrap_or_else(|| config::data_dir().join("spool").join(&id));
+    let program = a
+        .runner
+        .or(wc.runner.clone())
+        .unwrap_or_else(|| PathBuf::from("autopkgtest"));
+    let virt: Vec<String> = a
+        .virt
+        .or(wc.virt.clone())
+        .unwrap_or_else(|| "null".into())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let source_dir = a.source_dir.or(wc.source_dir.clone());
+    if let Some(d) = &source_dir
+        && !d.is_dir()
+    {
+        bail!("--source-dir {} is not a directory", d.display());
+    }
+    let opts = WorkerOptions {
+        id,
+        host,
+        arch,
+        releases,
+        contexts,
+        queues,
+        broker_url: r.broker.clone(),
+        queue_cfg: r.config.queues.clone(),
+        store: open_store(r)?,
+        spool: Spool::open(&spool_dir)?,
+        runner: RunnerConfig {
+            program,
+            virt,
+            source_dir,
+            extra_args: wc.extra_args.clone(),
+        },
+        policy: Policy::load(wc)?,
+        heartbeat_interval: Duration::from_secs(wc.heartbeat_interval),
+        status_interval: Duration::from_secs(wc.status_interval.max(1)),
+        lease: Duration::from_secs(wc.lease),
+        attempts: wc.attempts,
+        retry_delay: (
+            Duration::from_secs(wc.retry_delay_min),
+            Duration::from_secs(wc.retry_delay_max.max(wc.retry_delay_min)),
+        ),
+    };
+    tracing::info!(
+        "worker {} serving {} with store {}",
+        opts.id,
+        opts.queues
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.store.describe()
+    );
+    let code = worker::Worker::new(opts)?.run().await?;
+    Ok(u8::try_from(code).unwrap_or(1))
+}

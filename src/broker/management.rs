@@ -1,0 +1,220 @@
+//! RabbitMQ's management HTTP API: queue lists with depths, consumers and rates.
+//!
+//! Its counts lag by the statistics interval (5 s by default); callers that must show a
+//! change quickly combine it with live passive declares (`topology::peek_counts`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ManagementError {
+    #[error(
+        "management API at {url} unreachable: {source} (enable it with `rabbitmq-plugins enable rabbitmq_management`)"
+    )]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("management API at {url} answered {status}{hint}")]
+    Status {
+        url: String,
+        status: u16,
+        hint: &'static str,
+    },
+    #[error("management API at {url} sent an unexpected answer: {source}")]
+    Decode { url: String, source: reqwest::Error },
+}
+
+/// One queue as the management API reports it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct QueueInfo {
+    pub name: String,
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub messages_ready: u64,
+    #[serde(default)]
+    pub messages_unacknowledged: u64,
+    #[serde(default)]
+    pub consumers: u64,
+    #[serde(default)]
+    pub message_stats: Option<MessageStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct MessageStats {
+    #[serde(default)]
+    pub publish_details: Option<Rate>,
+    #[serde(default)]
+    pub deliver_get_details: Option<Rate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Rate {
+    #[serde(default)]
+    pub rate: f64,
+}
+
+impl QueueInfo {
+    pub fn publish_rate(&self) -> f64 {
+        self.message_stats
+            .as_ref()
+            .and_then(|s| s.publish_details.as_ref())
+            .map_or(0.0, |r| r.rate)
+    }
+    pub fn deliver_rate(&self) -> f64 {
+        self.message_stats
+            .as_ref()
+            .and_then(|s| s.deliver_get_details.as_ref())
+            .map_or(0.0, |r| r.rate)
+    }
+}
+
+#[derive(Clone)]
+pub struct Management {
+    client: reqwest::Client,
+    base: String,
+    vhost: String,
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for Management {
+    // Never print the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Management")
+            .field("base", &self.base)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl Management {
+    /// Credentials and vhost come from the broker URL unless the management URL carries its own.
+    pub fn new(management_url: &str, broker_url: &str) -> anyhow::Result<Self> {
+        let broker = url::Url::parse(broker_url).map_err(|e| {
+            anyhow::anyhow!("invalid broker URL {}: {e}", super::redact(broker_url))
+        })?;
+        let mgmt = url::Url::parse(management_url).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid management URL {}: {e}",
+                super::redact(management_url)
+            )
+        })?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .to_string()
+        };
+        let (user, password) = if mgmt.username().is_empty() {
+            (
+                decode(broker.username()),
+                broker.password().map(decode).unwrap_or_default(),
+            )
+        } else {
+            (
+                decode(mgmt.username()),
+                mgmt.password().map(decode).unwrap_or_default(),
+            )
+        };
+        let user = if user.is_empty() {
+            "guest".to_string()
+        } else {
+            user
+        };
+        let password = if password.is_empty() && user == "guest" {
+            "guest".to_string()
+        } else {
+            password
+        };
+        let vhost_path = broker.path().trim_start_matches('/');
+        let vhost = if vhost_path.is_empty() {
+            "/".to_string()
+        } else {
+            decode(vhost_path)
+        };
+        let mut base = mgmt.clone();
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot build HTTP client: {e}"))?;
+        Ok(Self {
+            client,
+            base: base.as_str().trim_end_matches('/').to_string(),
+            vhost,
+            user,
+            password,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// All queues of the vhost with the columns adtop uses.
+    pub async fn queues(&self) -> Result<Vec<QueueInfo>, ManagementError> {
+        let vhost =
+            percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
+        let url = format!(
+            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,message_stats.publish_details.rate,message_stats.deliver_get_details.rate",
+            self.base
+        );
+        let resp = self
+            .client
+            .get(&url)
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await
+            .map_err(|source| ManagementError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let hint = match status {
+                401 => " (wrong credentials: they come from the broker URL or the management URL)",
+                404 => " (unknown vhost?)",
+                _ => "",
+            };
+            return Err(ManagementError::Status {
+                url: self.base.clone(),
+                status,
+                hint,
+            });
+        }
+        resp.json().await.map_err(|source| ManagementError::Decode {
+            url: self.base.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_from_broker_url_never_printed() {
+        let m = Management::new("http://127.0.0.1:15672/", "amqp://ops:s3cret@h:5672/ci")
+            .expect("valid");
+        assert_eq!(m.vhost, "ci");
+        assert_eq!(m.user, "ops");
+        assert!(!format!("{m:?}").contains("s3cret"));
+        let m = Management::new(
+            "http://127.0.0.1:15672",
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+        )
+        .expect("valid");
+        assert_eq!(m.vhost, "/");
+    }
+
+    #[test]
+    fn parses_queue_listing() {
+        let json = r#"[{"name":"debci-noble-amd64","messages":3,"messages_ready":2,"messages_unacknowledged":1,"consumers":1,"message_stats":{"publish_details":{"rate":0.5}}},{"name":"x"}]"#;
+        let qs: Vec<QueueInfo> = serde_json::from_str(json).expect("parses");
+        assert_eq!(qs[0].messages_ready, 2);
+        assert!((qs[0].publish_rate() - 0.5).abs() < f64::EPSILON);
+        assert_eq!(qs[1].deliver_rate(), 0.0);
+    }
+}

@@ -1,0 +1,95 @@
+//! The broker: AMQP connections we own the reconnect loop of, the topology every part declares
+//! the same way, confirmed publishing, and the management HTTP API for lists and rates.
+
+pub mod backoff;
+pub mod management;
+pub mod publish;
+pub mod session;
+pub mod topology;
+
+use lapin::{Connection, ConnectionProperties};
+use thiserror::Error;
+
+pub use backoff::Backoff;
+pub use session::Session;
+
+#[derive(Debug, Error)]
+pub enum BrokerError {
+    #[error(
+        "cannot connect to the broker at {url}: {source} (is RabbitMQ running? `rabbitmq-server -detached` starts it)"
+    )]
+    Connect { url: String, source: lapin::Error },
+    #[error(
+        "queue {queue} exists with other arguments than adtop's configuration ({message}); set [queues] max_priority/type in the config to match how the deployment declared it"
+    )]
+    Mismatch { queue: String, message: String },
+    #[error("broker operation {what} failed: {source}")]
+    Amqp { what: String, source: lapin::Error },
+    #[error("the broker returned the message for {key}: {reply}")]
+    Returned { key: String, reply: String },
+    #[error("the broker refused (nacked) the message for {key}")]
+    Nacked { key: String },
+}
+
+impl BrokerError {
+    pub fn amqp(what: impl Into<String>) -> impl FnOnce(lapin::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Amqp { what, source }
+    }
+}
+
+/// The URL with its password replaced, for messages and the console header.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+/// Connect once. Callers own the retry loop (lapin's auto-recover is not relied on).
+pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url, props)
+        .await
+        .map_err(|source| BrokerError::Connect {
+            url: redact(url),
+            source,
+        })
+}
+
+/// Check a broker URL before trying it, so a typo is an error and not an endless reconnect.
+pub fn check_url(url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid broker URL {}: {e}; expected amqp://user:pass@host:5672/vhost",
+            redact(url)
+        )
+    })?;
+    if !matches!(parsed.scheme(), "amqp" | "amqps") {
+        anyhow::bail!(
+            "invalid broker URL {}: scheme must be amqp:// or amqps://",
+            redact(url)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(
+            redact("amqp://guest:secret@h:5672/%2f"),
+            "amqp://guest:***@h:5672/%2f"
+        );
+        assert!(!redact("amqp://u:p@x/").contains(":p@"));
+        assert!(check_url("http://x").is_err());
+        assert!(check_url("amqp://guest:guest@127.0.0.1:5672/%2f").is_ok());
+    }
+}

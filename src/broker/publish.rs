@@ -1,0 +1,80 @@
+//! Publishing with publisher confirms and `mandatory`, so that a message is either in a queue
+//! or the caller knows it is not (a message to a missing queue is otherwise silently dropped).
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation};
+
+use super::BrokerError;
+
+/// Persistent (delivery_mode 2) JSON or text properties.
+pub fn persistent() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2)
+}
+
+pub fn with_headers(props: BasicProperties, headers: &[(&str, String)]) -> BasicProperties {
+    let mut table = FieldTable::default();
+    for (k, v) in headers {
+        table.insert((*k).into(), AMQPValue::LongString(v.as_str().into()));
+    }
+    props.with_headers(table)
+}
+
+pub async fn enable_confirms(ch: &Channel) -> Result<(), BrokerError> {
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(BrokerError::amqp("enable publisher confirms"))
+}
+
+/// Publish and wait for the broker's confirm. `mandatory` makes an unroutable message an error
+/// instead of a silent loss. The channel must have confirms enabled.
+pub async fn publish_confirmed(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+    mandatory: bool,
+) -> Result<(), BrokerError> {
+    let opts = BasicPublishOptions {
+        mandatory,
+        ..Default::default()
+    };
+    let confirm = ch
+        .basic_publish(exchange.into(), key.into(), opts, body, props)
+        .await
+        .map_err(BrokerError::amqp(format!("publish to {key}")))?
+        .await
+        .map_err(BrokerError::amqp(format!("confirm of publish to {key}")))?;
+    match confirm {
+        Confirmation::Ack(Some(ret)) | Confirmation::Nack(Some(ret)) => {
+            Err(BrokerError::Returned {
+                key: key.to_string(),
+                reply: ret.reply_text.to_string(),
+            })
+        }
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Nack(None) => Err(BrokerError::Nacked {
+            key: key.to_string(),
+        }),
+    }
+}
+
+/// Publish without waiting (heartbeats, status, log chunks: losing one is harmless).
+pub async fn publish_fast(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<(), BrokerError> {
+    ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    )
+    .await
+    .map(drop)
+    .map_err(BrokerError::amqp(format!("publish to {exchange}")))
+}

@@ -1,0 +1,150 @@
+//! Declaring queues and exchanges exactly as the deployment does.
+
+use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ErrorKind, ExchangeKind};
+
+use super::BrokerError;
+use crate::config::{QueueConfig, QueueType};
+use crate::protocol::names;
+
+/// Arguments for a request queue, from configuration.
+pub fn request_queue_args(cfg: &QueueConfig) -> FieldTable {
+    let mut args = FieldTable::default();
+    if let Some(p) = cfg.max_priority {
+        args.insert("x-max-priority".into(), AMQPValue::LongInt(i32::from(p)));
+    }
+    if cfg.queue_type == Some(QueueType::Quorum) {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    args
+}
+
+fn is_precondition_failed(e: &lapin::Error) -> Option<String> {
+    match e.kind() {
+        ErrorKind::ProtocolError(amqp)
+            if matches!(
+                amqp.kind(),
+                AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED)
+            ) =>
+        {
+            Some(amqp.get_message().to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Declare a durable request queue. A mismatch with how it already exists becomes
+/// [`BrokerError::Mismatch`] (the channel is closed by the broker in that case).
+pub async fn declare_request_queue(
+    ch: &Channel,
+    name: &str,
+    cfg: &QueueConfig,
+) -> Result<(u32, u32), BrokerError> {
+    let q = ch
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions::durable(),
+            request_queue_args(cfg),
+        )
+        .await
+        .map_err(|e| match is_precondition_failed(&e) {
+            Some(message) => BrokerError::Mismatch {
+                queue: name.to_string(),
+                message,
+            },
+            None => BrokerError::Amqp {
+                what: format!("declare queue {name}"),
+                source: e,
+            },
+        })?;
+    Ok((q.message_count(), q.consumer_count()))
+}
+
+/// Live (message count, consumer count) of an existing queue, or None if it does not exist.
+/// A failed passive declare closes the channel, so callers use a channel of its own for this.
+pub async fn peek_counts(ch: &Channel, name: &str) -> Result<Option<(u32, u32)>, BrokerError> {
+    let opts = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    match ch
+        .queue_declare(name.into(), opts, FieldTable::default())
+        .await
+    {
+        Ok(q) => Ok(Some((q.message_count(), q.consumer_count()))),
+        Err(e) if matches!(e.kind(), ErrorKind::ProtocolError(a) if matches!(a.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND))) => {
+            Ok(None)
+        }
+        Err(e) => Err(BrokerError::Amqp {
+            what: format!("inspect queue {name}"),
+            source: e,
+        }),
+    }
+}
+
+/// The exchanges and queues every part relies on. Idempotent.
+pub async fn declare_common(ch: &Channel) -> Result<(), BrokerError> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let transient = ExchangeDeclareOptions::default();
+    for (name, kind, opts) in [
+        (names::TESTSTATUS_EXCHANGE, ExchangeKind::Fanout, transient),
+        (names::TESTCOMPLETE_EXCHANGE, ExchangeKind::Fanout, durable),
+        (names::HEARTBEAT_EXCHANGE, ExchangeKind::Fanout, transient),
+        (names::CONTROL_EXCHANGE, ExchangeKind::Topic, durable),
+        (names::LOG_EXCHANGE, ExchangeKind::Topic, transient),
+        (names::AUDIT_EXCHANGE, ExchangeKind::Fanout, durable),
+    ] {
+        ch.exchange_declare(name.into(), kind, opts, FieldTable::default())
+            .await
+            .map_err(BrokerError::amqp(format!("declare exchange {name}")))?;
+    }
+    ch.queue_declare(
+        names::REJECTED_QUEUE.into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(BrokerError::amqp(format!(
+        "declare queue {}",
+        names::REJECTED_QUEUE
+    )))?;
+    Ok(())
+}
+
+/// A server-named, exclusive, auto-delete queue bound to `exchange` with each of `keys`.
+pub async fn private_queue(
+    ch: &Channel,
+    exchange: &str,
+    keys: &[&str],
+) -> Result<String, BrokerError> {
+    let opts = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    let q = ch
+        .queue_declare("".into(), opts, FieldTable::default())
+        .await
+        .map_err(BrokerError::amqp("declare private queue"))?;
+    let name = q.name().to_string();
+    for key in keys {
+        ch.queue_bind(
+            name.as_str().into(),
+            exchange.into(),
+            (*key).into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BrokerError::amqp(format!("bind to {exchange}")))?;
+    }
+    Ok(name)
+}

@@ -1,0 +1,158 @@
+//! Command-line interface: every flag, with help that teaches. Flags override `ADTOP_*`
+//! environment variables, which override the configuration file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "adtop",
+    version,
+    about = "Distributed autopkgtest CI over RabbitMQ, and the console to run it from",
+    long_about = "adtop routes autopkgtest requests into per-release/arch queues on RabbitMQ (`adtop submit`), \
+runs them on workers with the real autopkgtest (`adtop worker`), stores results in autopkgtest-cloud's \
+layout, and gives operators a console (`adtop`, no subcommand).\n\n\
+Configuration: $XDG_CONFIG_HOME/adtop/config.toml (or --config), then ADTOP_* environment variables, then flags.",
+    after_help = "Examples:\n  adtop submit hello --release noble --arch amd64 --trigger hello/2.10-3\n  adtop worker --arch amd64 --release noble --virt null\n  adtop                      # the console"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Configuration file [default: $XDG_CONFIG_HOME/adtop/config.toml if it exists]
+    #[arg(long, global = true, env = "ADTOP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Broker URL, amqp:// or amqps:// [default: amqp://guest:guest@127.0.0.1:5672/%2f]
+    #[arg(
+        long,
+        global = true,
+        env = "ADTOP_BROKER",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub broker: Option<String>,
+    /// RabbitMQ management API [default: http://127.0.0.1:15672]; credentials from the broker URL
+    #[arg(
+        long,
+        global = true,
+        env = "ADTOP_MANAGEMENT",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub management: Option<String>,
+    /// Result store: file:///abs/path (a local directory, the default under $XDG_DATA_HOME/adtop/results)
+    /// or swift+https://host/auth/v1.0
+    #[arg(
+        long,
+        global = true,
+        env = "ADTOP_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
+    /// More log output (-v: debug, -vv: trace); or set RUST_LOG
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate test requests and queue them (the controller)
+    Submit(SubmitArgs),
+    /// Consume queues, run autopkgtest, store and announce results
+    Worker(WorkerArgs),
+    /// Move a worker's held requests back to their queues (for a worker that will not return)
+    RequeueHeld {
+        /// The worker id, as its heartbeats show it
+        worker: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Batch file: one JSON object per line with \"package\", \"release\", \"arch\", optional \"context\" \
+and \"priority\"; every other key is a request parameter (\"triggers\", \"ppas\", \"env\", \"requester\", ...).\n\n\
+A request identical to one already queued or running (same package and parameters, ignoring uuid, \
+submit-time, requester, readable-by) is refused: the target queue is browsed and running workers are asked."
+)]
+pub struct SubmitArgs {
+    /// Source package to test
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    pub package: Option<String>,
+    /// Release, e.g. noble or unstable
+    #[arg(long, required_unless_present = "from")]
+    pub release: Option<String>,
+    /// Architecture, e.g. amd64
+    #[arg(long, required_unless_present = "from")]
+    pub arch: Option<String>,
+    /// Trigger SRC/VERSION (repeatable)
+    #[arg(long = "trigger", value_name = "SRC/VER")]
+    pub triggers: Vec<String>,
+    /// PPA LPUSER/PPA (repeatable)
+    #[arg(long = "ppa", value_name = "USER/PPA")]
+    pub ppas: Vec<String>,
+    /// Environment for the test, K=V (repeatable)
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Queue context: huge, ppa, upstream, or a platform tag such as qemu
+    #[arg(long)]
+    pub context: Option<String>,
+    /// AMQP message priority (needs queues declared with [queues] max_priority)
+    #[arg(long, value_parser = clap::value_parser!(u8))]
+    pub priority: Option<u8>,
+    /// Who asks (recorded in the result's `requester`)
+    #[arg(long)]
+    pub requester: Option<String>,
+    /// Run only this test of debian/tests/control
+    #[arg(long)]
+    pub testname: Option<String>,
+    /// Use all of -proposed, not only the triggers
+    #[arg(long)]
+    pub all_proposed: bool,
+    /// Read requests from FILE, or - for standard input (one JSON object per line)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<String>,
+    /// Print one JSON object per request instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Queue it even if an identical request is queued or running
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    /// How long to listen for running workers' answers when checking duplicates, in ms
+    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    pub dedup_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Architecture this worker runs tests for
+    #[arg(long, env = "ADTOP_WORKER_ARCH")]
+    pub arch: Option<String>,
+    /// Release to serve (repeatable)
+    #[arg(long = "release", value_name = "RELEASE")]
+    pub releases: Vec<String>,
+    /// Queue context to serve besides the plain queue: huge, ppa, upstream, qemu, ... (repeatable)
+    #[arg(long = "context", value_name = "CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Virtualisation server and its arguments after autopkgtest's `--`: 'null', 'lxc …', 'qemu …'
+    #[arg(long, value_name = "'SERVER ARGS'")]
+    pub virt: Option<String>,
+    /// Run a request for package P as `autopkgtest DIR/P/` instead of fetching its source
+    #[arg(long, value_name = "DIR")]
+    pub source_dir: Option<PathBuf>,
+    /// Program to run instead of autopkgtest (same command line and --output-dir contract)
+    #[arg(long, value_name = "PATH")]
+    pub runner: Option<PathBuf>,
+    /// Worker id shown in heartbeats and used for its held queue [default: <hostname>-<arch>]
+    #[arg(long, env = "ADTOP_WORKER_ID")]
+    pub id: Option<String>,
+    /// Spool directory for finished results [default: $XDG_DATA_HOME/adtop/spool/<id>]
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+}

@@ -1,0 +1,270 @@
+//! Configuration: built-in defaults < `$XDG_CONFIG_HOME/adtop/config.toml` (or `--config FILE`)
+//! < `ADTOP_*` environment variables < flags. Environment and flags are merged by clap
+//! (`#[arg(env = ...)]`), so this module only layers the file under them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_MANAGEMENT: &str = "http://127.0.0.1:15672";
+
+/// The whole file. Every section is optional; unknown keys are an error naming the key.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// AMQP URL of the broker (`amqp://` or `amqps://`).
+    pub broker: Option<String>,
+    /// RabbitMQ management API base URL; credentials default to the broker's.
+    pub management: Option<String>,
+    /// Result store: `file:///abs/path` or `swift+https://…` (see `docs/configuration.md`).
+    pub store: Option<String>,
+    pub swift: SwiftConfig,
+    pub queues: QueueConfig,
+    pub worker: WorkerConfig,
+    pub console: ConsoleConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwiftConfig {
+    /// `tempauth` (v1.0) or `keystone` (v3).
+    pub auth: Option<String>,
+    pub auth_url: Option<String>,
+    pub user: Option<String>,
+    /// Key or password. Prefer `ADTOP_SWIFT_KEY` in the environment over the file.
+    pub key: Option<String>,
+    pub project: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// How request queues are declared. A queue declared again with other arguments is a channel
+/// error in RabbitMQ, so these must match what the deployment already has.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// `x-max-priority` (1-255); unset means no priority, as autopkgtest-cloud declares them.
+    pub max_priority: Option<u8>,
+    /// `classic` (default) or `quorum`.
+    #[serde(rename = "type")]
+    pub queue_type: Option<QueueType>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    #[default]
+    Classic,
+    Quorum,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    pub id: Option<String>,
+    pub arch: Option<String>,
+    pub releases: Vec<String>,
+    pub contexts: Vec<String>,
+    /// Virtualisation server and its arguments, after autopkgtest's `--`.
+    pub virt: Option<String>,
+    pub source_dir: Option<PathBuf>,
+    pub runner: Option<PathBuf>,
+    /// Extra arguments for every autopkgtest run (e.g. `--setup-commands=…`).
+    pub extra_args: Vec<String>,
+    /// Where finished results wait until they are stored and announced.
+    pub spool: Option<PathBuf>,
+    pub heartbeat_interval: u64,
+    pub status_interval: u64,
+    /// Seconds a request may stay unacknowledged before it is moved to the worker's held queue;
+    /// keep it under the broker's `consumer_timeout` (30 min in Debian's configuration).
+    pub lease: u64,
+    /// A held queue whose worker sent no heartbeat for this long is requeued by another worker.
+    pub reclaim_after: u64,
+    pub timeouts: Timeouts,
+    /// Attempts per request, counting the first (autopkgtest-cloud: 3).
+    pub attempts: u32,
+    pub retry_delay_min: u64,
+    pub retry_delay_max: u64,
+    /// Files with one `pkg/arch/release` glob per line.
+    pub long_tests: Option<PathBuf>,
+    pub big_packages: Option<PathBuf>,
+    pub never_run: Option<PathBuf>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            id: None,
+            arch: None,
+            releases: Vec::new(),
+            contexts: Vec::new(),
+            virt: None,
+            source_dir: None,
+            runner: None,
+            extra_args: Vec::new(),
+            spool: None,
+            heartbeat_interval: 5,
+            status_interval: 10,
+            lease: 25 * 60,
+            reclaim_after: 5 * 60,
+            timeouts: Timeouts::default(),
+            attempts: 3,
+            retry_delay_min: 30,
+            retry_delay_max: 300,
+            long_tests: None,
+            big_packages: None,
+            never_run: None,
+        }
+    }
+}
+
+/// autopkgtest's timeouts in seconds, as autopkgtest-cloud sets them.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub short: u64,
+    pub install: u64,
+    pub test: u64,
+    pub copy: u64,
+    pub build: u64,
+    /// The watchdog's limit for a whole job; unset = derived from the others.
+    pub deadline: Option<u64>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            short: 300,
+            install: 3000,
+            test: 10000,
+            copy: 900,
+            build: 20000,
+            deadline: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub operator: Option<String>,
+    /// A running job silent for this many seconds is flagged as hung.
+    pub silent_threshold: u64,
+    pub keymap: Option<String>,
+    pub theme: Option<String>,
+    pub read_only: bool,
+    /// Request queues to watch when the management API is unreachable.
+    pub queues: Vec<String>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            operator: None,
+            silent_threshold: 30 * 60,
+            keymap: None,
+            theme: None,
+            read_only: false,
+            queues: Vec::new(),
+        }
+    }
+}
+
+/// `$XDG_CONFIG_HOME/adtop/config.toml`.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("adtop").join("config.toml"))
+}
+
+/// `$XDG_DATA_HOME/adtop`, the home of the default store and spool.
+pub fn data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("/var/lib"))
+        .join("adtop")
+}
+
+impl Config {
+    /// Load `explicit` (which must exist), else the default path if it exists, else defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match default_path() {
+                Some(p) if p.exists() => p,
+                _ => return Ok(Self::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        Self::parse(&text, &path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid configuration file {}: {}\n(see docs/configuration.md for every key and its allowed values)",
+                path.display(),
+                e.to_string().trim_end()
+            )
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        if self.queues.max_priority == Some(0) {
+            bail!(
+                "invalid configuration file {}: key queues.max_priority: must be 1-255 or absent",
+                path.display()
+            );
+        }
+        if self.worker.heartbeat_interval == 0 {
+            bail!(
+                "invalid configuration file {}: key worker.heartbeat_interval: must be at least 1 second",
+                path.display()
+            );
+        }
+        if self.worker.attempts == 0 {
+            bail!(
+                "invalid configuration file {}: key worker.attempts: must be at least 1",
+                path.display()
+            );
+        }
+        if let Some(a) = &self.swift.auth
+            && !matches!(a.as_str(), "tempauth" | "keystone")
+        {
+            bail!(
+                "invalid configuration file {}: key swift.auth: {a:?} is not one of \"tempauth\", \"keystone\"",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", Path::new("x.toml")).expect("empty is fine");
+        assert_eq!(c.worker.attempts, 3);
+        assert_eq!(c.worker.timeouts.test, 10000);
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let e = Config::parse("[worker]\nbogus = 1\n", Path::new("/etc/adtop.toml"))
+            .expect_err("unknown key");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("/etc/adtop.toml") && msg.contains("bogus") && msg.contains("line 2"),
+            "{msg}"
+        );
+        let e = Config::parse("[queues]\ntype = \"stream\"\n", Path::new("c.toml"))
+            .expect_err("bad enum");
+        assert!(format!("{e:#}").contains("classic"), "{e:#}");
+        let e = Config::parse("[worker]\nattempts = 0\n", Path::new("c.toml")).expect_err("zero");
+        assert!(format!("{e:#}").contains("worker.attempts"));
+    }
+}

@@ -1,0 +1,146 @@
+//! The local directory store: `<root>/<container>/<object name>`, written atomically.
+
+use std::path::{Path, PathBuf};
+
+use super::{Listing, StoreError, apply_delimiter};
+
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl FileStore {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, container: &str, name: &str) -> PathBuf {
+        self.root.join(container).join(name)
+    }
+
+    /// Write to a temporary file beside the target, then rename: a reader never sees half an object.
+    pub async fn put(&self, container: &str, name: &str, data: Vec<u8>) -> Result<(), StoreError> {
+        let path = self.path(container, name);
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+            std::io::Write::write_all(&mut tmp, &data).map_err(io(&path))?;
+            tmp.as_file().sync_all().map_err(io(&path))?;
+            tmp.persist(&path).map_err(|e| StoreError::Io {
+                path: path.display().to_string(),
+                source: e.error,
+            })?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "<blocking task>".into(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
+    pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path(container, name);
+        match tokio::fs::read(&path).await {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io {
+                path: path.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    pub async fn list(
+        &self,
+        container: &str,
+        prefix: &str,
+        delimiter: Option<char>,
+    ) -> Result<Listing, StoreError> {
+        let base = self.root.join(container);
+        // Start the walk at the deepest directory the prefix names, not the whole container.
+        let start_rel = prefix
+            .rfind('/')
+            .map_or(String::new(), |i| prefix[..i].to_string());
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || -> Result<Listing, StoreError> {
+            let start = if start_rel.is_empty() {
+                base.clone()
+            } else {
+                base.join(&start_rel)
+            };
+            let mut names = Vec::new();
+            let mut stack = vec![start];
+            while let Some(dir) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(StoreError::Io {
+                            path: dir.display().to_string(),
+                            source: e,
+                        });
+                    }
+                };
+                for entry in entries {
+                    let entry = entry.map_err(io(&dir))?;
+                    let path = entry.path();
+                    let ft = entry.file_type().map_err(io(&path))?;
+                    if ft.is_dir() {
+                        stack.push(path);
+                    } else if ft.is_file()
+                        && let Ok(rel) = path.strip_prefix(&base)
+                        && let Some(rel) = rel.to_str()
+                        && !entry.file_name().to_string_lossy().starts_with(".tmp")
+                    {
+                        names.push(rel.to_string());
+                    }
+                }
+            }
+            Ok(apply_delimiter(names, &prefix, delimiter))
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "<blocking task>".into(),
+            source: std::io::Error::other(e),
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_list() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FileStore::new(dir.path().to_path_buf());
+        s.put("c", "a/b@/log.gz", b"x".to_vec()).await.expect("put");
+        s.put("c", "a/c@/log.gz", b"y".to_vec()).await.expect("put");
+        assert_eq!(
+            s.get("c", "a/b@/log.gz").await.expect("get"),
+            Some(b"x".to_vec())
+        );
+        assert_eq!(s.get("c", "nope").await.expect("get"), None);
+        assert_eq!(
+            s.list("c", "a/", Some('@')).await.expect("list"),
+            ["a/b@", "a/c@"]
+        );
+        assert_eq!(
+            s.list("missing", "", None).await.expect("list"),
+            Vec::<String>::new()
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The result store: a local directory (the default) or OpenStack Swift, behind one type, and
+//! the spool where finished results wait until they are stored and announced.
+
+pub mod file;
+pub mod spool;
+
+pub mod swift;
+
+use thiserror::Error;
+
+pub use file::FileStore;
+pub use spool::Spool;
+
+pub use swift::SwiftStore;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(
+        "invalid store URL {0:?}: expected file:///absolute/path or swift+https://host/auth/v1.0 (or /v3 for Keystone)"
+    )]
+    BadUrl(String),
+    #[error("invalid object name {0:?}: no empty, '.' or '..' parts and no control characters")]
+    BadName(String),
+    #[error("store I/O on {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("Swift {what}: {detail}")]
+    Swift { what: String, detail: String },
+}
+
+/// Content metadata of an object (Swift sets these as headers; the file store ignores them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObjectMeta {
+    pub content_type: Option<&'static str>,
+    pub content_encoding: Option<&'static str>,
+}
+
+/// One entry of a listing: an object, or with a delimiter a common prefix ending in it.
+pub type Listing = Vec<String>;
+
+#[derive(Debug, Clone)]
+pub enum Store {
+    File(FileStore),
+    Swift(SwiftStore),
+}
+
+impl Store {
+    /// `file:///abs/path` or `swift+http(s)://…` with credentials from [`crate::config::SwiftConfig`].
+    pub fn open(url: &str, swift: &crate::config::SwiftConfig) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(StoreError::BadUrl(url.to_string()));
+            }
+            let decoded = percent_encoding::percent_decode_str(path)
+                .decode_utf8_lossy()
+                .to_string();
+            return Ok(Self::File(FileStore::new(decoded.into())));
+        }
+        if url.starts_with("swift+http://") || url.starts_with("swift+https://") {
+            return SwiftStore::new(&url["swift+".len()..], swift).map(Self::Swift);
+        }
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+
+    /// For headers and messages: no secrets.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File(f) => format!("file://{}", f.root().display()),
+            Self::Swift(s) => s.describe(),
+        }
+    }
+
+    pub async fn put(
+        &self,
+        container: &str,
+        name: &str,
+        data: Vec<u8>,
+        meta: ObjectMeta,
+    ) -> Result<(), StoreError> {
+        check_name(container)?;
+        check_name(name)?;
+        match self {
+            Self::File(f) => f.put(container, name, data).await,
+            Self::Swift(s) => s.put(container, name, data, meta).await,
+        }
+    }
+
+    pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_name(container)?;
+        check_name(name)?;
+        match self {
+            Self::File(f) => f.get(container, name).await,
+            Self::Swift(s) => s.get(container, name).await,
+        }
+    }
+
+    /// Names under `prefix`, sorted; with `delimiter`, names are cut after its first occurrence
+    /// past the prefix and deduplicated (Swift's semantics), e.g. runs with `@`.
+    pub async fn list(
+        &self,
+        container: &str,
+        prefix: &str,
+        delimiter: Option<char>,
+    ) -> Result<Listing, StoreError> {
+        check_name(container)?;
+        match self {
+            Self::File(f) => f.list(container, prefix, delimiter).await,
+            Self::Swift(s) => s.list(container, prefix, delimiter).await,
+        }
+    }
+}
+
+/// Object names come from validated requests, but the store checks again: nothing may escape
+/// its root, whatever a caller passes.
+pub fn check_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 1024
+        && !name.chars().any(char::is_control)
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.to_string()))
+    }
+}
+
+/// Apply Swift's prefix/delimiter semantics to a sorted list of names.
+pub fn apply_delimiter(mut names: Vec<String>, prefix: &str, delimiter: Option<char>) -> Listing {
+    names.retain(|n| n.starts_with(prefix));
+    if let Some(d) = delimiter {
+        for n in &mut names {
+            if let Some(i) = n[prefix.len()..].find(d) {
+                n.truncate(prefix.len() + i + d.len_utf8());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape() {
+        for bad in ["", "../x", "a/../b", "/abs", "a//b", "a/./b", "x\ny"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name("noble/amd64/h/hello/20240101_000000_abcde@/log.gz").is_ok());
+    }
+
+    #[test]
+    fn delimiter_like_swift() {
+        let names = vec![
+            "a/x@/log.gz".to_string(),
+            "a/x@/result.tar".into(),
+            "a/y@/log.gz".into(),
+            "b/z".into(),
+        ];
+        assert_eq!(apply_delimiter(names, "a/", Some('@')), ["a/x@", "a/y@"]);
+    }
+
+    #[test]
+    fn store_urls() {
+        let cfg = crate::config::SwiftConfig::default();
+        assert!(matches!(
+            Store::open("file:///tmp/x", &cfg),
+            Ok(Store::File(_))
+        ));
+        assert!(Store::open("file://relative", &cfg).is_err());
+        assert!(Store::open("s3://bucket", &cfg).is_err());
+    }
+}

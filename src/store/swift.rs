@@ -1,0 +1,309 @@
+//! OpenStack Swift over its plain HTTP API: tempauth (`/auth/v1.0`) or Keystone v3 tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use super::{Listing, ObjectMeta, StoreError, apply_delimiter};
+use crate::config::SwiftConfig;
+
+/// Object names keep their slashes; everything else unusual is encoded.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+#[derive(Clone)]
+pub struct SwiftStore {
+    client: reqwest::Client,
+    auth_url: String,
+    keystone: bool,
+    user: String,
+    key: String,
+    project: String,
+    domain: String,
+    session: Arc<Mutex<Option<(String, String)>>>,
+}
+
+impl std::fmt::Debug for SwiftStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwiftStore")
+            .field("auth_url", &self.auth_url)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+fn swift_err(what: impl Into<String>, detail: impl ToString) -> StoreError {
+    StoreError::Swift {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+impl SwiftStore {
+    pub fn new(auth_url: &str, cfg: &SwiftConfig) -> Result<Self, StoreError> {
+        let keystone = match cfg.auth.as_deref() {
+            Some(a) => a == "keystone",
+            None => auth_url.trim_end_matches('/').ends_with("/v3"),
+        };
+        let user = cfg
+            .user
+            .clone()
+            .ok_or_else(|| swift_err("configuration", "set swift.user (or ADTOP_SWIFT_USER)"))?;
+        let key = cfg
+            .key
+            .clone()
+            .ok_or_else(|| swift_err("configuration", "set swift.key (or ADTOP_SWIFT_KEY)"))?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| swift_err("HTTP client", e))?;
+        Ok(Self {
+            client,
+            auth_url: auth_url.trim_end_matches('/').to_string(),
+            keystone,
+            user,
+            key,
+            project: cfg.project.clone().unwrap_or_default(),
+            domain: cfg.domain.clone().unwrap_or_else(|| "Default".into()),
+            session: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "swift {} (user {})",
+            crate::broker::redact(&self.auth_url),
+            self.user
+        )
+    }
+
+    /// (storage URL, token), authenticating when there is none yet.
+    async fn session(&self) -> Result<(String, String), StoreError> {
+        let mut guard = self.session.lock().await;
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = if self.keystone {
+            self.keystone_auth().await?
+        } else {
+            self.tempauth().await?
+        };
+        *guard = Some(s.clone());
+        Ok(s)
+    }
+
+    async fn tempauth(&self) -> Result<(String, String), StoreError> {
+        let resp = self
+            .client
+            .get(&self.auth_url)
+            .header("X-Auth-User", &self.user)
+            .header("X-Auth-Key", &self.key)
+            .send()
+            .await
+            .map_err(|e| swift_err("authentication", e))?;
+        if !resp.status().is_success() {
+            return Err(swift_err(
+                "authentication",
+                format!("answered {}", resp.status()),
+            ));
+        }
+        let h = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match (h("X-Storage-Url"), h("X-Auth-Token")) {
+            (Some(url), Some(token)) => Ok((url, token)),
+            _ => Err(swift_err(
+                "authentication",
+                "no X-Storage-Url/X-Auth-Token in the answer",
+            )),
+        }
+    }
+
+    async fn keystone_auth(&self) -> Result<(String, String), StoreError> {
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.user, "domain": {"name": self.domain}, "password": self.key}}},
+            "scope": {"project": {"name": self.project, "domain": {"name": self.domain}}}}});
+        let resp = self
+            .client
+            .post(format!("{}/auth/tokens", self.auth_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| swift_err("keystone authentication", e))?;
+        if !resp.status().is_success() {
+            return Err(swift_err(
+                "keystone authentication",
+                format!("answered {}", resp.status()),
+            ));
+        }
+        let token = resp
+            .headers()
+            .get("X-Subject-Token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| swift_err("keystone authentication", "no X-Subject-Token"))?;
+        let v: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| swift_err("keystone catalog", e))?;
+        let url = v["token"]["catalog"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["type"] == "object-store")
+            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["interface"] == "public")
+            .and_then(|e| e["url"].as_str().map(str::to_string))
+            .ok_or_else(|| swift_err("keystone catalog", "no public object-store endpoint"))?;
+        Ok((url, token))
+    }
+
+    /// Send a request, re-authenticating once on 401 (tokens expire).
+    async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&str, &str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, StoreError> {
+        for _ in 0..2 {
+            let (url, token) = self.session().await?;
+            let resp = build(&url, &token)
+                .send()
+                .await
+                .map_err(|e| swift_err(what, e))?;
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+                *self.session.lock().await = None;
+                continue;
+            }
+            return Ok(resp);
+        }
+        Err(swift_err(what, "unauthorised after re-authenticating"))
+    }
+
+    pub async fn put(
+        &self,
+        container: &str,
+        name: &str,
+        data: Vec<u8>,
+        meta: ObjectMeta,
+    ) -> Result<(), StoreError> {
+        let c = utf8_percent_encode(container, PATH).to_string();
+        let resp = self
+            .send("create container", |url, token| {
+                self.client
+                    .put(format!("{url}/{c}"))
+                    .header("X-Auth-Token", token)
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(swift_err(
+                format!("create container {container}"),
+                resp.status(),
+            ));
+        }
+        let n = utf8_percent_encode(name, PATH).to_string();
+        let resp = self
+            .send("upload", |url, token| {
+                let mut rb = self
+                    .client
+                    .put(format!("{url}/{c}/{n}"))
+                    .header("X-Auth-Token", token)
+                    .body(data.clone());
+                if let Some(t) = meta.content_type {
+                    rb = rb.header("Content-Type", t);
+                }
+                if let Some(e) = meta.content_encoding {
+                    rb = rb.header("Content-Encoding", e);
+                }
+                rb
+            })
+            .await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(swift_err(
+                format!("upload {container}/{name}"),
+                resp.status(),
+            ))
+        }
+    }
+
+    pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = format!(
+            "{}/{}",
+            utf8_percent_encode(container, PATH),
+            utf8_percent_encode(name, PATH)
+        );
+        let resp = self
+            .send("download", |url, token| {
+                self.client
+                    .get(format!("{url}/{path}"))
+                    .header("X-Auth-Token", token)
+            })
+            .await?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            200 => resp
+                .bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(|e| swift_err("download", e)),
+            s => Err(swift_err(format!("download {container}/{name}"), s)),
+        }
+    }
+
+    pub async fn list(
+        &self,
+        container: &str,
+        prefix: &str,
+        delimiter: Option<char>,
+    ) -> Result<Listing, StoreError> {
+        let c = utf8_percent_encode(container, PATH).to_string();
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let mut query = vec![
+                ("format", "json".to_string()),
+                ("prefix", prefix.to_string()),
+                ("marker", marker.clone()),
+            ];
+            if let Some(d) = delimiter {
+                query.push(("delimiter", d.to_string()));
+            }
+            let resp = self
+                .send("list", |url, token| {
+                    self.client
+                        .get(format!("{url}/{c}"))
+                        .query(&query)
+                        .header("X-Auth-Token", token)
+                })
+                .await?;
+            match resp.status().as_u16() {
+                404 => return Ok(out),
+                200 | 204 => {}
+                s => return Err(swift_err(format!("list {container}"), s)),
+            }
+            let page: Vec<serde_json::Value> = resp.json().await.unwrap_or_default();
+            if page.is_empty() {
+                break;
+            }
+            for item in &page {
+                if let Some(n) = item["name"].as_str().or_else(|| item["subdir"].as_str()) {
+                    out.push(n.to_string());
+                }
+            }
+            marker = out.last().cloned().unwrap_or_default();
+        }
+        Ok(apply_delimiter(out, prefix, delimiter))
+    }
+}

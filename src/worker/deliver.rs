@@ -1,0 +1,249 @@
+//! The end of a request's life: pack, spool, store, announce, acknowledge — in that order, so
+//! that a request is acknowledged only once its result is safe and announced exactly once.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use lapin::options::BasicAckOptions;
+
+use super::job::{Attempt, Holding, Job};
+use super::{Flow, Worker, hold, results};
+use crate::broker::{Backoff, Session, publish};
+use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
+use crate::protocol::{Request, layout, names};
+use crate::store::ObjectMeta;
+use crate::store::spool::{SpoolEntry, announced_key};
+
+/// Was this uuid's result already stored (by us before a failure, or by another worker)?
+pub async fn already_done(w: &Worker, uuid: &str) -> bool {
+    if w.opts
+        .spool
+        .pending()
+        .map(|p| p.iter().any(|e| e.uuid == uuid))
+        .unwrap_or(false)
+    {
+        return true;
+    }
+    matches!(
+        w.opts
+            .store
+            .get(names::INDEX_CONTAINER, &layout::uuid_key(uuid))
+            .await,
+        Ok(Some(_))
+    )
+}
+
+pub async fn finish(
+    w: &mut Worker,
+    session: &Session,
+    job: &Job,
+    holding: Holding,
+    a: Attempt,
+    attempts: u32,
+) -> Result<Flow> {
+    let out = a.out();
+    let p = &job.req.params;
+    let version = std::fs::read_to_string(out.join("testpkg-version"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| format!("{} unknown", job.req.package));
+    let requester = p.requester.clone().unwrap_or_default();
+    let mut extra = vec![
+        ("exitcode", format!("{}\n", a.code.0)),
+        ("duration", format!("{}\n", a.duration)),
+    ];
+    if !out.join("testpkg-version").is_file() {
+        extra.push(("testpkg-version", format!("{version}\n")));
+    }
+    if !requester.is_empty() {
+        extra.push(("requester", format!("{requester}\n")));
+    }
+    let packed = results::pack(&out, &extra).context("pack results")?;
+    let container = layout::container(&job.queue.release, &p.ppas);
+    let run_dir = layout::run_dir(
+        &job.queue.release,
+        &job.queue.arch,
+        &job.req.package,
+        a.started,
+        &Request::body_hash5(&job.body),
+    );
+    let finished = Utc::now();
+    let class = a.code.class();
+    let body = String::from_utf8_lossy(&job.body).to_string();
+    let entry = SpoolEntry {
+        uuid: job.uuid.clone(),
+        container: container.clone(),
+        run_dir: run_dir.clone(),
+        files: vec![
+            layout::LOG_OBJECT.into(),
+            layout::RESULT_OBJECT.into(),
+            layout::ARTIFACTS_OBJECT.into(),
+        ],
+        index: IndexEntry {
+            uuid: job.uuid.clone(),
+            package: job.req.package.clone(),
+            release: job.queue.release.clone(),
+            arch: job.queue.arch.clone(),
+            queue: job.queue.to_string(),
+            exitcode: a.code.0,
+            class,
+            container: container.clone(),
+            swift_dir: run_dir.clone(),
+            duration: a.duration,
+            finished,
+            worker: w.opts.id.clone(),
+            triggers: p.triggers.clone(),
+            requester: requester.clone(),
+            testpkg_version: version.clone(),
+            body,
+        },
+        complete: TestComplete {
+            architecture: job.queue.arch.clone(),
+            container,
+            duration: a.duration,
+            exitcode: a.code.0,
+            package: job.req.package.clone(),
+            testpkg_version: version,
+            release: job.queue.release.clone(),
+            requester,
+            swift_dir: run_dir,
+            triggers: p.triggers_joined(),
+            env: p.env.clone(),
+            uuid: job.uuid.clone(),
+            adtop: Some(CompleteExtra {
+                worker: w.opts.id.clone(),
+                queue: job.queue.to_string(),
+                class,
+                attempts,
+                finished,
+            }),
+        },
+    };
+    w.opts.spool.add(
+        &entry,
+        &[
+            (layout::LOG_OBJECT, packed.log_gz),
+            (layout::RESULT_OBJECT, packed.result_tar),
+            (layout::ARTIFACTS_OBJECT, packed.artifacts_tar_gz),
+        ],
+    )?;
+    if let Ok(mut s) = w.shared.lock() {
+        s.done += 1;
+        match class {
+            crate::protocol::Class::Fail => s.failed += 1,
+            crate::protocol::Class::Tmpfail => s.tmpfailed += 1,
+            _ => {}
+        }
+    }
+    tracing::info!(
+        "{}: finished with exit code {} ({})",
+        job.uuid,
+        a.code.0,
+        a.code.describe()
+    );
+    deliver(w, session, &entry, Some(holding)).await
+}
+
+/// Store (waiting for the store if it is down), announce once, acknowledge, forget.
+pub async fn deliver(
+    w: &mut Worker,
+    session: &Session,
+    entry: &SpoolEntry,
+    holding: Option<Holding>,
+) -> Result<Flow> {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    while let Err(e) = w.opts.spool.store(entry, &w.opts.store).await {
+        let delay = backoff.next_delay();
+        tracing::warn!(
+            "{}: store unavailable ({e:#}); result kept in the spool, retrying in {}s",
+            entry.uuid,
+            delay.as_secs()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = w.signals.next() => {}
+        }
+        if !session.alive() {
+            return Ok(Flow::Reconnect);
+        }
+    }
+    // A request moved to the held queue and reclaimed meanwhile is being run again elsewhere:
+    // announcing here too would announce it twice.
+    if let Some(Holding::Held { .. }) = &holding
+        && !hold::release(&session.confirm, &w.opts.id, &entry.uuid).await?
+    {
+        tracing::warn!(
+            "{}: its held request was reclaimed by another worker; stored, not announced",
+            entry.uuid
+        );
+        w.opts.spool.remove(&entry.uuid)?;
+        return Ok(Flow::Continue);
+    }
+    let marker = announced_key(&entry.uuid);
+    let announced = matches!(
+        w.opts.store.get(names::INDEX_CONTAINER, &marker).await,
+        Ok(Some(_))
+    );
+    if !announced {
+        let body = serde_json::to_vec(&entry.complete)?;
+        let props = publish::persistent().with_content_type("application/json".into());
+        if let Err(e) = publish::publish_confirmed(
+            &session.confirm,
+            names::TESTCOMPLETE_EXCHANGE,
+            "",
+            &body,
+            props,
+            false,
+        )
+        .await
+        {
+            tracing::warn!(
+                "{}: cannot announce the completion yet ({e}); it waits in the spool",
+                entry.uuid
+            );
+            return Ok(Flow::Reconnect);
+        }
+        let meta = ObjectMeta {
+            content_type: Some("text/plain"),
+            content_encoding: None,
+        };
+        if let Err(e) = w
+            .opts
+            .store
+            .put(
+                names::INDEX_CONTAINER,
+                &marker,
+                Utc::now().to_rfc3339().into_bytes(),
+                meta,
+            )
+            .await
+        {
+            tracing::warn!("{}: announced, but could not record it ({e})", entry.uuid);
+        }
+    }
+    if let Some(Holding::Delivery(d)) = holding
+        && let Err(e) = d.ack(BasicAckOptions::default()).await
+    {
+        // The connection dropped after the announcement: the broker will deliver the request
+        // again, and `already_done` acknowledges it without running it twice.
+        tracing::warn!(
+            "{}: acknowledgement failed ({e}); the redelivery will be recognised",
+            entry.uuid
+        );
+        w.opts.spool.remove(&entry.uuid)?;
+        return Ok(Flow::Reconnect);
+    }
+    w.opts.spool.remove(&entry.uuid)?;
+    Ok(Flow::Continue)
+}
+
+/// After (re)connecting: deliver whatever finished while the broker or store was away.
+pub async fn flush_spool(w: &mut Worker, session: &Session) -> Result<Flow> {
+    for entry in w.opts.spool.pending()? {
+        tracing::info!("{}: delivering a spooled result", entry.uuid);
+        if deliver(w, session, &entry, None).await? == Flow::Reconnect {
+            return Ok(Flow::Reconnect);
+        }
+    }
+    Ok(Flow::Continue)
+}

@@ -1,0 +1,136 @@
+//! Surviving RabbitMQ's consumer acknowledgement timeout (`consumer_timeout`, 30 min in Debian).
+//!
+//! A request is normally held unacknowledged while its test runs, so that a dead worker's
+//! request is delivered again by the broker. A test longer than the broker's consumer timeout
+//! would get the channel closed under it, so past `lease` seconds the worker copies the request
+//! into its own durable queue `adtop.held.<worker-id>` (publisher-confirmed), then acknowledges
+//! the original. Nobody consumes a held queue, so no timeout applies. When the job ends the
+//! worker takes the copy out; if it dies, it requeues its held requests when it starts again,
+//! and `adtop requeue-held <worker>` (or another worker, after `reclaim_after`) does it for a
+//! worker that does not come back.
+
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel};
+
+use crate::broker::{BrokerError, publish};
+use crate::protocol::names;
+
+fn header(props: &BasicProperties, key: &str) -> Option<String> {
+    props
+        .headers()
+        .as_ref()
+        .and_then(|h| match h.inner().get(key) {
+            Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+            Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+            _ => None,
+        })
+}
+
+async fn declare(ch: &Channel, worker_id: &str) -> Result<String, BrokerError> {
+    let q = names::held_queue(worker_id);
+    ch.queue_declare(
+        q.as_str().into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(BrokerError::amqp(format!("declare {q}")))?;
+    Ok(q)
+}
+
+/// Copy a request into the worker's held queue. The caller acknowledges the original after.
+pub async fn hold(
+    confirm: &Channel,
+    worker_id: &str,
+    source_queue: &str,
+    uuid: &str,
+    body: &[u8],
+    priority: Option<u8>,
+) -> Result<(), BrokerError> {
+    let q = declare(confirm, worker_id).await?;
+    let mut props = publish::with_headers(
+        publish::persistent(),
+        &[
+            (names::H_SOURCE_QUEUE, source_queue.to_string()),
+            (names::H_WORKER, worker_id.to_string()),
+            ("x-adtop-uuid", uuid.to_string()),
+        ],
+    );
+    if let Some(p) = priority {
+        props = props.with_priority(p);
+    }
+    publish::publish_confirmed(confirm, "", &q, body, props, true).await
+}
+
+/// Take the held copy of `uuid` out. `false` means it was no longer there (reclaimed).
+pub async fn release(ch: &Channel, worker_id: &str, uuid: &str) -> Result<bool, BrokerError> {
+    let q = declare(ch, worker_id).await?;
+    let mut others = Vec::new();
+    let mut found = false;
+    while let Some(msg) = ch
+        .basic_get(q.as_str().into(), BasicGetOptions::default())
+        .await
+        .map_err(BrokerError::amqp(format!("get from {q}")))?
+    {
+        if header(&msg.delivery.properties, "x-adtop-uuid").as_deref() == Some(uuid) {
+            msg.delivery
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(BrokerError::amqp("ack held"))?;
+            found = true;
+            break;
+        }
+        others.push(msg.delivery);
+    }
+    for d in others {
+        d.nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(BrokerError::amqp("return held"))?;
+    }
+    Ok(found)
+}
+
+/// Move every held request of `worker_id` back to the queue it came from. Returns how many.
+/// Safe to race: each message is got by one reclaimer only.
+pub async fn reclaim(
+    confirm: &Channel,
+    get: &Channel,
+    worker_id: &str,
+) -> Result<usize, BrokerError> {
+    let q = declare(get, worker_id).await?;
+    let mut n = 0;
+    while let Some(msg) = get
+        .basic_get(q.as_str().into(), BasicGetOptions::default())
+        .await
+        .map_err(BrokerError::amqp(format!("get from {q}")))?
+    {
+        let d = msg.delivery;
+        let Some(source) = header(&d.properties, names::H_SOURCE_QUEUE) else {
+            tracing::warn!(
+                "held message without {} header; leaving it in {q}",
+                names::H_SOURCE_QUEUE
+            );
+            d.nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(BrokerError::amqp("return held"))?;
+            break;
+        };
+        let mut props = publish::persistent();
+        if let Some(p) = d.properties.priority() {
+            props = props.with_priority(*p);
+        }
+        publish::publish_confirmed(confirm, "", &source, &d.data, props, true).await?;
+        d.ack(BasicAckOptions::default())
+            .await
+            .map_err(BrokerError::amqp("ack held"))?;
+        n += 1;
+    }
+    Ok(n)
+}

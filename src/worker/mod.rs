@@ -1,0 +1,360 @@
+//! The worker: consume every queue it can serve, one request at a time, run it with the real
+//! `autopkgtest`, store the results, announce them, and only then acknowledge the request.
+//!
+//! The life of a request reads top to bottom across the submodules:
+//! [`job`] (receive, validate, run, watch, retry) → [`results`] (pack) → [`deliver`] (spool,
+//! store, announce, acknowledge). [`hold`] keeps long tests clear of the broker's consumer
+//! timeout; [`presence`] publishes heartbeats and takes control messages.
+
+pub mod classify;
+pub mod deliver;
+pub mod hold;
+pub mod job;
+pub mod policy;
+pub mod presence;
+pub mod results;
+pub mod runner;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Consumer};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::broker::{Backoff, BrokerError, Session, topology};
+use crate::config::QueueConfig;
+use crate::protocol::QueueName;
+use crate::protocol::messages::{JobInfo, WorkerState};
+use crate::store::{Spool, Store};
+use presence::Incoming;
+
+/// Everything a worker needs, resolved from configuration and flags.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub id: String,
+    pub host: String,
+    pub arch: String,
+    pub releases: Vec<String>,
+    pub contexts: Vec<String>,
+    pub queues: Vec<QueueName>,
+    pub broker_url: String,
+    pub queue_cfg: QueueConfig,
+    pub store: Store,
+    pub spool: Spool,
+    pub runner: runner::RunnerConfig,
+    pub policy: policy::Policy,
+    pub heartbeat_interval: Duration,
+    pub status_interval: Duration,
+    pub lease: Duration,
+    pub attempts: u32,
+    pub retry_delay: (Duration, Duration),
+}
+
+/// What the heartbeat reports; shared between the job loop and the heartbeat task.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: WorkerState,
+    pub job: Option<JobInfo>,
+    pub done: u64,
+    pub failed: u64,
+    pub tmpfailed: u64,
+    pub rejected: u64,
+}
+
+pub type Shared = Arc<Mutex<Status>>;
+
+/// What the loop does after handling something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The broker connection is gone: reconnect, then carry on.
+    Reconnect,
+    /// Leave with this process exit code.
+    Exit(i32),
+}
+
+/// SIGTERM: finish the current job, exit 0; a second SIGTERM: stop it, requeue, exit.
+/// SIGHUP: finish, exit 10 (autopkgtest-cloud's "restart me").
+pub struct Signals {
+    term: Signal,
+    hup: Signal,
+    /// Exit code to leave with once the current job is done.
+    pub leaving: Option<i32>,
+}
+
+impl Signals {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("install SIGTERM handler")?,
+            hup: signal(SignalKind::hangup()).context("install SIGHUP handler")?,
+            leaving: None,
+        })
+    }
+
+    /// Wait for the next signal; returns true when it asks to stop *now* (second SIGTERM).
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.term.recv() => {
+                let urgent = self.leaving.is_some();
+                self.leaving = Some(0);
+                tracing::info!("SIGTERM: {}", if urgent { "stopping the running test, requeueing it" } else { "finishing the current job, then exiting (SIGTERM again to stop now)" });
+                urgent
+            }
+            _ = self.hup.recv() => {
+                tracing::info!("SIGHUP: finishing the current job, then exiting with 10 to be restarted");
+                self.leaving.get_or_insert(10);
+                false
+            }
+        }
+    }
+}
+
+/// The running worker: its options, shared status and the channels of its helpers.
+pub struct Worker {
+    pub opts: WorkerOptions,
+    pub shared: Shared,
+    pub wake_heartbeat: Arc<Notify>,
+    pub fast: watch::Sender<Option<Channel>>,
+    pub incoming: mpsc::Receiver<Incoming>,
+    incoming_tx: mpsc::Sender<Incoming>,
+    pub signals: Signals,
+    /// Taking no new jobs (drained by an operator).
+    pub paused: bool,
+}
+
+impl Worker {
+    pub fn new(opts: WorkerOptions) -> Result<Self> {
+        let shared = Arc::new(Mutex::new(Status {
+            state: WorkerState::Reconnecting,
+            job: None,
+            done: 0,
+            failed: 0,
+            tmpfailed: 0,
+            rejected: 0,
+        }));
+        let (fast, _) = watch::channel(None);
+        let (incoming_tx, incoming) = mpsc::channel(64);
+        Ok(Self {
+            opts,
+            shared,
+            wake_heartbeat: Arc::new(Notify::new()),
+            fast,
+            incoming,
+            incoming_tx,
+            signals: Signals::new()?,
+            paused: false,
+        })
+    }
+
+    pub fn set_state(&self, state: WorkerState) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.state = state;
+        }
+        self.wake_heartbeat.notify_one();
+    }
+
+    /// Run until told to stop. Returns the process exit code.
+    pub async fn run(mut self) -> Result<i32> {
+        tokio::spawn(presence::heartbeat_loop(
+            self.opts.clone(),
+            self.shared.clone(),
+            self.fast.subscribe(),
+            self.wake_heartbeat.clone(),
+        ));
+        let mut backoff = Backoff::default();
+        loop {
+            if let Some(code) = self.signals.leaving {
+                return Ok(code);
+            }
+            self.set_state(WorkerState::Reconnecting);
+            let name = format!("adtop worker {}", self.opts.id);
+            let session = match Session::open(&self.opts.broker_url, &name).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!("{e}; retrying in {:.1}s", delay.as_secs_f64());
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.signals.next() => {}
+                    }
+                    continue;
+                }
+            };
+            backoff.reset();
+            tracing::info!(
+                "connected to {}",
+                crate::broker::redact(&self.opts.broker_url)
+            );
+            let flow = match self.serve(&session).await {
+                Ok(flow) => flow,
+                Err(e) => {
+                    // A queue declared with other arguments will not fix itself: stop loudly.
+                    if let Some(BrokerError::Mismatch { .. }) = e.downcast_ref::<BrokerError>() {
+                        return Err(e);
+                    }
+                    tracing::warn!("broker session ended: {e:#}");
+                    Flow::Reconnect
+                }
+            };
+            self.fast.send_replace(None);
+            match flow {
+                Flow::Exit(code) => {
+                    self.set_state(WorkerState::Stopping);
+                    session.close().await;
+                    return Ok(code);
+                }
+                Flow::Continue | Flow::Reconnect => {
+                    session.close().await;
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    /// One broker session: declare, recover, consume until the connection drops.
+    async fn serve(&mut self, session: &Session) -> Result<Flow> {
+        for q in &self.opts.queues {
+            topology::declare_request_queue(&session.confirm, &q.to_string(), &self.opts.queue_cfg)
+                .await?;
+        }
+        presence::listen_control(session, &self.opts.id, self.incoming_tx.clone()).await?;
+        self.fast.send_replace(Some(session.fast.clone()));
+
+        let get = session.channel().await?;
+        let n = hold::reclaim(&session.confirm, &get, &self.opts.id).await?;
+        if n > 0 {
+            tracing::info!("requeued {n} request(s) this worker held when it last stopped");
+        }
+        let _ = get.close(200, "done".into()).await;
+        if deliver::flush_spool(self, session).await? == Flow::Reconnect {
+            return Ok(Flow::Reconnect);
+        }
+
+        let consume = session.channel().await?;
+        consume
+            .basic_qos(1, BasicQosOptions { global: true })
+            .await
+            .map_err(BrokerError::amqp("set prefetch"))?;
+        let mut consumers = if self.paused {
+            Vec::new()
+        } else {
+            self.consume(&consume).await?
+        };
+        self.set_state(if self.paused {
+            WorkerState::Paused
+        } else {
+            WorkerState::Idle
+        });
+        let mut health = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let consuming = !consumers.is_empty();
+            let mut deliveries = futures::stream::select_all(consumers.iter_mut());
+            let next = tokio::select! {
+                d = deliveries.next(), if consuming => Next::Delivery(d),
+                m = self.incoming.recv() => Next::Incoming(m),
+                _ = self.signals.next() => Next::Signal,
+                _ = health.tick() => Next::Tick,
+            };
+            drop(deliveries);
+            match next {
+                Next::Delivery(Some(Ok(delivery))) => {
+                    let flow = job::handle(self, session, &consume, delivery).await?;
+                    if self.signals.leaving.is_some() && flow == Flow::Continue {
+                        return Ok(Flow::Exit(self.signals.leaving.unwrap_or(0)));
+                    }
+                    match flow {
+                        Flow::Continue => {}
+                        other => return Ok(other),
+                    }
+                    if self.paused && !consumers.is_empty() {
+                        cancel(&consume, &mut consumers).await;
+                        self.set_state(WorkerState::Paused);
+                    } else if !self.paused {
+                        self.set_state(WorkerState::Idle);
+                    }
+                }
+                Next::Delivery(Some(Err(e))) => {
+                    return Err(anyhow::Error::new(e).context("consuming requests"));
+                }
+                Next::Delivery(None) => return Ok(Flow::Reconnect),
+                Next::Incoming(Some(m)) => match presence::idle_control(self, session, m).await {
+                    presence::Change::None => {}
+                    presence::Change::Pause => {
+                        cancel(&consume, &mut consumers).await;
+                        self.set_state(WorkerState::Paused);
+                    }
+                    presence::Change::Resume => {
+                        if consumers.is_empty() {
+                            consumers = self.consume(&consume).await?;
+                        }
+                        self.set_state(WorkerState::Idle);
+                    }
+                },
+                Next::Incoming(None) => return Ok(Flow::Exit(0)),
+                Next::Signal => return Ok(Flow::Exit(self.signals.leaving.unwrap_or(0))),
+                Next::Tick => {
+                    if !session.alive() {
+                        tracing::warn!("lost the broker connection; reconnecting");
+                        return Ok(Flow::Reconnect);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consume every queue, in a per-worker shuffled order so that no queue is always first.
+    async fn consume(&self, ch: &Channel) -> Result<Vec<Consumer>> {
+        let mut queues = self.opts.queues.clone();
+        let seed = uuid::Uuid::new_v4().as_u128();
+        if !queues.is_empty() {
+            let len = queues.len();
+            queues.rotate_left((seed % len as u128) as usize);
+        }
+        let mut out = Vec::new();
+        for q in queues {
+            let name = q.to_string();
+            let tag = format!("{}:{name}", self.opts.id);
+            let c = ch
+                .basic_consume(
+                    name.as_str().into(),
+                    tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(BrokerError::amqp(format!("consume {name}")))?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+}
+
+enum Next {
+    Delivery(Option<lapin::Result<lapin::message::Delivery>>),
+    Incoming(Option<Incoming>),
+    Signal,
+    Tick,
+}
+
+/// Stop consuming; a request already delivered but not yet started goes back to its queue.
+async fn cancel(ch: &Channel, consumers: &mut Vec<Consumer>) {
+    use futures::FutureExt;
+    for mut c in consumers.drain(..) {
+        let _ = ch
+            .basic_cancel(c.tag(), BasicCancelOptions::default())
+            .await;
+        while let Some(Some(Ok(d))) = c.next().now_or_never() {
+            let _ = d
+                .nack(lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+    }
+}
