@@ -79,7 +79,15 @@ pub struct Running {
 }
 
 pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
-    let mut child = Command::new(program)
+    let mut cmd = Command::new(program);
+    // If the worker is killed outright, its runner goes too instead of running on unwatched.
+    // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,0 +1,305 @@
+//! Shared harness for tests against the real RabbitMQ and the real autopkgtest.
+//!
+//! Every harness uses its own release name (so its own queues), store, spool and worker ids,
+//! and deletes its queues when dropped, so tests run in parallel without seeing each other.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use adtop::protocol::messages::TestComplete;
+use adtop::protocol::names;
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+
+pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const ARCH: &str = "amd64";
+
+/// autopkgtest with the `null` server installs packages through apt/dpkg on this host: runs
+/// must not overlap within a test binary.
+pub static AUTOPKGTEST: Mutex<()> = Mutex::new(());
+
+pub fn lock_autopkgtest() -> std::sync::MutexGuard<'static, ()> {
+    AUTOPKGTEST.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packages")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_adtop")
+}
+
+pub struct Harness {
+    pub release: String,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub workers: Vec<(String, Child)>,
+    pub conn: Connection,
+    pub ch: Channel,
+    extra_queues: Vec<String>,
+}
+
+impl Harness {
+    /// `name`: lower-case letters only; a random suffix makes the release unique.
+    pub async fn new(name: &str, config: &str) -> Self {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let release = format!("{name}{suffix}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("config.toml");
+        let base = "[worker]\nheartbeat_interval = 1\nstatus_interval = 1\nretry_delay_min = 0\nretry_delay_max = 0\n";
+        let text = if config.contains("[worker]") {
+            config.replacen("[worker]\n", base, 1)
+        } else {
+            format!("{base}{config}")
+        };
+        std::fs::write(&config_path, text).expect("write config");
+        let conn = Connection::connect(BROKER, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ at 127.0.0.1:5672 (run ./ci/test.sh, which starts it)");
+        let ch = conn.create_channel().await.expect("channel");
+        Self {
+            release,
+            dir,
+            config: config_path,
+            workers: Vec::new(),
+            conn,
+            ch,
+            extra_queues: Vec::new(),
+        }
+    }
+
+    pub fn queue(&self) -> String {
+        format!("debci-{}-{ARCH}", self.release)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn store_url(&self) -> String {
+        format!("file://{}", self.store().display())
+    }
+
+    pub fn worker_id(&self, n: &str) -> String {
+        format!("{}-{n}", self.release)
+    }
+
+    /// Start a worker serving this harness's release, running fixtures from the source dir.
+    pub fn start_worker(&mut self, n: &str, extra: &[&str]) -> u32 {
+        let id = self.worker_id(n);
+        let log = std::fs::File::create(self.dir.path().join(format!("worker-{n}.log")))
+            .expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "--config",
+            &self.config.display().to_string(),
+            "--store",
+            &self.store_url(),
+            "worker",
+            "--arch",
+            ARCH,
+        ])
+        .args(["--release", &self.release, "--id", &id])
+        .args([
+            "--spool",
+            &self
+                .dir
+                .path()
+                .join(format!("spool-{n}"))
+                .display()
+                .to_string(),
+        ])
+        .args(["--source-dir", &fixtures().display().to_string()])
+        .args(extra)
+        .env("RUST_LOG", "adtop=debug,warn")
+        .stdout(Stdio::null())
+        .stderr(log);
+        let child = cmd.spawn().expect("start worker");
+        let pid = child.id();
+        self.workers.push((id, child));
+        pid
+    }
+
+    pub fn worker_log(&self, n: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("worker-{n}.log"))).unwrap_or_default()
+    }
+
+    pub fn adtop(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .args([
+                "--config",
+                &self.config.display().to_string(),
+                "--store",
+                &self.store_url(),
+            ])
+            .args(args)
+            .output()
+            .expect("run adtop")
+    }
+
+    /// `adtop submit PKG --release <ours> --arch amd64 ARGS…`; returns the uuid.
+    pub fn submit(&self, pkg: &str, args: &[&str]) -> String {
+        let mut all = vec![
+            "submit",
+            pkg,
+            "--release",
+            &self.release,
+            "--arch",
+            ARCH,
+            "--dedup-wait",
+            "300",
+        ];
+        all.extend_from_slice(args);
+        let out = self.adtop(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "submit failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout.split('\t').next().expect("uuid").trim().to_string()
+    }
+
+    /// A consumer of every completion announced from now on.
+    pub async fn completions(&self) -> Consumer {
+        self.listen(names::TESTCOMPLETE_EXCHANGE, "").await
+    }
+
+    pub async fn listen(&self, exchange: &str, key: &str) -> Consumer {
+        let q = adtop::broker::topology::private_queue(&self.ch, exchange, &[key])
+            .await
+            .expect("private queue");
+        self.ch
+            .basic_consume(
+                q.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume")
+    }
+
+    pub async fn declare_common(&self) {
+        adtop::broker::topology::declare_common(&self.ch)
+            .await
+            .expect("declare");
+    }
+
+    pub fn track_queue(&mut self, q: &str) {
+        self.extra_queues.push(q.to_string());
+    }
+
+    /// Stop every worker (SIGTERM, then SIGKILL) and delete this harness's queues.
+    pub async fn cleanup(mut self) {
+        self.stop_workers();
+        let mut queues = vec![self.queue()];
+        queues.extend(self.workers.iter().map(|(id, _)| names::held_queue(id)));
+        queues.extend(self.extra_queues.drain(..));
+        for q in queues {
+            let _ = self
+                .ch
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        self.workers.clear();
+        let _ = self.conn.close(200, "done".into()).await;
+    }
+
+    pub fn stop_workers(&mut self) {
+        for (_, child) in &mut self.workers {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = child.wait();
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for (id, _) in &self.workers {
+            let n = id.rsplit('-').next().unwrap_or("");
+            eprintln!("----- worker {id} -----\n{}", self.worker_log(n));
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        self.stop_workers();
+    }
+}
+
+/// Wait for the completion of `uuid`, skipping others.
+pub async fn wait_completion(c: &mut Consumer, uuid: &str, timeout: Duration) -> TestComplete {
+    let until = tokio::time::Instant::now() + timeout;
+    loop {
+        let d = tokio::time::timeout_at(until, c.next())
+            .await
+            .unwrap_or_else(|_| panic!("no completion for {uuid} within {timeout:?}"))
+            .expect("consumer open")
+            .expect("delivery");
+        let m: TestComplete = serde_json::from_slice(&d.data).expect("completion JSON");
+        if m.uuid == uuid {
+            return m;
+        }
+    }
+}
+
+/// Count further completions of `uuid` during `window`.
+pub async fn count_completions(c: &mut Consumer, uuid: &str, window: Duration) -> usize {
+    let until = tokio::time::Instant::now() + window;
+    let mut n = 0;
+    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, c.next()).await {
+        if serde_json::from_slice::<TestComplete>(&d.data)
+            .map(|m| m.uuid == uuid)
+            .unwrap_or(false)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Wait until `f` is true, polling.
+pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Read a result's files from the file store.
+pub fn result_files(store: &Path, c: &TestComplete) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let dir = store.join(&c.container).join(&c.swift_dir);
+    let tar = std::fs::read(dir.join("result.tar")).expect("result.tar");
+    adtop::worker::results::tar_members(&tar)
+        .expect("tar")
+        .into_iter()
+        .collect()
+}
+
+pub fn log_text(store: &Path, c: &TestComplete) -> String {
+    let gz =
+        std::fs::read(store.join(&c.container).join(&c.swift_dir).join("log.gz")).expect("log.gz");
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut s)
+        .expect("gunzip");
+    s
+}

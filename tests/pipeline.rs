@@ -1,0 +1,296 @@
+//! The pipeline against the real RabbitMQ and the real autopkgtest (`null` server):
+//! submit → queue → worker → autopkgtest → store (autopkgtest-cloud layout) → completion.
+
+mod common;
+
+use std::time::Duration;
+
+use adtop::protocol::Request;
+use adtop::protocol::messages::IndexEntry;
+use common::*;
+
+const RUN: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pass_fail_and_neutral_results_in_autopkgtest_cloud_layout() {
+    let _serial = lock_autopkgtest();
+    let mut h = Harness::new("layout", "").await;
+    h.declare_common().await;
+    let mut done = h.completions().await;
+    h.start_worker("a", &[]);
+    let pass = h.submit(
+        "fx-pass",
+        &["--trigger", "fx-pass/1.0", "--requester", "tester"],
+    );
+    let fail = h.submit("fx-fail", &["--trigger", "fx-fail/1.0"]);
+    let neutral = h.submit("fx-neutral", &[]);
+
+    let c = wait_completion(&mut done, &pass, RUN).await;
+    assert_eq!(c.exitcode, 0, "fx-pass");
+    assert_eq!(c.package, "fx-pass");
+    assert_eq!(c.release, h.release);
+    assert_eq!(c.architecture, ARCH);
+    assert_eq!(c.container, format!("autopkgtest-{}", h.release));
+    assert_eq!(c.triggers, "fx-pass/1.0");
+    assert_eq!(c.requester, "tester");
+    assert_eq!(c.testpkg_version, "fx-pass 1.0");
+    let re = regex::Regex::new(&format!(
+        r"^{}/amd64/f/fx-pass/\d{{8}}_\d{{6}}_[0-9a-f]{{5}}@$",
+        h.release
+    ))
+    .expect("regex");
+    assert!(re.is_match(&c.swift_dir), "{}", c.swift_dir);
+
+    // result.tar holds autopkgtest-cloud's small files; the log is autopkgtest's own.
+    let files = result_files(&h.store(), &c);
+    for name in [
+        "exitcode",
+        "testpkg-version",
+        "duration",
+        "testinfo.json",
+        "requester",
+        "summary",
+        "testbed-packages",
+    ] {
+        assert!(
+            files.contains_key(name),
+            "result.tar lacks {name}: {:?}",
+            files.keys()
+        );
+    }
+    assert_eq!(files["exitcode"], b"0\n");
+    assert_eq!(files["requester"], b"tester\n");
+    assert!(log_text(&h.store(), &c).contains("hello from fx-pass"));
+    let run_dir = h.store().join(&c.container).join(&c.swift_dir);
+    assert!(run_dir.join("artifacts.tar.gz").is_file());
+
+    // The index finds it by uuid, and its time-ordered entry carries the exact body.
+    let by_uuid =
+        std::fs::read(h.store().join("adtop-index/by-uuid").join(&pass)).expect("by-uuid entry");
+    let entry: IndexEntry = serde_json::from_slice(&by_uuid).expect("index JSON");
+    assert_eq!(entry.swift_dir, c.swift_dir);
+    assert!(
+        c.swift_dir
+            .ends_with(&format!("_{}@", Request::body_hash5(entry.body.as_bytes())))
+    );
+    let day = entry.finished.format("%Y%m%d").to_string();
+    let listed: Vec<String> = std::fs::read_dir(h.store().join("adtop-index").join(day))
+        .expect("day listing")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .collect();
+    assert!(listed.iter().any(|n| n.ends_with(&pass)), "{listed:?}");
+
+    let c = wait_completion(&mut done, &fail, RUN).await;
+    assert_eq!(c.exitcode, 4, "fx-fail");
+    assert!(log_text(&h.store(), &c).contains("this test fails"));
+    let c = wait_completion(&mut done, &neutral, RUN).await;
+    assert_eq!(c.exitcode, 8, "fx-neutral: no test could run");
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_past_its_timeout_fails_and_the_worker_goes_on() {
+    let _serial = lock_autopkgtest();
+    let mut h = Harness::new("timeout", "[worker.timeouts]\ntest = 4\n").await;
+    h.declare_common().await;
+    let mut done = h.completions().await;
+    h.start_worker("a", &[]);
+    let hang = h.submit("fx-hang", &[]);
+    let c = wait_completion(&mut done, &hang, RUN).await;
+    assert_eq!(c.exitcode, 4, "autopkgtest's own test timeout");
+    assert!(log_text(&h.store(), &c).contains("timed out"));
+    let pass = h.submit("fx-pass", &[]);
+    assert_eq!(wait_completion(&mut done, &pass, RUN).await.exitcode, 0);
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watchdog_kills_the_whole_tree_past_the_deadline() {
+    let _serial = lock_autopkgtest();
+    let mut h = Harness::new("watchdog", "[worker.timeouts]\ntest = 1000\ndeadline = 8\n").await;
+    h.declare_common().await;
+    let mut done = h.completions().await;
+    h.start_worker("a", &[]);
+    let hang = h.submit("fx-hang", &[]);
+    let c = wait_completion(&mut done, &hang, RUN).await;
+    assert_eq!(c.exitcode, 20, "recorded as a timeout");
+    assert!(log_text(&h.store(), &c).contains("watchdog"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 100000"])
+        .output()
+        .expect("pgrep");
+    assert!(
+        ps.stdout.is_empty(),
+        "the hung test's process survived: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_temporary_failure_is_retried() {
+    let _serial = lock_autopkgtest();
+    let mut h = Harness::new("tmpfail", "").await;
+    h.declare_common().await;
+    let mut done = h.completions().await;
+    h.start_worker("a", &[]);
+    let state = h.dir.path().join("flaky-state");
+    let env = format!("ADTOP_FLAKY_STATE={}", state.display());
+    let uuid = h.submit("fx-flaky", &["--env", &env]);
+    let c = wait_completion(&mut done, &uuid, RUN).await;
+    assert_eq!(c.exitcode, 0, "second attempt passes");
+    assert_eq!(c.adtop.as_ref().map(|a| a.attempts), Some(2));
+    assert!(log_text(&h.store(), &c).contains("network is back"));
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn never_run_gives_99_without_running() {
+    let mut h = Harness::new("never", "").await;
+    let list = h.dir.path().join("never_run");
+    std::fs::write(&list, "fx-pass/*/*\n").expect("write list");
+    std::fs::write(
+        &h.config,
+        format!(
+            "{}never_run = \"{}\"\n",
+            std::fs::read_to_string(&h.config).expect("config"),
+            list.display()
+        ),
+    )
+    .expect("config");
+    h.declare_common().await;
+    let mut done = h.completions().await;
+    h.start_worker("a", &["--runner", "/bin/false"]);
+    let uuid = h.submit("fx-pass", &[]);
+    let c = wait_completion(&mut done, &uuid, RUN).await;
+    assert_eq!(c.exitcode, 99);
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_refuses_duplicates_and_warns_when_no_worker_serves() {
+    let h = Harness::new("submit", "").await;
+    let out = h.adtop(&[
+        "submit",
+        "fx-pass",
+        "--release",
+        &h.release,
+        "--arch",
+        ARCH,
+        "--trigger",
+        "fx-pass/1.0",
+        "--dedup-wait",
+        "200",
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("no worker serves {}", h.queue())),
+        "{err}"
+    );
+    let again = h.adtop(&[
+        "submit",
+        "fx-pass",
+        "--release",
+        &h.release,
+        "--arch",
+        ARCH,
+        "--trigger",
+        "fx-pass/1.0",
+        "--dedup-wait",
+        "200",
+        "--json",
+    ]);
+    assert!(
+        !again.status.success(),
+        "an identical queued request is refused"
+    );
+    let line: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(line["status"], "duplicate");
+    // Another trigger is another test.
+    let other = h.adtop(&[
+        "submit",
+        "fx-pass",
+        "--release",
+        &h.release,
+        "--arch",
+        ARCH,
+        "--trigger",
+        "fx-pass/1.1",
+        "--dedup-wait",
+        "200",
+    ]);
+    assert!(other.status.success());
+    // Invalid input is refused before anything is published.
+    let bad = h.adtop(&[
+        "submit",
+        "--help-me",
+        "--release",
+        &h.release,
+        "--arch",
+        ARCH,
+    ]);
+    assert!(!bad.status.success());
+    let bad = h.adtop(&[
+        "submit",
+        "Bad_Name",
+        "--release",
+        &h.release,
+        "--arch",
+        ARCH,
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid source package name"));
+    let bad = h.adtop(&["submit", "ok", "--release", "../etc", "--arch", ARCH]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid release"));
+    let q = adtop::broker::topology::peek_counts(&h.ch, &h.queue())
+        .await
+        .expect("peek");
+    assert_eq!(
+        q,
+        Some((2, 0)),
+        "browsing for duplicates neither lost nor added messages"
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_batch_reports_each_line() {
+    let h = Harness::new("batch", "").await;
+    let file = h.dir.path().join("batch.jsonl");
+    let r = &h.release;
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"package\": \"fx-pass\", \"release\": \"{r}\", \"arch\": \"amd64\", \"triggers\": [\"fx-pass/1.0\"]}}\n\
+             # a comment\n\
+             {{\"package\": \"fx-fail\", \"release\": \"{r}\", \"arch\": \"amd64\", \"bogus\": 1}}\n\
+             {{\"package\": \"fx-fail\", \"release\": \"{r}\", \"arch\": \"amd64\", \"requester\": \"batch\"}}\n"
+        ),
+    )
+    .expect("write batch");
+    let out = h.adtop(&[
+        "submit",
+        "--from",
+        &file.display().to_string(),
+        "--json",
+        "--dedup-wait",
+        "200",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["status"], "queued");
+    assert_eq!(lines[1]["status"], "invalid");
+    assert!(lines[1]["error"].as_str().unwrap_or("").contains("bogus"));
+    assert_eq!(lines[2]["status"], "queued");
+    assert!(!out.status.success(), "one line failed");
+    let q = adtop::broker::topology::peek_counts(&h.ch, &h.queue())
+        .await
+        .expect("peek");
+    assert_eq!(q.map(|q| q.0), Some(2));
+    h.cleanup().await;
+}
