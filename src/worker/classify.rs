@@ -11,6 +11,9 @@ const TEMPORARY: &[&str] = &[
     "Could not connect to ftpmaster",
     "Hash Sum mismatch",
     "Unable to connect to",
+    // Another dpkg user (unattended-upgrades, a previous run's teardown) held the lock.
+    "dpkg frontend lock was locked by another process",
+    "Could not get lock",
 ];
 
 /// Log strings that mean a real failure even when autopkgtest said "testbed failure".

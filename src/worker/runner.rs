@@ -80,11 +80,12 @@ pub struct Running {
 
 pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
     let mut cmd = Command::new(program);
-    // If the worker is killed outright, its runner goes too instead of running on unwatched.
+    // If the worker is killed outright, its runner is told to stop (SIGTERM lets autopkgtest
+    // tear its testbed down) instead of running on unwatched.
     // SAFETY: prctl is async-signal-safe and touches only the child being set up.
     unsafe {
         cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
         });
     }
     let mut child = cmd

@@ -43,6 +43,8 @@ pub struct Harness {
     pub conn: Connection,
     pub ch: Channel,
     extra_queues: Vec<String>,
+    /// Set by tests whose workers never run autopkgtest, so cleanup does not wait for others'.
+    pub no_autopkgtest: bool,
 }
 
 impl Harness {
@@ -71,6 +73,7 @@ impl Harness {
             conn,
             ch,
             extra_queues: Vec::new(),
+            no_autopkgtest: false,
         }
     }
 
@@ -302,4 +305,102 @@ pub fn log_text(store: &Path, c: &TestComplete) -> String {
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut s)
         .expect("gunzip");
     s
+}
+
+/// Send a control message to one worker and wait for its answer.
+pub async fn control(
+    h: &Harness,
+    worker_id: &str,
+    c: adtop::protocol::messages::Control,
+) -> adtop::protocol::messages::ControlReply {
+    let q = adtop::broker::topology::private_queue(
+        &h.ch,
+        "amq.direct",
+        &[&format!("reply-{}", uuid::Uuid::new_v4())],
+    )
+    .await
+    .expect("reply queue");
+    let mut replies =
+        h.ch.basic_consume(
+            q.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume replies");
+    let props = lapin::BasicProperties::default().with_reply_to(q.as_str().into());
+    let body = serde_json::to_vec(&c).expect("json");
+    h.ch.basic_publish(
+        names::CONTROL_EXCHANGE.into(),
+        names::control_key(worker_id).as_str().into(),
+        Default::default(),
+        &body,
+        props,
+    )
+    .await
+    .expect("publish control");
+    let d = tokio::time::timeout(Duration::from_secs(15), replies.next())
+        .await
+        .expect("control reply in time")
+        .expect("consumer open")
+        .expect("delivery");
+    serde_json::from_slice(&d.data).expect("reply JSON")
+}
+
+/// Publish a raw body to this harness's request queue, as a misbehaving client would.
+pub async fn publish_raw(h: &Harness, body: &[u8]) {
+    h.ch.basic_publish(
+        "".into(),
+        h.queue().as_str().into(),
+        Default::default(),
+        body,
+        lapin::BasicProperties::default().with_delivery_mode(2),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("confirm");
+}
+
+pub async fn depth(h: &Harness, queue: &str) -> (u32, u32) {
+    let ch = h.conn.create_channel().await.expect("channel");
+    let r = adtop::broker::topology::peek_counts(&ch, queue)
+        .await
+        .expect("peek")
+        .unwrap_or((0, 0));
+    let _ = ch.close(200, "".into()).await;
+    r
+}
+
+pub async fn wait_log(h: &Harness, worker: &str, needle: &str, timeout: Duration) {
+    eventually(
+        &format!("{needle:?} in worker {worker}'s log"),
+        timeout,
+        || h.worker_log(worker).contains(needle),
+    )
+    .await;
+}
+
+/// Follow a job's live log on `adtop.log` until `needle` shows up.
+pub async fn wait_live(h: &Harness, uuid: &str, needle: &str, timeout: Duration) -> String {
+    let mut c = h.listen(names::LOG_EXCHANGE, uuid).await;
+    let mut text = String::new();
+    let until = tokio::time::Instant::now() + timeout;
+    while !text.contains(needle) {
+        let d = tokio::time::timeout_at(until, c.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{needle:?} not in the live log of {uuid} within {timeout:?}; got {text:?}")
+            })
+            .expect("consumer open")
+            .expect("delivery");
+        let chunk: adtop::protocol::messages::LogChunk =
+            serde_json::from_slice(&d.data).expect("log chunk JSON");
+        text.push_str(&chunk.data);
+    }
+    text
 }
