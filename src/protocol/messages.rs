@@ -231,11 +231,29 @@ mod tests {
             adtop: None,
         };
         let v = serde_json::to_value(&m).expect("serialises");
-        let mut keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort();
         assert_eq!(
             keys,
-            ["architecture", "container", "duration", "env", "exitcode", "package", "release", "requester", "swift_dir", "testpkg_version", "triggers", "uuid"]
+            [
+                "architecture",
+                "container",
+                "duration",
+                "env",
+                "exitcode",
+                "package",
+                "release",
+                "requester",
+                "swift_dir",
+                "testpkg_version",
+                "triggers",
+                "uuid"
+            ]
         );
     }
 

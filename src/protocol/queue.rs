@@ -31,7 +31,8 @@ fn valid_part(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.len() <= 64
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '+' | '_'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '+' | '_'))
 }
 
 fn check(what: &'static str, value: &str) -> Result<(), QueueNameError> {
@@ -46,11 +47,7 @@ fn check(what: &'static str, value: &str) -> Result<(), QueueNameError> {
 }
 
 impl QueueName {
-    pub fn new(
-        release: &str,
-        arch: &str,
-        context: Option<&str>,
-    ) -> Result<Self, QueueNameError> {
+    pub fn new(release: &str, arch: &str, context: Option<&str>) -> Result<Self, QueueNameError> {
         check("release", release)?;
         check("architecture", arch)?;
         if let Some(c) = context {
@@ -106,8 +103,15 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for n in ["debci-noble-amd64", "debci-huge-noble-amd64", "debci-qemu-unstable-arm64"] {
-            assert_eq!(QueueName::parse(n).map(|q| q.to_string()), Ok(n.to_string()));
+        for n in [
+            "debci-noble-amd64",
+            "debci-huge-noble-amd64",
+            "debci-qemu-unstable-arm64",
+        ] {
+            assert_eq!(
+                QueueName::parse(n).map(|q| q.to_string()),
+                Ok(n.to_string())
+            );
         }
         let q = QueueName::parse("debci-ppa-jammy-s390x").expect("valid");
         assert_eq!(q.context.as_deref(), Some("ppa"));
@@ -116,7 +120,13 @@ mod tests {
 
     #[test]
     fn rejects_non_request_queues() {
-        for n in ["adtop.rejected", "debci-", "debci-a-b-c-d", "debci-../x-amd64", "debci-Noble-amd64"] {
+        for n in [
+            "adtop.rejected",
+            "debci-",
+            "debci-a-b-c-d",
+            "debci-../x-amd64",
+            "debci-Noble-amd64",
+        ] {
             assert!(QueueName::parse(n).is_err(), "{n}");
         }
         assert!(QueueName::new("noble", "amd 64", None).is_err());

@@ -22,8 +22,7 @@ const MAX_LIST: usize = 512;
 static PACKAGE: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9][a-z0-9.+-]+$"));
 static VERSION: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9.+:~-]+$"));
 // autopkgtest-cloud's own pattern, kept verbatim for compatibility: ` -=` is a range.
-static ENV: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[a-zA-Z][a-zA-Z0-9_]+=[a-zA-Z0-9.:~/ -=]*$"));
+static ENV: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z][a-zA-Z0-9_]+=[a-zA-Z0-9.:~/ -=]*$"));
 static GIT_URL: LazyLock<Regex> =
     LazyLock::new(|| re(r"^https?://[a-zA-Z0-9._/~+-]+(#[a-zA-Z0-9._/-]+)?$"));
 static GIT_BRANCH: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9._/-]+$"));
@@ -122,19 +121,31 @@ pub struct Params {
     pub build_git: Option<String>,
     #[serde(rename = "test-bzr", default, skip_serializing_if = "Option::is_none")]
     pub test_bzr: Option<String>,
-    #[serde(rename = "all-proposed", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "all-proposed",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub all_proposed: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub testname: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swiftuser: Option<String>,
-    #[serde(rename = "readable-by", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "readable-by",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub readable_by: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
-    #[serde(rename = "submit-time", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "submit-time",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub submit_time: Option<String>,
 }
 
@@ -166,7 +177,8 @@ pub struct Request {
 impl Request {
     pub fn new(package: &str, params: Params) -> Result<Self, RejectReason> {
         check_package(package)?;
-        let value = serde_json::to_value(&params).map_err(|e| RejectReason::BadJson(e.to_string()))?;
+        let value =
+            serde_json::to_value(&params).map_err(|e| RejectReason::BadJson(e.to_string()))?;
         let Value::Object(map) = value else {
             return Err(RejectReason::NotAnObject("non-object"));
         };
@@ -288,20 +300,35 @@ fn string_list(key: &str, v: &Value) -> Result<Vec<String>, RejectReason> {
         expected: "a list of strings",
     })?;
     if items.len() > MAX_LIST {
-        return Err(bad(key, &format!("{} entries", items.len()), "too many entries"));
+        return Err(bad(
+            key,
+            &format!("{} entries", items.len()),
+            "too many entries",
+        ));
     }
-    items.iter().map(|i| string(key, i).map(str::to_string)).collect()
+    items
+        .iter()
+        .map(|i| string(key, i).map(str::to_string))
+        .collect()
 }
 
 fn matching(key: &str, s: &str, re: &Regex, why: &'static str) -> Result<(), RejectReason> {
-    if re.is_match(s) { Ok(()) } else { Err(bad(key, s, why)) }
+    if re.is_match(s) {
+        Ok(())
+    } else {
+        Err(bad(key, s, why))
+    }
 }
 
 fn check_trigger(t: &str) -> Result<(), RejectReason> {
     let ok = t
         .split_once('/')
         .is_some_and(|(src, ver)| PACKAGE.is_match(src) && VERSION.is_match(ver));
-    if ok { Ok(()) } else { Err(bad("triggers", t, "expected <source>/<version>")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("triggers", t, "expected <source>/<version>"))
+    }
 }
 
 fn check_git(key: &str, s: &str) -> Result<(), RejectReason> {
@@ -364,7 +391,12 @@ fn validate_params(map: &Map<String, Value>) -> Result<Params, RejectReason> {
             }
             "testname" => {
                 let s = string(key, v)?;
-                matching(key, s, &TESTNAME, "expected a test name from debian/tests/control")?;
+                matching(
+                    key,
+                    s,
+                    &TESTNAME,
+                    "expected a test name from debian/tests/control",
+                )?;
                 p.testname = Some(s.to_string());
             }
             "swiftuser" => p.swiftuser = Some(string(key, v)?.to_string()),
@@ -421,10 +453,13 @@ mod tests {
         assert!(r.params.all_proposed());
         let out = r.body();
         let json = out.split_once('\n').expect("has params").1;
-        let keys: Vec<&str> = json.match_indices("\":").map(|(i, _)| {
-            let start = json[..i].rfind('"').unwrap_or(0);
-            &json[start + 1..i]
-        }).collect();
+        let keys: Vec<&str> = json
+            .match_indices("\":")
+            .map(|(i, _)| {
+                let start = json[..i].rfind('"').unwrap_or(0);
+                &json[start + 1..i]
+            })
+            .collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
@@ -454,15 +489,24 @@ mod tests {
         ];
         for (body, code) in cases {
             let err = Request::parse(body).expect_err(&String::from_utf8_lossy(body));
-            assert_eq!(err.code(), *code, "{:?}: {err}", String::from_utf8_lossy(body));
+            assert_eq!(
+                err.code(),
+                *code,
+                "{:?}: {err}",
+                String::from_utf8_lossy(body)
+            );
         }
         let huge = vec![b'a'; 10 * 1024 * 1024];
-        assert_eq!(Request::parse(&huge).map_err(|e| e.code()), Err("too-large"));
+        assert_eq!(
+            Request::parse(&huge).map_err(|e| e.code()),
+            Err("too-large")
+        );
     }
 
     #[test]
     fn identity_ignores_who_and_when() {
-        let a = parse("hello\n{\"triggers\": [\"hello/1\"], \"uuid\": \"a\", \"requester\": \"x\"}");
+        let a =
+            parse("hello\n{\"triggers\": [\"hello/1\"], \"uuid\": \"a\", \"requester\": \"x\"}");
         let b = parse("hello\n{\"triggers\": [\"hello/1\"], \"uuid\": \"b\"}");
         let c = parse("hello\n{\"triggers\": [\"hello/2\"]}");
         let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));

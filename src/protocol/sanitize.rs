@@ -19,7 +19,9 @@ pub fn inert(s: &str, keep_newlines: bool) -> String {
                 out.push(char::from(b'@' + c as u8));
             }
             // C1 controls (U+0080..U+009F) are 8-bit CSI/OSC/DCS to some terminals.
-            c if ('\u{80}'..='\u{9f}').contains(&c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if ('\u{80}'..='\u{9f}').contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             // Bidi overrides and isolates can disguise what a line says.
             c if matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
                 out.push_str(&format!("\\u{{{:x}}}", c as u32))
