@@ -231,10 +231,10 @@ impl App {
 
     fn normal(&mut self, action: Action, page: isize) -> Vec<Outbound> {
         let view = self.view;
-        if view == View::Log {
-            if let Some(out) = self.log_action(action, page) {
-                return out;
-            }
+        if view == View::Log
+            && let Some(out) = self.log_action(action, page)
+        {
+            return out;
         }
         let len = self.rows_len();
         let cur = &mut self.cursors[view.index()];

@@ -81,6 +81,7 @@ fn job(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn entry(
     i: usize,
     package: &str,
@@ -111,7 +112,7 @@ fn entry(
         finished,
         worker: worker.into(),
         triggers: vec![format!("{package}/{version}")],
-        requester: if i % 5 == 0 {
+        requester: if i.is_multiple_of(5) {
             "bdmurray".into()
         } else {
             "britney".into()

@@ -419,14 +419,13 @@ pub(super) fn key_on_line(text: &str, line: usize) -> String {
         .nth(line.saturating_sub(1))
         .unwrap_or_default()
         .trim();
-    if let Some(rest) = l.split("on =").nth(1).or_else(|| l.split("on=").nth(1)) {
-        if let Some(v) = rest
+    if let Some(rest) = l.split("on =").nth(1).or_else(|| l.split("on=").nth(1))
+        && let Some(v) = rest
             .trim()
             .strip_prefix('"')
             .and_then(|r| r.split('"').next())
-        {
-            return v.to_string();
-        }
+    {
+        return v.to_string();
     }
     match l.split_once('=') {
         Some((k, _)) => k.trim().trim_start_matches('{').trim().to_string(),

@@ -187,18 +187,18 @@ pub fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let mut hints = app.keymap.help(layer, app.read_only);
     if layer != Layer::Global && matches!(app.mode, Mode::Normal) {
         for action in [Action::Filter, Action::Command, Action::Help, Action::Back] {
-            if let Some(k) = app.keymap.keys_for(Layer::Global, action).first() {
-                if app.keymap.get(layer, *k).is_none() {
-                    hints.push((
-                        k.to_string(),
-                        action
-                            .describe()
-                            .split(' ')
-                            .next()
-                            .unwrap_or("")
-                            .to_string(),
-                    ));
-                }
+            if let Some(k) = app.keymap.keys_for(Layer::Global, action).first()
+                && app.keymap.get(layer, *k).is_none()
+            {
+                hints.push((
+                    k.to_string(),
+                    action
+                        .describe()
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                ));
             }
         }
     }
