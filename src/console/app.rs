@@ -264,7 +264,15 @@ impl App {
                     .map_or(String::new(), |f| f.text.clone());
                 self.mode = Mode::Prompt(Prompt::new(PromptKind::Filter, text));
             }
-            Action::Search => self.mode = Mode::Prompt(Prompt::new(PromptKind::Search, "")),
+            Action::Search if view == View::Log => {
+                self.mode = Mode::Prompt(Prompt::new(PromptKind::Search, ""))
+            }
+            Action::Search => {
+                let text = self.filters[view.index()]
+                    .as_ref()
+                    .map_or(String::new(), |f| f.text.clone());
+                self.mode = Mode::Prompt(Prompt::new(PromptKind::Filter, text));
+            }
             Action::Command => self.mode = Mode::Prompt(Prompt::new(PromptKind::Command, "")),
             Action::Help => self.mode = Mode::Help { scroll: 0 },
             Action::Quit => self.quit = true,
@@ -477,14 +485,22 @@ impl App {
         if view == View::Requests && self.view != View::Requests {
             return self.open_requests(None);
         }
+        let mut out = Vec::new();
         if view != self.view {
+            out.extend(self.leaving(view));
             self.history.push(self.view);
             if self.history.len() > 32 {
                 self.history.remove(0);
             }
             self.view = view;
         }
-        Vec::new()
+        out
+    }
+
+    /// Readers stop what only the view being left needed.
+    fn leaving(&self, to: View) -> Option<Outbound> {
+        (self.view == View::Requests && to != View::Requests)
+            .then_some(Outbound::Fetch(Fetch::StopRequests))
     }
 
     fn open_requests(&mut self, queue: Option<String>) -> Vec<Outbound> {
@@ -609,7 +625,9 @@ impl App {
         } else if !self.marks[i].is_empty() {
             self.marks[i].clear();
         } else if let Some(prev) = self.history.pop() {
+            let out = self.leaving(prev).into_iter().collect();
             self.view = prev;
+            return out;
         }
         Vec::new()
     }

@@ -454,6 +454,17 @@ mod tests {
     }
 
     #[test]
+    fn every_action_has_a_default_key() {
+        let map = KeyMap::builtin("default").expect("known").expect("parses");
+        for a in Action::ALL.iter().filter(|a| **a != Action::Noop) {
+            let bound = Layer::ALL
+                .iter()
+                .any(|l| map.bindings(*l).iter().any(|b| b.action == *a));
+            assert!(bound, "{a} has no key in default.toml");
+        }
+    }
+
+    #[test]
     fn keys_parse_and_print() {
         assert_eq!(k("G"), Key::new(KeyCode::Char('G'), KeyModifiers::SHIFT));
         assert_eq!(

@@ -40,8 +40,9 @@ pub async fn run(
         model.set_status(Level::Error, warnings.join("; "));
     }
     let mut app = App::new(model, keymap, theme, &config);
-    let mut terminal = ratatui::try_init()?;
+    // Armed first, so that a half-done setup is undone too.
     let _restore = Restore;
+    let mut terminal = ratatui::try_init()?;
     event_loop(&mut terminal, &mut app, &mut events, &out).await
 }
 

@@ -508,3 +508,82 @@ fn hostile_text_is_inert_on_screen() {
         render(&app, 100, 14).backend().to_string()
     });
 }
+
+#[test]
+fn tick_redraws_only_when_the_second_changes() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    assert!(!app.apply(ModelEvent::Tick(now + chrono::Duration::milliseconds(400))));
+    assert!(app.apply(ModelEvent::Tick(now + chrono::Duration::milliseconds(1200))));
+}
+
+#[test]
+fn embedded_worker_start_needs_no_dialog_but_read_only_refuses_it() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('3'));
+    let out = app.handle_key(key('W'));
+    assert!(matches!(
+        &out[..],
+        [Outbound::Op {
+            op: OpRequest::StartEmbeddedWorker,
+            ..
+        }]
+    ));
+    app.handle_key(key('X'));
+    assert!(
+        matches!(app.mode, Mode::Confirm(_)),
+        "stopping it asks first"
+    );
+    app.handle_key(code(KeyCode::Esc));
+    app.read_only = true;
+    assert!(app.handle_key(key('W')).is_empty());
+}
+
+#[test]
+fn leaving_requests_stops_reading_them() {
+    let mut app = demo::app("dark");
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert!(matches!(
+        &out[..],
+        [Outbound::Fetch(super::op::Fetch::Requests { .. })]
+    ));
+    let out = app.handle_key(code(KeyCode::Esc));
+    assert_eq!(out, vec![Outbound::Fetch(super::op::Fetch::StopRequests)]);
+    assert_eq!(app.view, View::Queues);
+}
+
+#[test]
+fn cancel_in_requests_targets_the_row_body() {
+    let mut app = demo::app("dark");
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.handle_key(code(KeyCode::Enter));
+    app.handle_key(key('c'));
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
+    match &out[..] {
+        [
+            Outbound::Op {
+                op: OpRequest::Cancel { queue, uuid, body },
+                ..
+            },
+        ] => {
+            assert_eq!(queue, "debci-noble-amd64");
+            assert!(uuid.is_some());
+            assert!(body.starts_with("glibc\n"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn vim_and_user_keymaps_drive_the_same_actions() {
+    let (map, warnings) = super::keymap::KeyMap::load("vim", None);
+    assert!(warnings.is_empty());
+    let mut app = demo::app("dark");
+    app.keymap = map;
+    demo::open_failed_log(&mut app);
+    app.handle_key(key('l'));
+    assert_eq!(app.logview.hscroll, 8, "vim's l scrolls right in the log");
+}
