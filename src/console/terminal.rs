@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crossterm::event::{Event, EventStream, KeyEventKind};
-use futures::StreamExt;
-use ratatui::DefaultTerminal;
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 
 use super::app::App;
@@ -43,16 +44,32 @@ pub async fn run(
     // Armed first, so that a half-done setup is undone too.
     let _restore = Restore;
     let mut terminal = ratatui::try_init()?;
-    event_loop(&mut terminal, &mut app, &mut events, &out).await
+    event_loop(
+        &mut terminal,
+        &mut app,
+        &mut events,
+        EventStream::new(),
+        &out,
+    )
+    .await?;
+    Ok(())
 }
 
-async fn event_loop(
-    terminal: &mut DefaultTerminal,
+/// The loop proper, over any backend and input stream (tests drive it with a `TestBackend`).
+/// Returns how many frames it drew.
+async fn event_loop<B, S>(
+    terminal: &mut Terminal<B>,
     app: &mut App,
     events: &mut mpsc::Receiver<ModelEvent>,
+    mut input: S,
     out: &mpsc::UnboundedSender<Outbound>,
-) -> anyhow::Result<()> {
-    let mut input = EventStream::new();
+) -> anyhow::Result<u64>
+where
+    B: Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+{
+    let mut frames = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events_open = true;
@@ -60,6 +77,7 @@ async fn event_loop(
     loop {
         if dirty {
             terminal.draw(|f| views::draw(f, app))?;
+            frames += 1;
             dirty = false;
         }
         tokio::select! {
@@ -84,18 +102,68 @@ async fn event_loop(
                         let _ = out.send(o);
                     }
                     if app.quit {
-                        return Ok(());
+                        return Ok(frames);
                     }
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(io::Error::other(e).into()),
-                None => return Ok(()),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(frames),
             },
             _ = tick.tick() => {
                 dirty |= app.apply(ModelEvent::Tick(Utc::now()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::demo;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+
+    /// A burst of 200 heartbeats is one frame; a closed event feed does not end the console;
+    /// only the operator's `q` does.
+    #[tokio::test]
+    async fn a_burst_is_one_frame_and_only_quit_ends_the_loop() {
+        let mut app = demo::app("dark");
+        app.model.now = Utc::now();
+        let (tx, mut rx) = mpsc::channel(1000);
+        for i in 0..200 {
+            let hb = demo::heartbeat(&format!("w{i}"), "amd64", None, app.model.now);
+            tx.send(ModelEvent::Heartbeat {
+                heartbeat: Box::new(hb),
+                received: app.model.now,
+            })
+            .await
+            .expect("send");
+        }
+        drop(tx);
+        let input = futures::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(Event::Key(KeyEvent::new(
+                KeyCode::Char('q'),
+                KeyModifiers::NONE,
+            )))
+        })
+        .chain(futures::stream::pending());
+        let (out, _out_rx) = mpsc::unbounded_channel();
+        let mut term = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+        let frames = event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out)
+            .await
+            .expect("loop");
+        assert_eq!(app.model.workers.len(), 8 + 200);
+        assert!(app.quit);
+        // First frame, the burst, the closed feed, the key, and at most one clock second.
+        assert!(frames <= 5, "{frames} frames");
+        assert!(
+            app.model
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text.contains("event feed closed"))
+        );
     }
 }
