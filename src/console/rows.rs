@@ -154,9 +154,12 @@ impl App {
 
     /// The collection index of the selected row, if any.
     pub fn selected(&self, view: View) -> Option<usize> {
-        self.rows(view)
-            .get(self.cursors[view.index()].selected)
-            .copied()
+        // The list may have shrunk under the cursor: the last row is then the one shown selected.
+        let rows = self.rows(view);
+        let sel = self.cursors[view.index()]
+            .selected
+            .min(rows.len().saturating_sub(1));
+        rows.get(sel).copied()
     }
 
     pub fn is_marked(&self, view: View, i: usize) -> bool {
