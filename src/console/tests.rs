@@ -435,6 +435,7 @@ fn hostile_text_is_inert_on_screen() {
         }],
         received: now,
     });
+    app.model.requests = None;
     app.apply(ModelEvent::Requests {
         queue: format!("debci-{evil}-amd64"),
         offset: 0,
@@ -586,4 +587,57 @@ fn vim_and_user_keymaps_drive_the_same_actions() {
     demo::open_failed_log(&mut app);
     app.handle_key(key('l'));
     assert_eq!(app.logview.hscroll, 8, "vim's l scrolls right in the log");
+}
+
+#[test]
+fn alerts_are_styled_not_only_written() {
+    let mut app = demo::app("dark");
+    let alert = app.theme.style(super::theme::Role::Alert).fg;
+    assert!(alert.is_some());
+    let row_fg = |t: &Terminal<TestBackend>, needle: &str| {
+        let buf = t.backend().buffer();
+        let w = buf.area.width as usize;
+        let text: Vec<String> = buf
+            .content
+            .chunks(w)
+            .map(|r| r.iter().map(|c| c.symbol()).collect())
+            .collect();
+        let y = text
+            .iter()
+            .position(|l| l.contains(needle))
+            .expect("row shown");
+        let x = text[y]
+            .find(needle)
+            .map(|b| text[y][..b].chars().count())
+            .expect("col");
+        buf[(x as u16, y as u16)].fg
+    };
+    let t = render(&app, 120, 30);
+    assert_eq!(
+        Some(row_fg(&t, "debci-ppa-plucky-s390x")),
+        alert,
+        "starved queue"
+    );
+    app.view = View::Running;
+    let t = render(&app, 120, 30);
+    assert_eq!(Some(row_fg(&t, "HUNG: silent")), alert, "hung job");
+    app.view = View::Workers;
+    let t = render(&app, 120, 30);
+    assert_eq!(Some(row_fg(&t, "juju-ppc64el-2 ")), alert, "lost worker");
+}
+
+#[test]
+fn a_late_page_of_another_queue_is_ignored() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    assert!(!app.apply(ModelEvent::Requests {
+        queue: "debci-plucky-s390x".into(),
+        offset: 0,
+        total: 3,
+        rows: demo::requests(now, 3)
+    }));
+    assert_eq!(
+        app.model.requests.as_ref().map(|p| p.queue.as_str()),
+        Some("debci-noble-amd64")
+    );
 }

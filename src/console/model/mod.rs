@@ -162,6 +162,10 @@ impl Model {
                 total,
                 mut rows,
             } => {
+                // A late answer about a queue the operator has left is stale.
+                if self.requests.as_ref().is_some_and(|p| p.queue != queue) {
+                    return false;
+                }
                 rows.truncate(self.thresholds.requests_cap);
                 self.requests = Some(RequestPage {
                     queue,
