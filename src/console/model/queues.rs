@@ -1,0 +1,203 @@
+//! Queues (depths, consumers, rates, depth history) and one page of a queue's requests.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::Thresholds;
+
+/// One queue as the management API (or a passive declare) reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueStat {
+    pub name: String,
+    pub ready: u64,
+    pub unacked: u64,
+    pub consumers: u32,
+    /// Messages per second.
+    pub publish_rate: f64,
+    pub deliver_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueRow {
+    pub name: String,
+    pub ready: u64,
+    pub unacked: u64,
+    pub consumers: u32,
+    pub publish_rate: f64,
+    pub deliver_rate: f64,
+    /// Depth (ready + unacked) samples, oldest first.
+    pub history: VecDeque<u64>,
+    pub sampled: Option<DateTime<Utc>>,
+}
+
+impl QueueRow {
+    pub fn depth(&self) -> u64 {
+        self.ready + self.unacked
+    }
+
+    /// Messages wait and nobody can take them.
+    pub fn starved(&self) -> bool {
+        self.ready > 0 && self.consumers == 0
+    }
+
+    fn sample(&mut self, at: DateTime<Utc>, t: &Thresholds) {
+        let depth = self.depth();
+        match self.sampled {
+            Some(last) if (at - last).num_seconds() < t.history_every_secs => {
+                if let Some(v) = self.history.back_mut() {
+                    *v = depth;
+                }
+            }
+            _ => {
+                self.history.push_back(depth);
+                self.sampled = Some(at);
+                while self.history.len() > t.history_len {
+                    self.history.pop_front();
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn apply_stats(
+    rows: &mut Vec<QueueRow>,
+    stats: Vec<QueueStat>,
+    at: DateTime<Utc>,
+    t: &Thresholds,
+) -> bool {
+    let mut old: HashMap<String, QueueRow> = rows.drain(..).map(|r| (r.name.clone(), r)).collect();
+    for s in stats {
+        let mut row = old.remove(&s.name).unwrap_or_else(|| QueueRow {
+            name: s.name.clone(),
+            ready: 0,
+            unacked: 0,
+            consumers: 0,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+            history: VecDeque::new(),
+            sampled: None,
+        });
+        row.ready = s.ready;
+        row.unacked = s.unacked;
+        row.consumers = s.consumers;
+        row.publish_rate = s.publish_rate;
+        row.deliver_rate = s.deliver_rate;
+        row.sample(at, t);
+        rows.push(row);
+    }
+    true
+}
+
+pub(super) fn apply_depth(
+    rows: &mut [QueueRow],
+    name: &str,
+    ready: u64,
+    consumers: u32,
+    at: DateTime<Utc>,
+    t: &Thresholds,
+) -> bool {
+    let Some(row) = rows.iter_mut().find(|r| r.name == name) else {
+        return false;
+    };
+    let changed = row.ready != ready || row.consumers != consumers;
+    row.ready = ready;
+    row.consumers = consumers;
+    row.sample(at, t);
+    changed
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueColumn {
+    Name,
+    Ready,
+    Unacked,
+    Consumers,
+    PublishRate,
+    DeliverRate,
+}
+
+impl QueueColumn {
+    pub const ALL: [QueueColumn; 6] = [
+        QueueColumn::Name,
+        QueueColumn::Ready,
+        QueueColumn::Unacked,
+        QueueColumn::Consumers,
+        QueueColumn::PublishRate,
+        QueueColumn::DeliverRate,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            QueueColumn::Name => "QUEUE",
+            QueueColumn::Ready => "READY",
+            QueueColumn::Unacked => "UNACKED",
+            QueueColumn::Consumers => "CONS",
+            QueueColumn::PublishRate => "IN/s",
+            QueueColumn::DeliverRate => "OUT/s",
+        }
+    }
+
+    pub fn step(self, forward: bool) -> Self {
+        let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        let n = Self::ALL.len();
+        Self::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSort {
+    pub column: QueueColumn,
+    pub descending: bool,
+}
+
+impl Default for QueueSort {
+    fn default() -> Self {
+        Self {
+            column: QueueColumn::Name,
+            descending: false,
+        }
+    }
+}
+
+impl QueueSort {
+    pub fn compare(&self, a: &QueueRow, b: &QueueRow) -> Ordering {
+        let o = match self.column {
+            QueueColumn::Name => a.name.cmp(&b.name),
+            QueueColumn::Ready => a.ready.cmp(&b.ready),
+            QueueColumn::Unacked => a.unacked.cmp(&b.unacked),
+            QueueColumn::Consumers => a.consumers.cmp(&b.consumers),
+            QueueColumn::PublishRate => a.publish_rate.total_cmp(&b.publish_rate),
+            QueueColumn::DeliverRate => a.deliver_rate.total_cmp(&b.deliver_rate),
+        }
+        .then_with(|| a.name.cmp(&b.name));
+        if self.descending { o.reverse() } else { o }
+    }
+}
+
+/// One queued request, as read from the queue (raw strings: sanitise before drawing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRow {
+    pub package: String,
+    pub triggers: Vec<String>,
+    pub requester: String,
+    pub submit_time: Option<DateTime<Utc>>,
+    pub priority: Option<u8>,
+    pub uuid: Option<String>,
+    /// The message body as queued, so that a cancel can match it exactly.
+    pub body: String,
+}
+
+/// The requests of one queue: `rows` starts at `offset` of `total`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPage {
+    pub queue: String,
+    pub offset: usize,
+    pub total: u64,
+    pub rows: Vec<RequestRow>,
+}

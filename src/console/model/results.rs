@@ -1,0 +1,154 @@
+//! Recent results from the results index, newest first, and the filters over them.
+
+use crate::protocol::exitcode::Class;
+use crate::protocol::messages::IndexEntry;
+
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// Newest first.
+    entries: Vec<IndexEntry>,
+    cap: usize,
+}
+
+impl Results {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            entries: Vec::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn insert(&mut self, entry: IndexEntry) {
+        if let Some(i) = self.entries.iter().position(|e| e.uuid == entry.uuid) {
+            self.entries.remove(i);
+        }
+        let at = self
+            .entries
+            .partition_point(|e| e.finished > entry.finished);
+        self.entries.insert(at, entry);
+        self.entries.truncate(self.cap);
+    }
+
+    pub fn entries(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClassFilter {
+    #[default]
+    All,
+    Failures,
+    Tmpfails,
+}
+
+/// What the Results view shows (on top of the `/` regex filter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultFilter {
+    pub class: ClassFilter,
+    pub release: Option<String>,
+    pub arch: Option<String>,
+    /// Exact source package name.
+    pub package: Option<String>,
+}
+
+impl ResultFilter {
+    pub fn matches(&self, e: &IndexEntry) -> bool {
+        let class_ok = match self.class {
+            ClassFilter::All => true,
+            ClassFilter::Failures => e.class == Class::Fail,
+            ClassFilter::Tmpfails => e.class == Class::Tmpfail,
+        };
+        class_ok
+            && self.release.as_ref().is_none_or(|r| *r == e.release)
+            && self.arch.as_ref().is_none_or(|a| *a == e.arch)
+            && self.package.as_ref().is_none_or(|p| *p == e.package)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// For the view's title, e.g. `failures release=noble`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match self.class {
+            ClassFilter::All => {}
+            ClassFilter::Failures => parts.push("failures".to_string()),
+            ClassFilter::Tmpfails => parts.push("tmpfails".to_string()),
+        }
+        for (k, v) in [
+            ("release", &self.release),
+            ("arch", &self.arch),
+            ("package", &self.package),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={v}"));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::demo;
+
+    #[test]
+    fn filters_by_class_release_arch_package() {
+        let now = demo::now();
+        let entries: Vec<IndexEntry> = demo::results(now);
+        let f = ResultFilter {
+            class: ClassFilter::Failures,
+            ..Default::default()
+        };
+        assert!(
+            entries
+                .iter()
+                .filter(|e| f.matches(e))
+                .all(|e| e.class == Class::Fail)
+        );
+        assert!(entries.iter().any(|e| f.matches(e)));
+        let f = ResultFilter {
+            release: Some("plucky".into()),
+            arch: Some("s390x".into()),
+            ..Default::default()
+        };
+        assert!(
+            entries
+                .iter()
+                .filter(|e| f.matches(e))
+                .all(|e| e.release == "plucky" && e.arch == "s390x")
+        );
+        let f = ResultFilter {
+            package: Some("no-such".into()),
+            ..Default::default()
+        };
+        assert_eq!(entries.iter().filter(|e| f.matches(e)).count(), 0);
+    }
+
+    #[test]
+    fn keeps_newest_first_and_capped() {
+        let now = demo::now();
+        let mut r = Results::new(3);
+        for (i, mut e) in demo::results(now).into_iter().enumerate() {
+            e.finished = now - chrono::Duration::seconds(i as i64 * 7 % 5);
+            r.insert(e);
+        }
+        assert_eq!(r.len(), 3);
+        assert!(
+            r.entries()
+                .windows(2)
+                .all(|w| w[0].finished >= w[1].finished)
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! Running jobs, merged from heartbeats' `job` and `teststatus.fanout` messages, and when they
+//! count as hung.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::protocol::messages::{Heartbeat, TestStatus};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningJob {
+    pub uuid: String,
+    pub package: String,
+    pub release: String,
+    pub arch: String,
+    pub worker: Option<String>,
+    pub queue: Option<String>,
+    pub triggers: Vec<String>,
+    pub requester: String,
+    pub started: DateTime<Utc>,
+    /// The job's deadline, seconds after `started`.
+    pub timeout: Option<u64>,
+    pub last_output: Option<DateTime<Utc>>,
+    /// The last `logtail` of a status message (raw).
+    pub logtail: String,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HungReason {
+    /// Its worker's heartbeats stopped.
+    WorkerLost,
+    /// Past its deadline.
+    Timeout,
+    /// No output for longer than the threshold.
+    Silent,
+}
+
+impl HungReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            HungReason::WorkerLost => "HUNG: worker lost",
+            HungReason::Timeout => "HUNG: past timeout",
+            HungReason::Silent => "HUNG: silent",
+        }
+    }
+}
+
+impl RunningJob {
+    pub fn elapsed_secs(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.started).num_seconds().max(0)
+    }
+
+    pub fn silence_secs(&self, now: DateTime<Utc>) -> Option<i64> {
+        self.last_output.map(|t| (now - t).num_seconds().max(0))
+    }
+
+    pub fn hung(
+        &self,
+        now: DateTime<Utc>,
+        silent_limit: u64,
+        worker_lost: bool,
+    ) -> Option<HungReason> {
+        if worker_lost {
+            return Some(HungReason::WorkerLost);
+        }
+        if self
+            .timeout
+            .is_some_and(|t| self.elapsed_secs(now) > t as i64)
+        {
+            return Some(HungReason::Timeout);
+        }
+        if self
+            .silence_secs(now)
+            .is_some_and(|s| s > silent_limit as i64)
+        {
+            return Some(HungReason::Silent);
+        }
+        None
+    }
+}
+
+pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, received: DateTime<Utc>) {
+    let current = hb.job.as_ref().map(|j| j.uuid.as_str());
+    // A job this worker no longer reports has ended (its result arrives separately).
+    jobs.retain(|j| {
+        j.worker.as_deref() != Some(hb.id.as_str()) || Some(j.uuid.as_str()) == current
+    });
+    let Some(info) = &hb.job else { return };
+    let job = match jobs.iter_mut().find(|j| j.uuid == info.uuid) {
+        Some(j) => j,
+        None => {
+            jobs.push(RunningJob {
+                uuid: info.uuid.clone(),
+                package: String::new(),
+                release: String::new(),
+                arch: String::new(),
+                worker: None,
+                queue: None,
+                triggers: Vec::new(),
+                requester: String::new(),
+                started: info.started,
+                timeout: None,
+                last_output: None,
+                logtail: String::new(),
+                updated: received,
+            });
+            let last = jobs.len() - 1;
+            &mut jobs[last]
+        }
+    };
+    job.package.clone_from(&info.package);
+    job.release.clone_from(&info.release);
+    job.arch.clone_from(&info.arch);
+    job.worker = Some(hb.id.clone());
+    job.queue = Some(info.queue.clone());
+    job.triggers.clone_from(&info.triggers);
+    job.requester.clone_from(&info.requester);
+    job.started = info.started;
+    job.timeout = Some(info.timeout);
+    if job.last_output.is_none_or(|t| t < info.last_output) {
+        job.last_output = Some(info.last_output);
+    }
+    job.updated = received;
+}
+
+pub(super) fn apply_status(
+    jobs: &mut Vec<RunningJob>,
+    st: &TestStatus,
+    received: DateTime<Utc>,
+) -> bool {
+    if !st.running {
+        let before = jobs.len();
+        jobs.retain(|j| j.uuid != st.uuid);
+        return jobs.len() != before;
+    }
+    let started = received - Duration::seconds(st.duration.min(i64::MAX as u64) as i64);
+    let idx = match jobs.iter().position(|j| j.uuid == st.uuid) {
+        Some(i) => i,
+        None => {
+            jobs.push(RunningJob {
+                uuid: st.uuid.clone(),
+                package: st.package.clone(),
+                release: st.release.clone(),
+                arch: st.architecture.clone(),
+                worker: None,
+                queue: None,
+                triggers: triggers_of(&st.params),
+                requester: st
+                    .params
+                    .get("requester")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                started,
+                timeout: None,
+                last_output: None,
+                logtail: String::new(),
+                updated: received,
+            });
+            jobs.len() - 1
+        }
+    };
+    let job = &mut jobs[idx];
+    job.logtail.clone_from(&st.logtail);
+    job.updated = received;
+    if let Some(extra) = &st.adtop {
+        job.worker = Some(extra.worker.clone());
+        job.queue = Some(extra.queue.clone());
+        job.timeout = Some(extra.timeout);
+        let last = received - Duration::seconds(extra.silent.min(i64::MAX as u64) as i64);
+        if job.last_output.is_none_or(|t| t < last) {
+            job.last_output = Some(last);
+        }
+    }
+    true
+}
+
+fn triggers_of(params: &serde_json::Value) -> Vec<String> {
+    params
+        .get("triggers")
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::demo;
+
+    fn job(now: DateTime<Utc>) -> RunningJob {
+        RunningJob {
+            uuid: "u".into(),
+            package: "glibc".into(),
+            release: "noble".into(),
+            arch: "amd64".into(),
+            worker: Some("w".into()),
+            queue: None,
+            triggers: vec![],
+            requester: String::new(),
+            started: now - Duration::seconds(600),
+            timeout: Some(1000),
+            last_output: Some(now - Duration::seconds(60)),
+            logtail: String::new(),
+            updated: now,
+        }
+    }
+
+    #[test]
+    fn hung_when_past_timeout_silent_or_worker_lost() {
+        let now = demo::now();
+        let j = job(now);
+        assert_eq!(j.hung(now, 1800, false), None);
+        assert_eq!(
+            j.hung(now + Duration::seconds(401), 1800, false),
+            Some(HungReason::Timeout)
+        );
+        assert_eq!(
+            j.hung(now + Duration::seconds(100), 120, false),
+            Some(HungReason::Silent)
+        );
+        assert_eq!(j.hung(now, 1800, true), Some(HungReason::WorkerLost));
+        let no_limits = RunningJob {
+            timeout: None,
+            last_output: None,
+            ..j
+        };
+        assert_eq!(no_limits.hung(now + Duration::days(9), 1800, false), None);
+    }
+
+    #[test]
+    fn heartbeat_without_job_ends_the_workers_job() {
+        let now = demo::now();
+        let mut jobs = vec![job(now)];
+        let hb = demo::heartbeat("w", "amd64", None, now);
+        apply_heartbeat(&mut jobs, &hb, now);
+        assert!(jobs.is_empty());
+    }
+}

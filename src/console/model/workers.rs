@@ -1,0 +1,123 @@
+//! Workers, from their heartbeats, and their health judged by heartbeat age.
+
+use chrono::{DateTime, Utc};
+
+use super::Thresholds;
+use crate::protocol::messages::Heartbeat;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Health {
+    Ok,
+    /// Missed a few heartbeats.
+    Stale,
+    /// Missed many: presumed dead; its job counts as hung.
+    Lost,
+}
+
+impl Health {
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Stale => "stale",
+            Health::Lost => "lost",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRow {
+    pub heartbeat: Heartbeat,
+    /// When the console received it (the worker's own clock may be off).
+    pub received: DateTime<Utc>,
+}
+
+impl WorkerRow {
+    pub fn age_secs(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.received).num_seconds().max(0)
+    }
+
+    pub fn health(&self, now: DateTime<Utc>, t: &Thresholds) -> Health {
+        let interval = self.heartbeat.interval.max(1) as i64;
+        let age = self.age_secs(now);
+        if age > interval * i64::from(t.lost_intervals) {
+            Health::Lost
+        } else if age > interval * i64::from(t.stale_intervals) {
+            Health::Stale
+        } else {
+            Health::Ok
+        }
+    }
+}
+
+pub(super) fn apply_heartbeat(
+    rows: &mut Vec<WorkerRow>,
+    hb: Heartbeat,
+    received: DateTime<Utc>,
+) -> bool {
+    match rows.iter_mut().find(|w| w.heartbeat.id == hb.id) {
+        Some(row) => {
+            if row.received > received {
+                return false;
+            }
+            row.heartbeat = hb;
+            row.received = received;
+        }
+        None => {
+            let at = rows.partition_point(|w| w.heartbeat.id < hb.id);
+            rows.insert(
+                at,
+                WorkerRow {
+                    heartbeat: hb,
+                    received,
+                },
+            );
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::demo;
+
+    #[test]
+    fn health_follows_heartbeat_age() {
+        let now = demo::now();
+        let t = Thresholds::default();
+        let mut w = WorkerRow {
+            heartbeat: demo::heartbeat("w1", "amd64", None, now),
+            received: now,
+        };
+        w.heartbeat.interval = 10;
+        assert_eq!(
+            w.health(now + chrono::Duration::seconds(30), &t),
+            Health::Ok
+        );
+        assert_eq!(
+            w.health(now + chrono::Duration::seconds(31), &t),
+            Health::Stale
+        );
+        assert_eq!(
+            w.health(now + chrono::Duration::seconds(100), &t),
+            Health::Stale
+        );
+        assert_eq!(
+            w.health(now + chrono::Duration::seconds(101), &t),
+            Health::Lost
+        );
+        let strict = Thresholds {
+            stale_intervals: 1,
+            lost_intervals: 2,
+            ..t
+        };
+        assert_eq!(
+            w.health(now + chrono::Duration::seconds(11), &strict),
+            Health::Stale
+        );
+        assert_eq!(
+            w.health(now + chrono::Duration::seconds(21), &strict),
+            Health::Lost
+        );
+    }
+}

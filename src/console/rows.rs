@@ -1,0 +1,187 @@
+//! Which rows a view shows, in which order, and what identifies each: shared by the key
+//! handler (selection, marks, targets) and the drawing, so both see the same list.
+
+use regex::Regex;
+
+use super::app::App;
+use super::view::View;
+
+/// A `/` filter: the text typed and the compiled regex.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub text: String,
+    pub re: Regex,
+}
+
+impl Filter {
+    /// Case-insensitive unless the text has an upper-case letter (smart case).
+    pub fn new(text: &str) -> Result<Self, String> {
+        let insensitive = !text.chars().any(char::is_uppercase);
+        regex::RegexBuilder::new(text)
+            .case_insensitive(insensitive)
+            .size_limit(1 << 20)
+            .build()
+            .map(|re| Self {
+                text: text.to_string(),
+                re,
+            })
+            .map_err(|e| {
+                format!(
+                    "bad regex: {}",
+                    e.to_string().lines().last().unwrap_or("invalid")
+                )
+            })
+    }
+}
+
+impl App {
+    /// Indices into the view's collection, filtered and sorted as shown.
+    pub fn rows(&self, view: View) -> Vec<usize> {
+        let m = &self.model;
+        let filter = self.filters[view.index()].as_ref();
+        let keep = |text: &dyn Fn() -> String| filter.is_none_or(|f| f.re.is_match(&text()));
+        match view {
+            View::Queues => {
+                let mut idx: Vec<usize> = (0..m.queues.len())
+                    .filter(|&i| keep(&|| m.queues[i].name.clone()))
+                    .collect();
+                idx.sort_by(|&a, &b| self.queue_sort.compare(&m.queues[a], &m.queues[b]));
+                idx
+            }
+            View::Requests => match &m.requests {
+                Some(p) => (0..p.rows.len())
+                    .filter(|&i| {
+                        let r = &p.rows[i];
+                        keep(&|| format!("{} {} {}", r.package, r.triggers.join(" "), r.requester))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
+            View::Workers => (0..m.workers.len())
+                .filter(|&i| {
+                    let h = &m.workers[i].heartbeat;
+                    keep(&|| {
+                        let job = h.job.as_ref().map_or("", |j| j.package.as_str());
+                        format!(
+                            "{} {} {} {} {:?} {}",
+                            h.id,
+                            h.host,
+                            h.arch,
+                            h.releases.join(" "),
+                            h.state,
+                            job
+                        )
+                    })
+                })
+                .collect(),
+            View::Running => {
+                let mut idx: Vec<usize> = (0..m.running.len())
+                    .filter(|&i| {
+                        let j = &m.running[i];
+                        keep(&|| {
+                            format!(
+                                "{} {} {} {} {}",
+                                j.package,
+                                j.release,
+                                j.arch,
+                                j.worker.as_deref().unwrap_or(""),
+                                j.triggers.join(" ")
+                            )
+                        })
+                    })
+                    .collect();
+                // Hung first, then longest running.
+                idx.sort_by_key(|&i| (m.hung(&m.running[i]).is_none(), m.running[i].started, i));
+                idx
+            }
+            View::Results => {
+                let rf = &self.result_filter;
+                m.results
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| rf.matches(e))
+                    .filter(|(_, e)| {
+                        keep(&|| {
+                            format!(
+                                "{} {} {} {} {} {}",
+                                e.package,
+                                e.release,
+                                e.arch,
+                                e.worker,
+                                e.triggers.join(" "),
+                                e.requester
+                            )
+                        })
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            }
+            View::Audit => (0..m.audit.len())
+                .rev()
+                .filter(|&i| {
+                    let a = &m.audit[i];
+                    keep(&|| {
+                        format!(
+                            "{} {} {} {} {}",
+                            a.operator, a.host, a.action, a.target, a.outcome
+                        )
+                    })
+                })
+                .collect(),
+            View::Log => Vec::new(),
+        }
+    }
+
+    /// What identifies row `i` of a view, for marks.
+    pub fn row_key(&self, view: View, i: usize) -> Option<String> {
+        let m = &self.model;
+        match view {
+            View::Queues => m.queues.get(i).map(|q| q.name.clone()),
+            View::Requests => m
+                .requests
+                .as_ref()?
+                .rows
+                .get(i)
+                .map(|r| r.uuid.clone().unwrap_or_else(|| r.body.clone())),
+            View::Workers => m.workers.get(i).map(|w| w.heartbeat.id.clone()),
+            View::Running => m.running.get(i).map(|j| j.uuid.clone()),
+            View::Results => m.results.entries().get(i).map(|e| e.uuid.clone()),
+            View::Audit => m.audit.get(i).map(|a| a.id.clone()),
+            View::Log => None,
+        }
+    }
+
+    /// The collection index of the selected row, if any.
+    pub fn selected(&self, view: View) -> Option<usize> {
+        // The list may have shrunk under the cursor: the last row is then the one shown selected.
+        let rows = self.rows(view);
+        let sel = self.cursors[view.index()]
+            .selected
+            .min(rows.len().saturating_sub(1));
+        rows.get(sel).copied()
+    }
+
+    pub fn is_marked(&self, view: View, i: usize) -> bool {
+        let marks = &self.marks[view.index()];
+        !marks.is_empty() && self.row_key(view, i).is_some_and(|k| marks.contains(&k))
+    }
+
+    /// What an action acts on: every marked row of the view (shown or not), else the selection.
+    pub fn targets(&self, view: View) -> Vec<usize> {
+        let marks = &self.marks[view.index()];
+        if marks.is_empty() {
+            return self.selected(view).into_iter().collect();
+        }
+        let len = match view {
+            View::Queues => self.model.queues.len(),
+            View::Requests => self.model.requests.as_ref().map_or(0, |p| p.rows.len()),
+            View::Workers => self.model.workers.len(),
+            View::Running => self.model.running.len(),
+            View::Results => self.model.results.len(),
+            View::Audit => self.model.audit.len(),
+            View::Log => 0,
+        };
+        (0..len).filter(|&i| self.is_marked(view, i)).collect()
+    }
+}

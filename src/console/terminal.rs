@@ -1,0 +1,169 @@
+//! The terminal loop: input, model events and a one-second tick, one frame per burst.
+
+use std::io;
+use std::time::Duration;
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc;
+
+use super::app::App;
+use super::config::ConsoleConfig;
+use super::event::ModelEvent;
+use super::model::{Level, Model};
+use super::op::Outbound;
+use super::views;
+
+/// Restores the terminal when the loop ends, whichever way (ratatui's init also installs a
+/// panic hook that restores it before the panic message prints).
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Run the console until the operator quits. `events` feeds the model (from the broker and
+/// store readers and the operation executors); what the console asks for leaves on `out`.
+/// The console never exits on its own when a connection drops, or when `events` closes.
+pub async fn run(
+    config: ConsoleConfig,
+    mut events: mpsc::Receiver<ModelEvent>,
+    out: mpsc::UnboundedSender<Outbound>,
+) -> anyhow::Result<()> {
+    let (keymap, theme, warnings) = config.load_ui();
+    let mut model = Model::new(Utc::now(), config.thresholds.clone());
+    if !warnings.is_empty() {
+        model.set_status(Level::Error, warnings.join("; "));
+    }
+    let mut app = App::new(model, keymap, theme, &config);
+    // Armed first, so that a half-done setup is undone too.
+    let _restore = Restore;
+    let mut terminal = ratatui::try_init()?;
+    event_loop(
+        &mut terminal,
+        &mut app,
+        &mut events,
+        EventStream::new(),
+        &out,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The loop proper, over any backend and input stream (tests drive it with a `TestBackend`).
+/// Returns how many frames it drew.
+async fn event_loop<B, S>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    events: &mut mpsc::Receiver<ModelEvent>,
+    mut input: S,
+    out: &mpsc::UnboundedSender<Outbound>,
+) -> anyhow::Result<u64>
+where
+    B: Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+{
+    let mut frames = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut events_open = true;
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|f| views::draw(f, app))?;
+            frames += 1;
+            dirty = false;
+        }
+        tokio::select! {
+            ev = events.recv(), if events_open => match ev {
+                Some(ev) => {
+                    dirty |= app.apply(ev);
+                    // Drain the burst: 200 heartbeats make one frame, not 200.
+                    while let Ok(ev) = events.try_recv() {
+                        dirty |= app.apply(ev);
+                    }
+                }
+                None => {
+                    events_open = false;
+                    app.model.set_status(Level::Error, "event feed closed: data is no longer updated");
+                    dirty = true;
+                }
+            },
+            key = input.next() => match key {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
+                    for o in app.handle_key(k) {
+                        // The receiver is gone only at shutdown; nothing to do then.
+                        let _ = out.send(o);
+                    }
+                    if app.quit {
+                        return Ok(frames);
+                    }
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(frames),
+            },
+            _ = tick.tick() => {
+                dirty |= app.apply(ModelEvent::Tick(Utc::now()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::demo;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+
+    /// A burst of 200 heartbeats is one frame; a closed event feed does not end the console;
+    /// only the operator's `q` does.
+    #[tokio::test]
+    async fn a_burst_is_one_frame_and_only_quit_ends_the_loop() {
+        let mut app = demo::app("dark");
+        app.model.now = Utc::now();
+        let (tx, mut rx) = mpsc::channel(1000);
+        for i in 0..200 {
+            let hb = demo::heartbeat(&format!("w{i}"), "amd64", None, app.model.now);
+            tx.send(ModelEvent::Heartbeat {
+                heartbeat: Box::new(hb),
+                received: app.model.now,
+            })
+            .await
+            .expect("send");
+        }
+        drop(tx);
+        let input = futures::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(Event::Key(KeyEvent::new(
+                KeyCode::Char('q'),
+                KeyModifiers::NONE,
+            )))
+        })
+        .chain(futures::stream::pending());
+        let (out, _out_rx) = mpsc::unbounded_channel();
+        let mut term = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+        let frames = event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out)
+            .await
+            .expect("loop");
+        assert_eq!(app.model.workers.len(), 8 + 200);
+        assert!(app.quit);
+        // First frame, the burst, the closed feed, the key, and at most one clock second.
+        assert!(frames <= 5, "{frames} frames");
+        assert!(
+            app.model
+                .status
+                .as_ref()
+                .is_some_and(|s| s.text.contains("event feed closed"))
+        );
+    }
+}

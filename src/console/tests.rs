@@ -1,0 +1,643 @@
+//! Snapshot tests of every view and dialog, rendered from the fixed scenario, and the hostile
+//! text test.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use super::action::Action;
+use super::app::{App, Mode};
+use super::demo;
+use super::event::ModelEvent;
+use super::model::{ConnState, LogSource, QueueStat, RequestRow, Service};
+use super::op::{OpRequest, Outbound};
+use super::view::View;
+use super::views;
+use crate::protocol::messages::AfterStop;
+
+fn render(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| views::draw(f, app)).expect("draw");
+    t
+}
+
+fn screen(app: &App) -> String {
+    render(app, 120, 30).backend().to_string()
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn select(app: &mut App, view: View, pred: impl Fn(&App, usize) -> bool) {
+    let rows = app.rows(view);
+    let pos = rows.iter().position(|&i| pred(app, i)).expect("row exists");
+    app.cursors[view.index()].selected = pos;
+}
+
+#[test]
+fn snapshot_queues() {
+    let app = demo::app("dark");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_queues_sorted_by_ready() {
+    let mut app = demo::app("dark");
+    app.dispatch(Action::SortNext);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_requests() {
+    let mut app = demo::app("dark");
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&out[..], [Outbound::Fetch(super::op::Fetch::Requests { queue, offset: 0, .. })] if queue == "debci-noble-amd64")
+    );
+    assert_eq!(app.view, View::Requests);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_workers() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('3'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_running() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('4'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_results_and_failures_filter() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('5'));
+    insta::assert_snapshot!("results_all", screen(&app));
+    app.handle_key(key('f'));
+    insta::assert_snapshot!("results_failures", screen(&app));
+}
+
+#[test]
+fn snapshot_log() {
+    let mut app = demo::app("dark");
+    demo::open_failed_log(&mut app);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_log_search_wrapped() {
+    let mut app = demo::app("dark");
+    demo::open_failed_log(&mut app);
+    app.handle_key(key('w'));
+    app.handle_key(key('/'));
+    for c in "pass".chars() {
+        app.handle_key(key(c));
+    }
+    app.handle_key(code(KeyCode::Enter));
+    let t = render(&app, 80, 24);
+    insta::assert_snapshot!(t.backend().to_string());
+}
+
+#[test]
+fn snapshot_audit() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('7'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_help() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('4'));
+    app.handle_key(key('?'));
+    insta::assert_snapshot!(render(&app, 120, 40).backend().to_string());
+}
+
+#[test]
+fn snapshot_help_read_only_hides_actions() {
+    let mut app = demo::app("dark");
+    app.read_only = true;
+    app.handle_key(key('4'));
+    app.handle_key(key('?'));
+    let text = render(&app, 120, 40).backend().to_string();
+    assert!(
+        !text.contains("Stop, requeue"),
+        "read-only help offers stop"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn snapshot_confirm_stop() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('4'));
+    select(&mut app, View::Running, |a, i| {
+        a.model.running[i].package == "systemd"
+    });
+    let out = app.handle_key(key('s'));
+    assert!(out.is_empty(), "nothing leaves before confirmation");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_confirm_bulk_typed() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('3'));
+    app.handle_key(key(' '));
+    app.handle_key(key(' '));
+    app.handle_key(key(' '));
+    app.handle_key(key('d'));
+    app.handle_key(key('2'));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_command_completion() {
+    let mut app = demo::app("dark");
+    app.handle_key(key(':'));
+    app.handle_key(key('r'));
+    app.handle_key(key('e'));
+    app.handle_key(code(KeyCode::Tab));
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_broker_down_and_filter_error() {
+    let mut app = demo::app("dark");
+    let since = app.model.now - chrono::Duration::seconds(75);
+    app.apply(ModelEvent::Connection {
+        service: Service::Broker,
+        state: ConnState::Reconnecting { since, attempt: 4 },
+        endpoint: None,
+    });
+    app.handle_key(key('/'));
+    for c in "noble(".chars() {
+        app.handle_key(key(c));
+    }
+    app.handle_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&app.mode, Mode::Prompt(p) if p.error.is_some()),
+        "invalid regex keeps the prompt with an error"
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn snapshot_no_color() {
+    let mut app = demo::app("dark");
+    app.theme = app.theme.clone().without_colour();
+    app.handle_key(key('4'));
+    let t = render(&app, 120, 30);
+    let buf = t.backend().buffer();
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+    insta::assert_snapshot!(t.backend().to_string());
+}
+
+#[test]
+fn confirm_path_emits_one_stop_per_target_only_after_confirm() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('4'));
+    select(&mut app, View::Running, |a, i| {
+        a.model.running[i].package == "systemd"
+    });
+    assert!(app.handle_key(key('s')).is_empty());
+    assert!(
+        app.handle_key(code(KeyCode::Enter)).is_empty(),
+        "Enter on Cancel does nothing"
+    );
+    assert!(matches!(app.mode, Mode::Normal));
+    app.handle_key(key('s'));
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
+    match &out[..] {
+        [
+            Outbound::Op {
+                id,
+                operator,
+                op:
+                    OpRequest::Stop {
+                        worker,
+                        uuid,
+                        then: AfterStop::Requeue,
+                    },
+            },
+        ] => {
+            assert_eq!(
+                (operator.as_str(), worker.as_str()),
+                ("alice", "juju-arm64-1")
+            );
+            assert!(uuid.starts_with("2d9083f4"));
+            app.apply(ModelEvent::OpOutcome {
+                id: *id,
+                ok: true,
+                message: "requeued".into(),
+            });
+            let st = app.model.status.as_ref().expect("status");
+            assert!(
+                st.text.contains("requeued") && st.text.contains("stop-requeue"),
+                "{}",
+                st.text
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn read_only_refuses_in_the_confirm_path() {
+    let mut app = demo::app("dark");
+    app.read_only = true;
+    app.handle_key(key('4'));
+    assert!(app.handle_key(key('s')).is_empty());
+    assert!(
+        matches!(app.mode, Mode::Normal),
+        "no dialog in read-only mode"
+    );
+    assert!(
+        app.model
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("read-only"))
+    );
+    // Not even the command line gets around it.
+    app.handle_key(key(':'));
+    for c in "drain".chars() {
+        app.handle_key(key(c));
+    }
+    assert!(app.handle_key(code(KeyCode::Enter)).is_empty());
+}
+
+#[test]
+fn bulk_needs_typed_count_then_sends_each() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('3'));
+    for _ in 0..3 {
+        app.handle_key(key(' '));
+    }
+    app.handle_key(key('d'));
+    app.handle_key(code(KeyCode::Tab));
+    assert!(
+        app.handle_key(code(KeyCode::Enter)).is_empty(),
+        "focus on Confirm is not enough"
+    );
+    app.handle_key(key('3'));
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|o| matches!(
+        o,
+        Outbound::Op {
+            op: OpRequest::Drain { .. },
+            ..
+        }
+    )));
+    assert!(
+        app.marks[View::Workers.index()].is_empty(),
+        "marks clear after acting"
+    );
+}
+
+#[test]
+fn filter_marks_and_esc() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('/'));
+    for c in "PLUCKY".chars() {
+        app.handle_key(key(c));
+    }
+    app.handle_key(code(KeyCode::Enter));
+    assert_eq!(
+        app.rows(View::Queues).len(),
+        0,
+        "upper case is case-sensitive"
+    );
+    app.handle_key(key('/'));
+    for _ in 0..6 {
+        app.handle_key(code(KeyCode::Backspace));
+    }
+    for c in "plucky".chars() {
+        app.handle_key(key(c));
+    }
+    app.handle_key(code(KeyCode::Enter));
+    let rows = app.rows(View::Queues);
+    assert_eq!(rows.len(), 5);
+    app.dispatch(Action::MarkAll);
+    assert_eq!(app.targets(View::Queues).len(), 5);
+    app.handle_key(code(KeyCode::Esc));
+    assert_eq!(
+        app.rows(View::Queues).len(),
+        app.model.queues.len(),
+        "Esc clears the filter first"
+    );
+    app.handle_key(code(KeyCode::Esc));
+    assert!(app.marks[View::Queues.index()].is_empty(), "then the marks");
+    app.handle_key(key('4'));
+    app.handle_key(code(KeyCode::Esc));
+    assert_eq!(app.view, View::Queues, "then goes back");
+}
+
+#[test]
+fn hung_and_lost_counts_in_scenario() {
+    let app = demo::app("dark");
+    assert_eq!(app.model.hung_count(), 1);
+    assert_eq!(app.model.lost_count(), 1);
+    assert!(app.model.queues.iter().any(|q| q.starved()));
+}
+
+#[test]
+fn log_follow_search_jumps() {
+    let mut app = demo::app("dark");
+    demo::open_failed_log(&mut app);
+    let focus = app.logview.focus.expect("jumped");
+    assert!(
+        app.model
+            .log
+            .as_ref()
+            .and_then(|l| l.get(focus))
+            .is_some_and(|l| l.contains("test upstream-suite: [-"))
+    );
+    assert!(!app.logview.follow);
+    app.handle_key(key('S'));
+    let s = app.logview.focus.expect("summary");
+    assert!(s > focus);
+    app.handle_key(key('f'));
+    assert!(app.logview.follow);
+    render(&app, 100, 20);
+    app.handle_key(code(KeyCode::Up));
+    assert!(!app.logview.follow, "scrolling up stops following");
+}
+
+#[test]
+fn save_log_writes_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = demo::app("dark");
+    app.log_dir = dir.path().to_path_buf();
+    demo::open_failed_log(&mut app);
+    app.dispatch(Action::SaveLog);
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].path()).expect("read");
+    assert!(text.contains("@@@@@@@@@@@@@@@@@@@@ summary"));
+}
+
+/// Every cell of a buffer: no ESC, no C0 or C1 control, no DEL, no bidi override.
+fn assert_inert(buf: &Buffer) {
+    for (i, cell) in buf.content.iter().enumerate() {
+        for c in cell.symbol().chars() {
+            let bad = (c as u32) < 0x20
+                || c == '\u{7f}'
+                || ('\u{80}'..='\u{9f}').contains(&c)
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            assert!(!bad, "cell {i} holds {:?}", c);
+        }
+    }
+}
+
+const HOSTILE: &str = "clear\x1b[2Jscreen\n\
+osc52\x1b]52;c;cm0gLXJmIC8=\x07done\n\
+dcs\x1bP1$qm\x1b\\end\n\
+c1csi\u{9b}31mred c1osc\u{9d}0;title\u{9c}\n\
+nul\x00del\x7fbell\x07\n\
+bidi\u{202e}txt.exe\u{2066}\n\
+title\x1b]0;pwned\x1b\\ sgr\x1b[31mred\x1b[0m\n";
+
+#[test]
+fn hostile_text_is_inert_on_screen() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    let evil = "evil\x1b]52;c;ZXZpbA==\x07pkg\u{9b}2J";
+    app.apply(ModelEvent::QueueStats {
+        queues: vec![QueueStat {
+            name: format!("debci-{evil}-amd64"),
+            ready: 1,
+            unacked: 0,
+            consumers: 0,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+        }],
+        received: now,
+    });
+    app.model.requests = None;
+    app.apply(ModelEvent::Requests {
+        queue: format!("debci-{evil}-amd64"),
+        offset: 0,
+        total: 1,
+        rows: vec![RequestRow {
+            package: evil.into(),
+            triggers: vec![format!("{evil}/1\x1b[2J")],
+            requester: "x\x1bP+q\x1b\\y".into(),
+            submit_time: Some(now),
+            priority: None,
+            uuid: None,
+            body: evil.into(),
+        }],
+    });
+    let mut hb = demo::heartbeat("w\x1b[2Jevil", "amd64", None, now);
+    hb.host = "host\u{9d}8;;http://x\u{9c}".into();
+    app.apply(ModelEvent::Heartbeat {
+        heartbeat: Box::new(hb),
+        received: now,
+    });
+    app.model.open_log(LogSource::Live {
+        uuid: "hostile".into(),
+        worker: None,
+    });
+    app.apply(ModelEvent::LogChunk {
+        chunk: crate::protocol::messages::LogChunk {
+            uuid: "hostile".into(),
+            worker: "w".into(),
+            offset: 0,
+            data: HOSTILE.into(),
+            eof: false,
+        },
+        received: now,
+    });
+    app.apply(ModelEvent::OpOutcome {
+        id: 9,
+        ok: false,
+        message: "worker said \x1b]52;c;AAAA\x07".into(),
+    });
+    for view in View::ALL {
+        app.view = view;
+        let t = render(&app, 160, 40);
+        assert_inert(t.backend().buffer());
+        let text = t.backend().to_string();
+        match view {
+            View::Log => {
+                for shown in [
+                    "clear^[[2Jscreen",
+                    "osc52^[]52;c;cm0gLXJmIC8=^Gdone",
+                    "dcs^[P1$qm^[\\end",
+                    "c1csi\\u{9b}31mred c1osc\\u{9d}0;title\\u{9c}",
+                    "nul^@del^?bell^G",
+                    "bidi\\u{202e}txt.exe\\u{2066}",
+                    "title^[]0;pwned^[\\ sgr^[[31mred^[[0m",
+                ] {
+                    assert!(text.contains(shown), "log does not show {shown:?}:\n{text}");
+                }
+            }
+            View::Queues => assert!(
+                text.contains("debci-evil^[]52;c;ZXZpbA==^Gpkg\\u{9b}2J-amd64"),
+                "{text}"
+            ),
+            View::Requests => assert!(text.contains("x^[P+q^[\\y"), "{text}"),
+            View::Workers => assert!(text.contains("w^[[2Jevil"), "{text}"),
+            _ => {}
+        }
+        assert!(text.contains("worker said ^[]52;c;AAAA^G"));
+    }
+    insta::assert_snapshot!("hostile_log", {
+        app.view = View::Log;
+        render(&app, 100, 14).backend().to_string()
+    });
+}
+
+#[test]
+fn tick_redraws_only_when_the_second_changes() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    assert!(!app.apply(ModelEvent::Tick(now + chrono::Duration::milliseconds(400))));
+    assert!(app.apply(ModelEvent::Tick(now + chrono::Duration::milliseconds(1200))));
+}
+
+#[test]
+fn embedded_worker_start_needs_no_dialog_but_read_only_refuses_it() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('3'));
+    let out = app.handle_key(key('W'));
+    assert!(matches!(
+        &out[..],
+        [Outbound::Op {
+            op: OpRequest::StartEmbeddedWorker,
+            ..
+        }]
+    ));
+    app.handle_key(key('X'));
+    assert!(
+        matches!(app.mode, Mode::Confirm(_)),
+        "stopping it asks first"
+    );
+    app.handle_key(code(KeyCode::Esc));
+    app.read_only = true;
+    assert!(app.handle_key(key('W')).is_empty());
+}
+
+#[test]
+fn leaving_requests_stops_reading_them() {
+    let mut app = demo::app("dark");
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert!(matches!(
+        &out[..],
+        [Outbound::Fetch(super::op::Fetch::Requests { .. })]
+    ));
+    let out = app.handle_key(code(KeyCode::Esc));
+    assert_eq!(out, vec![Outbound::Fetch(super::op::Fetch::StopRequests)]);
+    assert_eq!(app.view, View::Queues);
+}
+
+#[test]
+fn cancel_in_requests_targets_the_row_body() {
+    let mut app = demo::app("dark");
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.handle_key(code(KeyCode::Enter));
+    app.handle_key(key('c'));
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
+    match &out[..] {
+        [
+            Outbound::Op {
+                op: OpRequest::Cancel { queue, uuid, body },
+                ..
+            },
+        ] => {
+            assert_eq!(queue, "debci-noble-amd64");
+            assert!(uuid.is_some());
+            assert!(body.starts_with("glibc\n"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn vim_and_user_keymaps_drive_the_same_actions() {
+    let (map, warnings) = super::keymap::KeyMap::load("vim", None);
+    assert!(warnings.is_empty());
+    let mut app = demo::app("dark");
+    app.keymap = map;
+    demo::open_failed_log(&mut app);
+    app.handle_key(key('l'));
+    assert_eq!(app.logview.hscroll, 8, "vim's l scrolls right in the log");
+}
+
+#[test]
+fn alerts_are_styled_not_only_written() {
+    let mut app = demo::app("dark");
+    let alert = app.theme.style(super::theme::Role::Alert).fg;
+    assert!(alert.is_some());
+    let row_fg = |t: &Terminal<TestBackend>, needle: &str| {
+        let buf = t.backend().buffer();
+        let w = buf.area.width as usize;
+        let text: Vec<String> = buf
+            .content
+            .chunks(w)
+            .map(|r| r.iter().map(|c| c.symbol()).collect())
+            .collect();
+        let y = text
+            .iter()
+            .position(|l| l.contains(needle))
+            .expect("row shown");
+        let x = text[y]
+            .find(needle)
+            .map(|b| text[y][..b].chars().count())
+            .expect("col");
+        buf[(x as u16, y as u16)].fg
+    };
+    let t = render(&app, 120, 30);
+    assert_eq!(
+        Some(row_fg(&t, "debci-ppa-plucky-s390x")),
+        alert,
+        "starved queue"
+    );
+    app.view = View::Running;
+    let t = render(&app, 120, 30);
+    assert_eq!(Some(row_fg(&t, "HUNG: silent")), alert, "hung job");
+    app.view = View::Workers;
+    let t = render(&app, 120, 30);
+    assert_eq!(Some(row_fg(&t, "juju-ppc64el-2 ")), alert, "lost worker");
+}
+
+#[test]
+fn a_late_page_of_another_queue_is_ignored() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    assert!(!app.apply(ModelEvent::Requests {
+        queue: "debci-plucky-s390x".into(),
+        offset: 0,
+        total: 3,
+        rows: demo::requests(now, 3)
+    }));
+    assert_eq!(
+        app.model.requests.as_ref().map(|p| p.queue.as_str()),
+        Some("debci-noble-amd64")
+    );
+}

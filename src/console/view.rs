@@ -1,0 +1,99 @@
+//! The views of the tab bar, and the per-view cursor.
+
+use std::cell::Cell;
+
+use super::keymap::Layer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Queues,
+    Requests,
+    Workers,
+    Running,
+    Results,
+    Log,
+    Audit,
+}
+
+impl View {
+    pub const ALL: [View; 7] = [
+        View::Queues,
+        View::Requests,
+        View::Workers,
+        View::Running,
+        View::Results,
+        View::Log,
+        View::Audit,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Queues => "Queues",
+            View::Requests => "Requests",
+            View::Workers => "Workers",
+            View::Running => "Running",
+            View::Results => "Results",
+            View::Log => "Log",
+            View::Audit => "Audit",
+        }
+    }
+
+    pub fn layer(self) -> Layer {
+        match self {
+            View::Queues => Layer::Queues,
+            View::Requests => Layer::Requests,
+            View::Workers => Layer::Workers,
+            View::Running => Layer::Running,
+            View::Results => Layer::Results,
+            View::Log => Layer::Log,
+            View::Audit => Layer::Audit,
+        }
+    }
+
+    pub fn step(self, forward: bool) -> Self {
+        let n = Self::ALL.len();
+        let i = self.index();
+        Self::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
+    }
+}
+
+/// The selected row of a view and the first row shown. The offset is kept by drawing (it
+/// depends on the height), hence the `Cell`.
+#[derive(Debug, Clone, Default)]
+pub struct Cursor {
+    pub selected: usize,
+    pub offset: Cell<usize>,
+}
+
+impl Cursor {
+    pub fn clamp(&mut self, len: usize) {
+        self.selected = self.selected.min(len.saturating_sub(1));
+    }
+
+    pub fn move_by(&mut self, delta: isize, len: usize) {
+        let s = self.selected as isize + delta;
+        self.selected = s.clamp(0, len.saturating_sub(1) as isize) as usize;
+    }
+
+    /// The first row to draw so that the selection is visible in `height` rows.
+    pub fn window(&self, len: usize, height: usize) -> usize {
+        let height = height.max(1);
+        let sel = self.selected.min(len.saturating_sub(1));
+        let mut off = self.offset.get().min(len.saturating_sub(height));
+        if sel < off {
+            off = sel;
+        } else if sel >= off + height {
+            off = sel + 1 - height;
+        }
+        self.offset.set(off);
+        off
+    }
+}

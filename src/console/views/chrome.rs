@@ -1,0 +1,262 @@
+//! Header, tab bar, footer hints and the status line.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{age, s};
+use crate::console::action::Action;
+use crate::console::app::{App, Mode};
+use crate::console::keymap::Layer;
+use crate::console::model::{ConnState, Connection, Level, Service};
+use crate::console::prompt::PromptKind;
+use crate::console::theme::Role;
+use crate::console::view::View;
+
+fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
+    let t = &app.theme;
+    let now = app.model.now;
+    let name = match c.service {
+        Service::Broker => "broker",
+        Service::Store => "store",
+    };
+    let mut endpoint = c.endpoint.as_deref().map(s).unwrap_or_else(|| "-".into());
+    if endpoint.chars().count() > 28 {
+        endpoint = endpoint
+            .chars()
+            .take(27)
+            .chain(std::iter::once('…'))
+            .collect();
+    }
+    let (state, role) = match &c.state {
+        ConnState::Connected => ("● up".to_string(), Role::Ok),
+        ConnState::Connecting => ("◌ connecting".to_string(), Role::Warn),
+        ConnState::Reconnecting { since, attempt } => (
+            format!(
+                "↻ reconnecting {} (try {attempt})",
+                age((now - *since).num_seconds())
+            ),
+            Role::HeaderAlert,
+        ),
+        ConnState::Down { since, reason } => (
+            format!(
+                "✖ down {} ({})",
+                age((now - *since).num_seconds()),
+                s(reason)
+            ),
+            Role::HeaderAlert,
+        ),
+    };
+    let mut spans = vec![
+        Span::styled(format!("{name} "), t.style(Role::Header)),
+        Span::styled(endpoint, t.style(Role::Header)),
+        Span::styled(" ", t.style(Role::Header)),
+        Span::styled(state, t.style(Role::Header).patch(t.style(role))),
+    ];
+    if let Some(old) = c.data_age(now) {
+        spans.push(Span::styled(
+            format!(" data {} old", age(old)),
+            t.style(Role::Header).patch(t.style(Role::Warn)),
+        ));
+    }
+    if c.service == Service::Broker {
+        spans.push(Span::styled(" │ ", t.style(Role::Header)));
+    }
+    spans
+}
+
+pub fn header(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let h = t.style(Role::Header);
+    let m = &app.model;
+    // Most urgent first: what is broken, then who and how, then where.
+    let mut spans = vec![Span::styled(" adtop │ ", h.patch(t.style(Role::Title)))];
+    let hung = m.hung_count();
+    let lost = m.lost_count();
+    spans.push(Span::styled(
+        format!("hung {hung}"),
+        if hung > 0 {
+            t.style(Role::HeaderAlert)
+        } else {
+            h
+        },
+    ));
+    spans.push(Span::styled(" ", h));
+    spans.push(Span::styled(
+        format!("lost {lost}"),
+        if lost > 0 {
+            t.style(Role::HeaderAlert)
+        } else {
+            h
+        },
+    ));
+    spans.push(Span::styled(" │ ", h));
+    spans.push(Span::styled(format!("op {}", s(&app.operator)), h));
+    if app.read_only {
+        spans.push(Span::styled(" ", h));
+        spans.push(Span::styled("READ-ONLY", h.patch(t.style(Role::Warn))));
+    }
+    if let Some(running) = m.embedded_worker {
+        spans.push(Span::styled(
+            format!(" │ embedded worker {}", if running { "on" } else { "off" }),
+            h,
+        ));
+    }
+    spans.push(Span::styled(" │ ", h));
+    spans.extend(conn(app, &m.broker));
+    spans.extend(conn(app, &m.store));
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(h), area);
+}
+
+/// The key the global layer gives an action, for labels.
+fn key_label(app: &App, action: Action) -> Option<String> {
+    app.keymap
+        .keys_for(Layer::Global, action)
+        .first()
+        .map(|k| k.to_string())
+}
+
+pub fn tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    for v in View::ALL {
+        let action = match v {
+            View::Queues => Action::ViewQueues,
+            View::Requests => Action::ViewRequests,
+            View::Workers => Action::ViewWorkers,
+            View::Running => Action::ViewRunning,
+            View::Results => Action::ViewResults,
+            View::Log => Action::ViewLog,
+            View::Audit => Action::ViewAudit,
+        };
+        let key = key_label(app, action)
+            .map(|k| format!("{k} "))
+            .unwrap_or_default();
+        let mut label = format!(" {key}{} ", v.title());
+        let m = &app.model;
+        let alert = match v {
+            View::Queues => m.queues.iter().any(|q| q.starved()),
+            View::Workers => m.lost_count() > 0,
+            View::Running => m.hung_count() > 0,
+            _ => false,
+        };
+        if alert {
+            label.insert(label.len() - 1, '!');
+        }
+        let style = if v == app.view {
+            t.style(Role::TabActive)
+        } else if alert {
+            t.style(Role::Tab).patch(t.style(Role::Alert))
+        } else {
+            t.style(Role::Tab)
+        };
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw(" "));
+    }
+    let line = Line::from(spans);
+    let used = line.width() as u16;
+    frame.render_widget(Paragraph::new(line), area);
+    // The clock sits at the right of the tab bar, shortened or left out rather than hiding a tab.
+    let now = app.model.now;
+    for clock in [
+        now.format(" %Y-%m-%d %H:%M:%SZ ").to_string(),
+        now.format(" %H:%M:%SZ ").to_string(),
+    ] {
+        let width = clock.chars().count() as u16;
+        if used + width <= area.width {
+            let r = Rect {
+                x: area.x + area.width - width,
+                width,
+                ..area
+            };
+            frame.render_widget(
+                Paragraph::new(clock)
+                    .style(t.style(Role::Header))
+                    .alignment(Alignment::Right),
+                r,
+            );
+            break;
+        }
+    }
+}
+
+pub fn footer(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let layer = app.layer();
+    let mut hints = app.keymap.help(layer, app.read_only);
+    if layer != Layer::Global && matches!(app.mode, Mode::Normal) {
+        for action in [Action::Filter, Action::Command, Action::Help, Action::Back] {
+            if let Some(k) = app.keymap.keys_for(Layer::Global, action).first()
+                && app.keymap.get(layer, *k).is_none()
+            {
+                hints.push((
+                    k.to_string(),
+                    action
+                        .describe()
+                        .split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                ));
+            }
+        }
+    }
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (keys, desc) in hints {
+        let key = keys.split(' ').next().unwrap_or_default().to_string();
+        let w = key.chars().count() + desc.chars().count() + 3;
+        if used + w > area.width as usize {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(format!(" {key}"), t.style(Role::Key)));
+        spans.push(Span::styled(format!(" {desc} "), t.style(Role::Dim)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub fn status(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    if let Mode::Prompt(p) = &app.mode {
+        let mut spans = vec![
+            Span::styled(p.kind.sigil().to_string(), t.style(Role::Prompt)),
+            Span::styled(s(&p.input), t.style(Role::Prompt)),
+        ];
+        let x = area.x + (p.kind.sigil().chars().count() + s(&p.input).chars().count()) as u16;
+        if x < area.x + area.width {
+            frame.set_cursor_position((x, area.y));
+        }
+        if let Some(e) = &p.error {
+            spans.push(Span::styled(format!("   {e}"), t.style(Role::StatusError)));
+        } else if p.kind == PromptKind::Command {
+            spans.push(Span::styled(
+                "   Tab completes, Enter runs, Esc cancels",
+                t.style(Role::Dim),
+            ));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return;
+    }
+    let m = &app.model;
+    let mut spans = Vec::new();
+    if let Some(st) = &m.status {
+        let role = match st.level {
+            Level::Info => Role::StatusInfo,
+            Level::Ok => Role::StatusOk,
+            Level::Error => Role::StatusError,
+        };
+        spans.push(Span::styled(
+            format!(" {} {}", st.at.format("%H:%M:%S"), s(&st.text)),
+            t.style(role),
+        ));
+    }
+    if !m.pending.is_empty() {
+        spans.push(Span::styled(
+            format!("  ({} pending)", m.pending.len()),
+            t.style(Role::Dim),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,110 @@
+//! Workers, with health from heartbeat age.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+
+use super::{age, frame_block, num, s, table, title_spans};
+use crate::console::app::App;
+use crate::console::model::Health;
+use crate::console::theme::Role;
+use crate::console::view::View;
+use crate::protocol::messages::WorkerState;
+
+pub fn state_label(st: WorkerState) -> &'static str {
+    match st {
+        WorkerState::Idle => "idle",
+        WorkerState::Running => "running",
+        WorkerState::Draining => "draining",
+        WorkerState::Paused => "paused",
+        WorkerState::Stopping => "stopping",
+        WorkerState::Reconnecting => "reconnecting",
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let m = &app.model;
+    let rows = app.rows(View::Workers);
+    let mut title = title_spans(
+        app,
+        View::Workers,
+        "Workers".into(),
+        rows.len(),
+        m.workers.len(),
+    );
+    let lost = m.lost_count();
+    if lost > 0 {
+        title.push(Span::styled(
+            format!("[{lost} lost] "),
+            t.style(Role::Alert),
+        ));
+    }
+    let header = [
+        "HEALTH", "WORKER", "HOST", "ARCH", "RELEASES", "STATE", "JOB", "DONE", "FAIL", "TMPF",
+        "VERSION",
+    ];
+    let widths = [
+        Constraint::Length(12),
+        Constraint::Fill(2),
+        Constraint::Fill(2),
+        Constraint::Length(7),
+        Constraint::Fill(2),
+        Constraint::Length(8),
+        Constraint::Fill(2),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(7),
+    ];
+    table(
+        frame,
+        area,
+        app,
+        View::Workers,
+        frame_block(app, title),
+        &header,
+        &widths,
+        &rows,
+        "no heartbeats yet",
+        |i| {
+            let w = &m.workers[i];
+            let h = &w.heartbeat;
+            let health = m.health(w);
+            let (role, style) = match health {
+                Health::Ok => (Role::Ok, Style::default()),
+                Health::Stale => (Role::Warn, t.style(Role::Warn)),
+                Health::Lost => (Role::Alert, t.style(Role::Alert)),
+            };
+            let mut releases = h.releases.join(",");
+            if !h.contexts.is_empty() {
+                releases = format!("{releases} +{}", h.contexts.join(","));
+            }
+            let job = h
+                .job
+                .as_ref()
+                .map(|j| format!("{} {}", j.package, j.release))
+                .unwrap_or_default();
+            (
+                vec![
+                    Span::styled(
+                        format!("{} {}", health.label(), age(w.age_secs(m.now))),
+                        t.style(role),
+                    ),
+                    Span::raw(s(&h.id)),
+                    Span::raw(s(&h.host)),
+                    Span::raw(s(&h.arch)),
+                    Span::raw(s(&releases)),
+                    Span::raw(state_label(h.state)),
+                    Span::raw(s(&job)),
+                    Span::raw(num(h.done, 5)),
+                    Span::raw(num(h.failed, 4)),
+                    Span::raw(num(h.tmpfailed, 4)),
+                    Span::raw(s(&h.version)),
+                ],
+                style,
+            )
+        },
+    );
+}
