@@ -19,6 +19,8 @@ Configuration: $XDG_CONFIG_HOME/adtop/config.toml (or --config), then ADTOP_* en
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -61,8 +63,91 @@ pub struct Global {
     pub verbose: u8,
 }
 
+/// The console's own flags (`adtop` with no subcommand, or `adtop console`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConsoleArgs {
+    /// Remove every operator action (retry, cancel, stop, drain, resume)
+    #[arg(long, env = "ADTOP_READ_ONLY")]
+    pub read_only: bool,
+    /// Key map: default, vim, emacs, or a file; $XDG_CONFIG_HOME/adtop/keymap.toml overrides keys
+    #[arg(long, env = "ADTOP_KEYMAP")]
+    pub keymap: Option<String>,
+    /// Theme: dark, light, high-contrast, colour-blind, a theme in $XDG_CONFIG_HOME/adtop/themes, or a file
+    #[arg(long, env = "ADTOP_THEME")]
+    pub theme: Option<String>,
+    /// Name recorded in the audit trail [default: $USER]
+    #[arg(long, env = "ADTOP_OPERATOR")]
+    pub operator: Option<String>,
+    /// Run a worker inside the console (give the worker's --arch and --release); a key starts and stops it
+    #[arg(long = "worker")]
+    pub embedded_worker: bool,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The operations console (the default when no subcommand is given)
+    Console,
+    /// Request queues with depth, consumers and rates
+    Queues {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Workers, from their heartbeats (they are pinged and answer at once)
+    Workers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Running jobs with elapsed time, limit and silence; hung ones are marked
+    Running {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent results from the store's index, newest first
+    Results {
+        #[arg(long)]
+        json: bool,
+        /// Only failures (and tmpfails)
+        #[arg(long)]
+        failures: bool,
+        /// Only tmpfails (testbed failures)
+        #[arg(long)]
+        tmpfails: bool,
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long)]
+        arch: Option<String>,
+        #[arg(long)]
+        package: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Look back this many days of the index
+        #[arg(long, default_value_t = 2)]
+        days: i64,
+    },
+    /// A job's log: the stored log.gz, or the live log of a running job
+    Logs {
+        uuid: String,
+        /// Follow the live log until the job ends
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Queue a finished job again, exactly as it ran (new uuid)
+    Retry { uuid: String },
+    /// Remove a queued request
+    Cancel { queue: String, uuid: String },
+    /// Stop a running job; its request is requeued unless --cancel
+    Stop {
+        uuid: String,
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// Let a worker finish its job and take no new ones
+    Drain { worker: String },
+    /// Let a drained worker take jobs again
+    Resume { worker: String },
     /// Validate test requests and queue them (the controller)
     Submit(SubmitArgs),
     /// Consume queues, run autopkgtest, store and announce results
@@ -129,7 +214,7 @@ pub struct SubmitArgs {
     pub dedup_wait: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct WorkerArgs {
     /// Architecture this worker runs tests for
     #[arg(long, env = "ADTOP_WORKER_ARCH")]

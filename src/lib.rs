@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod controller;
+pub mod ops;
 pub mod protocol;
 pub mod store;
 pub mod worker;

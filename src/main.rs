@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use adtop::broker::{self, Session};
-use adtop::cli::{Cli, Command, Global, SubmitArgs, WorkerArgs};
+use adtop::cli::{Cli, Command, ConsoleArgs, Global, SubmitArgs, WorkerArgs};
 use adtop::config::{self, Config};
 use adtop::controller::submit;
+use adtop::ops::{self, script};
+use adtop::protocol::messages::{AfterStop, ControlAction};
 use adtop::protocol::{Params, QueueName, Request, sanitize};
 use adtop::store::{Spool, Store};
 use adtop::worker::{self, WorkerOptions, policy::Policy, runner::RunnerConfig};
@@ -18,7 +20,6 @@ use clap::Parser;
 struct Resolved {
     config: Config,
     broker: String,
-    #[allow(dead_code)]
     management: String,
     store_url: String,
 }
@@ -96,11 +97,56 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8> {
     let r = resolve(&cli.global)?;
     match cli.command {
-        None => {
-            eprintln!(
-                "adtop: the console is coming in the next step; meanwhile use `adtop submit` and `adtop worker` (see --help)"
-            );
-            Ok(0)
+        None | Some(Command::Console) => console_cmd(&r, cli.console).await,
+        Some(Command::Queues { json }) => script::queues(&ops_context(&r, None)?, json).await,
+        Some(Command::Workers { json }) => script::workers(&ops_context(&r, None)?, json).await,
+        Some(Command::Running { json }) => {
+            script::running(
+                &ops_context(&r, None)?,
+                json,
+                r.config.console.silent_threshold,
+            )
+            .await
+        }
+        Some(Command::Results {
+            json,
+            failures,
+            tmpfails,
+            release,
+            arch,
+            package,
+            limit,
+            days,
+        }) => {
+            let filter = script::ResultFilter {
+                failures,
+                tmpfails,
+                release,
+                arch,
+                package,
+            };
+            script::results(&ops_context(&r, None)?, json, &filter, days, limit).await
+        }
+        Some(Command::Logs { uuid, follow }) => {
+            script::logs(&ops_context(&r, None)?, &uuid, follow).await
+        }
+        Some(Command::Retry { uuid }) => script::retry(&ops_context(&r, None)?, &uuid).await,
+        Some(Command::Cancel { queue, uuid }) => {
+            script::cancel(&ops_context(&r, None)?, &queue, &uuid).await
+        }
+        Some(Command::Stop { uuid, cancel }) => {
+            let then = if cancel {
+                AfterStop::Cancel
+            } else {
+                AfterStop::Requeue
+            };
+            script::stop(&ops_context(&r, None)?, &uuid, then).await
+        }
+        Some(Command::Drain { worker }) => {
+            script::drain_or_resume(&ops_context(&r, None)?, &worker, ControlAction::Drain).await
+        }
+        Some(Command::Resume { worker }) => {
+            script::drain_or_resume(&ops_context(&r, None)?, &worker, ControlAction::Resume).await
         }
         Some(Command::Submit(args)) => submit_cmd(&r, args).await,
         Some(Command::Worker(args)) => worker_cmd(&r, args).await,
@@ -200,7 +246,118 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
+fn operator(r: &Resolved, flag: Option<String>) -> String {
+    flag.or(r.config.console.operator.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into())
+}
+
+fn ops_context(r: &Resolved, operator_flag: Option<String>) -> Result<ops::Context> {
+    Ok(ops::Context {
+        broker_url: r.broker.clone(),
+        management: adtop::broker::management::Management::new(&r.management, &r.broker)?,
+        store: open_store(r)?,
+        queue_cfg: r.config.queues.clone(),
+        fallback_queues: r.config.console.queues.clone(),
+        operator: operator(r, operator_flag),
+        host: gethostname::gethostname().to_string_lossy().to_string(),
+    })
+}
+
+/// The console's embedded worker: the same worker loop, in a task the operator starts and stops.
+struct Embedded {
+    opts: WorkerOptions,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ops::feed::EmbeddedWorker for Embedded {
+    fn start(&mut self) -> Result<String, String> {
+        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Err(format!("worker {} is already running", self.opts.id));
+        }
+        let w = worker::Worker::new(self.opts.clone()).map_err(|e| format!("{e:#}"))?;
+        self.task = Some(tokio::spawn(async move {
+            if let Err(e) = w.run().await {
+                tracing::error!("embedded worker stopped: {e:#}");
+            }
+        }));
+        Ok(format!("worker {} started", self.opts.id))
+    }
+
+    /// Dropping the worker kills its runner and closes its channel: the broker requeues the job.
+    fn stop(&mut self) -> Result<String, String> {
+        match self.task.take() {
+            Some(t) if !t.is_finished() => {
+                t.abort();
+                Ok(format!(
+                    "worker {} stopped; its job, if any, was requeued",
+                    self.opts.id
+                ))
+            }
+            _ => Err("the embedded worker is not running".into()),
+        }
+    }
+}
+
+async fn console_cmd(r: &Resolved, c: ConsoleArgs) -> Result<u8> {
+    let ctx = ops_context(r, c.operator.clone())?;
+    let cc = &r.config.console;
+    let mut thresholds = adtop::console::model::Thresholds::default();
+    thresholds.silent_secs = cc.silent_threshold;
+    let config = adtop::console::ConsoleConfig {
+        operator: ctx.operator.clone(),
+        read_only: c.read_only || cc.read_only,
+        keymap: c
+            .keymap
+            .or(cc.keymap.clone())
+            .unwrap_or_else(|| "default".into()),
+        theme: c
+            .theme
+            .or(cc.theme.clone())
+            .unwrap_or_else(|| "dark".into()),
+        thresholds,
+        embedded_worker: c.embedded_worker,
+        log_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        ..adtop::console::ConsoleConfig::default()
+    };
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(4096);
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let embedded: Option<Box<dyn ops::feed::EmbeddedWorker>> = if c.embedded_worker {
+        let mut e = Embedded {
+            opts: worker_options(r, c.worker)?,
+            task: None,
+        };
+        let started = ops::feed::EmbeddedWorker::start(&mut e).map_err(anyhow::Error::msg)?;
+        tracing::info!("{started}");
+        let _ = events_tx
+            .send(adtop::console::ModelEvent::EmbeddedWorker { running: true })
+            .await;
+        Some(Box::new(e))
+    } else {
+        None
+    };
+    tokio::spawn(ops::feed::serve(ctx, events_tx, out_rx, embedded));
+    adtop::console::run(config, events_rx, out_tx).await?;
+    Ok(0)
+}
+
 async fn worker_cmd(r: &Resolved, a: WorkerArgs) -> Result<u8> {
+    let opts = worker_options(r, a)?;
+    tracing::info!(
+        "worker {} serving {} with store {}",
+        opts.id,
+        opts.queues
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.store.describe()
+    );
+    let code = worker::Worker::new(opts)?.run().await?;
+    Ok(u8::try_from(code).unwrap_or(1))
+}
+
+fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
     let wc = &r.config.worker;
     let arch = a
         .arch
@@ -278,16 +435,5 @@ async fn worker_cmd(r: &Resolved, a: WorkerArgs) -> Result<u8> {
             Duration::from_secs(wc.retry_delay_max.max(wc.retry_delay_min)),
         ),
     };
-    tracing::info!(
-        "worker {} serving {} with store {}",
-        opts.id,
-        opts.queues
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        opts.store.describe()
-    );
-    let code = worker::Worker::new(opts)?.run().await?;
-    Ok(u8::try_from(code).unwrap_or(1))
+    Ok(opts)
 }

@@ -1,0 +1,191 @@
+//! Actions: retry, cancel, stop, drain, resume. Each is written to the audit trail (broker
+//! fanout for live consoles, store for history) with its outcome.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use futures::StreamExt;
+use lapin::BasicProperties;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions};
+use lapin::types::FieldTable;
+
+use super::Context;
+use crate::broker::{BrokerError, Session, publish, topology};
+use crate::controller::submit::stamp;
+use crate::protocol::messages::{
+    AfterStop, AuditRecord, Control, ControlAction, ControlReply, IndexEntry,
+};
+use crate::protocol::{Request, layout, names};
+use crate::store::ObjectMeta;
+
+/// Resubmit exactly what ran, with a new uuid and submit-time. Returns the new uuid.
+pub async fn retry(ctx: &Context, session: &Session, entry: &IndexEntry) -> Result<String> {
+    let old = Request::parse(entry.body.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the stored request is invalid: {e}"))?;
+    let mut params = old.params.clone();
+    params.uuid = None;
+    params.submit_time = None;
+    let req = Request::new(&old.package, stamp(params)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    topology::declare_request_queue(&session.confirm, &entry.queue, &ctx.queue_cfg).await?;
+    publish::publish_confirmed(
+        &session.confirm,
+        "",
+        &entry.queue,
+        req.body().as_bytes(),
+        publish::persistent(),
+        true,
+    )
+    .await?;
+    Ok(req.params.uuid.unwrap_or_default())
+}
+
+/// Remove one queued request, matched by uuid (or by exact body when it has none). The rest
+/// of the queue goes back untouched, in order.
+pub async fn cancel(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<()> {
+    let ch = session.channel().await?;
+    let mut found = false;
+    while let Some(msg) = ch
+        .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+        .await
+        .map_err(BrokerError::amqp(format!("browse {queue}")))?
+    {
+        let matches = match uuid {
+            Some(u) => {
+                Request::parse(&msg.delivery.data)
+                    .ok()
+                    .and_then(|r| r.params.uuid)
+                    .as_deref()
+                    == Some(u)
+            }
+            None => msg.delivery.data == body.as_bytes(),
+        };
+        if matches {
+            msg.delivery
+                .ack(BasicAckOptions::default())
+                .await
+                .map_err(BrokerError::amqp("remove request"))?;
+            found = true;
+            break;
+        }
+    }
+    let _ = ch.close(200, "cancelled".into()).await;
+    if !found {
+        bail!("no such request in {queue} (already taken by a worker?)");
+    }
+    Ok(())
+}
+
+/// Send a control message to one worker and wait for its answer.
+pub async fn control(
+    session: &Session,
+    worker: &str,
+    c: &Control,
+    wait: Duration,
+) -> Result<ControlReply> {
+    let ch = session.channel().await?;
+    let reply_key = format!("adtop-reply-{}", uuid::Uuid::new_v4());
+    let q = topology::private_queue(&ch, "amq.direct", &[&reply_key]).await?;
+    let mut replies = ch
+        .basic_consume(
+            q.as_str().into(),
+            "reply".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(BrokerError::amqp("listen for the reply"))?;
+    let body = serde_json::to_vec(c)?;
+    let props = BasicProperties::default().with_reply_to(q.as_str().into());
+    publish::publish_confirmed(
+        &session.confirm,
+        names::CONTROL_EXCHANGE,
+        &names::control_key(worker),
+        &body,
+        props,
+        true,
+    )
+    .await
+    .with_context(|| format!("no worker {worker} is listening"))?;
+    let reply = tokio::time::timeout(wait, replies.next()).await;
+    let _ = ch.close(200, "done".into()).await;
+    match reply {
+        Ok(Some(Ok(d))) => Ok(serde_json::from_slice(&d.data).context("malformed reply")?),
+        _ => bail!("worker {worker} did not answer within {}s", wait.as_secs()),
+    }
+}
+
+pub fn stop_msg(uuid: &str, then: AfterStop, operator: &str) -> Control {
+    Control {
+        action: ControlAction::Stop,
+        uuid: Some(uuid.to_string()),
+        then: Some(then),
+        operator: operator.to_string(),
+    }
+}
+
+pub fn simple_msg(action: ControlAction, operator: &str) -> Control {
+    Control {
+        action,
+        uuid: None,
+        then: None,
+        operator: operator.to_string(),
+    }
+}
+
+/// Record an action: live on `adtop.audit`, durable in the store. Failing to record is
+/// reported but does not undo the action.
+pub async fn audit(
+    ctx: &Context,
+    session: Option<&Session>,
+    action: &str,
+    target: &str,
+    outcome: &Result<String>,
+) -> AuditRecord {
+    let at = chrono::Utc::now();
+    let rec = AuditRecord {
+        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+        at,
+        operator: ctx.operator.clone(),
+        host: ctx.host.clone(),
+        action: action.to_string(),
+        target: target.to_string(),
+        outcome: match outcome {
+            Ok(m) => m.clone(),
+            Err(e) => format!("{e:#}"),
+        },
+        ok: outcome.is_ok(),
+    };
+    if let Ok(body) = serde_json::to_vec(&rec) {
+        if let Some(s) = session {
+            let _ = publish::publish_confirmed(
+                &s.confirm,
+                names::AUDIT_EXCHANGE,
+                "",
+                &body,
+                publish::persistent(),
+                false,
+            )
+            .await;
+        }
+        let meta = ObjectMeta {
+            content_type: Some("application/json"),
+            content_encoding: None,
+        };
+        if let Err(e) = ctx
+            .store
+            .put(
+                names::AUDIT_CONTAINER,
+                &layout::audit_key(at, &rec.id),
+                body,
+                meta,
+            )
+            .await
+        {
+            tracing::warn!("could not store the audit record: {e}");
+        }
+    }
+    rec
+}

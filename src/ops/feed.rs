@@ -1,0 +1,597 @@
+//! The console's link to the world: reads the broker and the store into `ModelEvent`s, and
+//! carries out the console's `Outbound` requests. It never gives up: a lost broker or store is
+//! shown as such and retried with backoff, while the console stays up.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use lapin::options::BasicConsumeOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Consumer};
+use tokio::sync::mpsc;
+
+use super::{Context, act, read};
+use crate::broker::{Backoff, BrokerError, Session, topology};
+use crate::console::model::{ConnState, QueueStat, Service};
+use crate::console::{Fetch, ModelEvent, OpRequest, Outbound};
+use crate::protocol::messages::{
+    AuditRecord, ControlAction, Heartbeat, LogChunk, TestComplete, TestStatus,
+};
+use crate::protocol::{QueueName, names};
+
+/// Starts and stops the embedded worker on the console's behalf.
+pub trait EmbeddedWorker: Send {
+    fn start(&mut self) -> Result<String, String>;
+    fn stop(&mut self) -> Result<String, String>;
+}
+
+/// Queued requests shown per page in the Requests view.
+const DEPTH_EVERY: Duration = Duration::from_secs(1);
+const STATS_EVERY: Duration = Duration::from_secs(5);
+const REQUESTS_EVERY: Duration = Duration::from_secs(3);
+const RESULTS_EVERY: Duration = Duration::from_secs(30);
+
+/// How far back results and audit records are loaded at start: two days of the index.
+pub const HISTORY_DAYS: i64 = 2;
+pub const HISTORY_RESULTS: usize = 2000;
+
+struct Feed {
+    ctx: Context,
+    events: mpsc::Sender<ModelEvent>,
+    queues: BTreeSet<String>,
+    requests: Option<(String, usize, usize)>,
+    log: Option<(String, Option<String>)>,
+}
+
+pub async fn serve(
+    ctx: Context,
+    events: mpsc::Sender<ModelEvent>,
+    mut out: mpsc::UnboundedReceiver<Outbound>,
+    mut embedded: Option<Box<dyn EmbeddedWorker>>,
+) {
+    let mut feed = Feed {
+        queues: ctx.fallback_queues.iter().cloned().collect(),
+        ctx,
+        events,
+        requests: None,
+        log: None,
+    };
+    tokio::spawn(load_history(feed.ctx.clone(), feed.events.clone()));
+    let endpoint = Some(crate::broker::redact(&feed.ctx.broker_url));
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut attempt = 0u32;
+    let mut lost_since = None;
+    loop {
+        match Session::open(&feed.ctx.broker_url, "adtop console").await {
+            Ok(session) => {
+                attempt = 0;
+                lost_since = None;
+                backoff.reset();
+                feed.send(ModelEvent::Connection {
+                    service: Service::Broker,
+                    state: ConnState::Connected,
+                    endpoint: endpoint.clone(),
+                })
+                .await;
+                let session = Arc::new(session);
+                if let Err(e) = feed.connected(&session, &mut out, &mut embedded).await {
+                    tracing::warn!("console broker session ended: {e:#}");
+                }
+                session.close().await;
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+        attempt += 1;
+        let since = *lost_since.get_or_insert_with(Utc::now);
+        feed.send(ModelEvent::Connection {
+            service: Service::Broker,
+            state: ConnState::Reconnecting { since, attempt },
+            endpoint: endpoint.clone(),
+        })
+        .await;
+        // Keep serving what needs no broker (stored logs, the embedded worker) while waiting.
+        let until = tokio::time::Instant::now() + backoff.next_delay();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => break,
+                o = out.recv() => match o {
+                    Some(o) => feed.offline(o, &mut embedded).await,
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+async fn listen(ch: &Channel, exchange: &str, key: &str) -> Result<Consumer, BrokerError> {
+    let q = topology::private_queue(ch, exchange, &[key]).await?;
+    ch.basic_consume(
+        q.as_str().into(),
+        "".into(),
+        BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .map_err(BrokerError::amqp(format!("listen on {exchange}")))
+}
+
+async fn load_history(ctx: Context, events: mpsc::Sender<ModelEvent>) {
+    let endpoint = Some(ctx.store.describe());
+    match read::recent_results(&ctx.store, HISTORY_DAYS, HISTORY_RESULTS).await {
+        Ok(results) => {
+            let _ = events
+                .send(ModelEvent::Connection {
+                    service: Service::Store,
+                    state: ConnState::Connected,
+                    endpoint,
+                })
+                .await;
+            for r in results.into_iter().rev() {
+                let _ = events.send(ModelEvent::Result(Box::new(r))).await;
+            }
+        }
+        Err(e) => {
+            let state = ConnState::Down {
+                since: Utc::now(),
+                reason: format!("{e:#}"),
+            };
+            let _ = events
+                .send(ModelEvent::Connection {
+                    service: Service::Store,
+                    state,
+                    endpoint,
+                })
+                .await;
+        }
+    }
+    if let Ok(audit) = read::recent_audit(&ctx.store, HISTORY_DAYS, 500).await {
+        for r in audit.into_iter().rev() {
+            let _ = events.send(ModelEvent::Audit(r)).await;
+        }
+    }
+}
+
+impl Feed {
+    async fn send(&self, e: ModelEvent) {
+        let _ = self.events.send(e).await;
+    }
+
+    /// One broker session: listen, poll, and act until the connection drops.
+    async fn connected(
+        &mut self,
+        session: &Arc<Session>,
+        out: &mut mpsc::UnboundedReceiver<Outbound>,
+        embedded: &mut Option<Box<dyn EmbeddedWorker>>,
+    ) -> anyhow::Result<()> {
+        let ch = session.channel().await?;
+        let mut streams = futures::stream::select_all([
+            listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?,
+            listen(&ch, names::TESTSTATUS_EXCHANGE, "").await?,
+            listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?,
+            listen(&ch, names::AUDIT_EXCHANGE, "").await?,
+        ]);
+        read::ping(session, &self.ctx.operator).await?;
+        let mut log_consumer: Option<(Channel, Consumer)> = None;
+        if let Some((uuid, worker)) = self.log.clone() {
+            log_consumer = self
+                .open_live_log(session, &uuid, worker.as_deref())
+                .await
+                .ok();
+        }
+        let mut depth = tokio::time::interval(DEPTH_EVERY);
+        let mut stats = tokio::time::interval(STATS_EVERY);
+        let mut requests = tokio::time::interval(REQUESTS_EVERY);
+        let mut results = tokio::time::interval(RESULTS_EVERY);
+        results.tick().await;
+        let mut peek = session.channel().await?;
+        loop {
+            tokio::select! {
+                d = streams.next() => match d {
+                    Some(Ok(d)) => self.on_message(&d.exchange.to_string(), &d.data).await,
+                    _ => anyhow::bail!("lost the broker connection"),
+                },
+                c = next_log(&mut log_consumer) => {
+                    if let Some(chunk) = c {
+                        self.send(ModelEvent::LogChunk { chunk, received: Utc::now() }).await;
+                    } else {
+                        log_consumer = None;
+                    }
+                }
+                o = out.recv() => match o {
+                    Some(Outbound::Fetch(Fetch::Log { uuid, worker, location })) => {
+                        log_consumer = None;
+                        self.log = Some((uuid.clone(), worker.clone()));
+                        match location {
+                            Some((container, dir)) => self.stored_log(&uuid, &container, &dir),
+                            None => match self.open_live_log(session, &uuid, worker.as_deref()).await {
+                                Ok(c) => log_consumer = Some(c),
+                                Err(e) => self.send(ModelEvent::LogError { uuid, message: format!("{e:#}") }).await,
+                            },
+                        }
+                    }
+                    Some(Outbound::Fetch(Fetch::CloseLog)) => {
+                        self.log = None;
+                        log_consumer = None;
+                    }
+                    Some(Outbound::Fetch(Fetch::Requests { queue, offset, limit })) => {
+                        self.requests = Some((queue, offset, limit));
+                        self.browse(session).await;
+                    }
+                    Some(Outbound::Fetch(Fetch::StopRequests)) => self.requests = None,
+                    Some(Outbound::Op { id, operator, op }) => self.op(session, embedded, id, operator, op).await,
+                    None => return Ok(()),
+                },
+                _ = depth.tick() => {
+                    if !session.alive() {
+                        anyhow::bail!("lost the broker connection");
+                    }
+                    peek = self.poll_depths(session, peek).await?;
+                }
+                _ = stats.tick() => self.poll_stats().await,
+                _ = requests.tick() => self.browse(session).await,
+                _ = results.tick() => {
+                    tokio::spawn(load_history(self.ctx.clone(), self.events.clone()));
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, exchange: &str, data: &[u8]) {
+        let received = Utc::now();
+        match exchange {
+            names::HEARTBEAT_EXCHANGE => {
+                if let Ok(hb) = serde_json::from_slice::<Heartbeat>(data) {
+                    self.queues.extend(hb.queues.iter().cloned());
+                    self.send(ModelEvent::Heartbeat {
+                        heartbeat: Box::new(hb),
+                        received,
+                    })
+                    .await;
+                }
+            }
+            names::TESTSTATUS_EXCHANGE => {
+                if let Ok(s) = serde_json::from_slice::<TestStatus>(data) {
+                    self.send(ModelEvent::Status {
+                        status: Box::new(s),
+                        received,
+                    })
+                    .await;
+                }
+            }
+            names::TESTCOMPLETE_EXCHANGE => {
+                if let Ok(c) = serde_json::from_slice::<TestComplete>(data) {
+                    // The index entry is written before the announcement; read it for the full record.
+                    let (store, events) = (self.ctx.store.clone(), self.events.clone());
+                    tokio::spawn(async move {
+                        if let Ok(Some(e)) = read::find_result(&store, &c.uuid).await {
+                            let _ = events.send(ModelEvent::Result(Box::new(e))).await;
+                        }
+                    });
+                }
+            }
+            names::AUDIT_EXCHANGE => {
+                if let Ok(r) = serde_json::from_slice::<AuditRecord>(data) {
+                    self.send(ModelEvent::Audit(r)).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Live counts by passive declare (the management API lags by its statistics interval).
+    async fn poll_depths(&mut self, session: &Session, mut ch: Channel) -> anyhow::Result<Channel> {
+        let received = Utc::now();
+        for name in self.queues.clone() {
+            match topology::peek_counts(&ch, &name).await {
+                Ok(Some((ready, consumers))) => {
+                    self.send(ModelEvent::QueueDepth {
+                        name,
+                        ready: ready.into(),
+                        consumers,
+                        received,
+                    })
+                    .await;
+                }
+                Ok(None) => {
+                    // A missing queue closes the channel: forget it and open another.
+                    self.queues.remove(&name);
+                    ch = session.channel().await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(ch)
+    }
+
+    async fn poll_stats(&mut self) {
+        match self.ctx.management.queues().await {
+            Ok(qs) => {
+                let queues: Vec<QueueStat> = qs
+                    .iter()
+                    .filter(|q| QueueName::parse(&q.name).is_ok())
+                    .map(|q| QueueStat {
+                        name: q.name.clone(),
+                        ready: q.messages_ready,
+                        unacked: q.messages_unacknowledged,
+                        consumers: u32::try_from(q.consumers).unwrap_or(u32::MAX),
+                        publish_rate: q.publish_rate(),
+                        deliver_rate: q.deliver_rate(),
+                    })
+                    .collect();
+                self.queues.extend(queues.iter().map(|q| q.name.clone()));
+                self.send(ModelEvent::QueueStats {
+                    queues,
+                    received: Utc::now(),
+                })
+                .await;
+            }
+            Err(e) => tracing::debug!("management API: {e}"),
+        }
+    }
+
+    async fn browse(&self, session: &Session) {
+        let Some((queue, offset, limit)) = self.requests.clone() else {
+            return;
+        };
+        match read::browse(session, &queue, offset, limit).await {
+            Ok((total, rows)) => {
+                self.send(ModelEvent::Requests {
+                    queue,
+                    offset,
+                    total,
+                    rows,
+                })
+                .await
+            }
+            Err(e) => tracing::warn!("browse {queue}: {e}"),
+        }
+    }
+
+    fn stored_log(&self, uuid: &str, container: &str, dir: &str) {
+        let (store, events, uuid, container, dir) = (
+            self.ctx.store.clone(),
+            self.events.clone(),
+            uuid.to_string(),
+            container.to_string(),
+            dir.to_string(),
+        );
+        tokio::spawn(async move {
+            let e = match read::stored_log(&store, &container, &dir).await {
+                Ok(text) => ModelEvent::LogText { uuid, text },
+                Err(e) => ModelEvent::LogError {
+                    uuid,
+                    message: format!("{e:#}"),
+                },
+            };
+            let _ = events.send(e).await;
+        });
+    }
+
+    /// Follow a running job's log: bind first, then ask its worker to replay from offset 0.
+    async fn open_live_log(
+        &self,
+        session: &Session,
+        uuid: &str,
+        worker: Option<&str>,
+    ) -> anyhow::Result<(Channel, Consumer)> {
+        let ch = session.channel().await?;
+        let c = listen(&ch, names::LOG_EXCHANGE, uuid).await?;
+        if let Some(w) = worker {
+            let mut m = act::simple_msg(ControlAction::Replay, &self.ctx.operator);
+            m.uuid = Some(uuid.to_string());
+            let body = serde_json::to_vec(&m)?;
+            crate::broker::publish::publish_fast(
+                &session.fast,
+                names::CONTROL_EXCHANGE,
+                &names::control_key(w),
+                &body,
+            )
+            .await?;
+        }
+        Ok((ch, c))
+    }
+
+    async fn op(
+        &self,
+        session: &Arc<Session>,
+        embedded: &mut Option<Box<dyn EmbeddedWorker>>,
+        id: u64,
+        operator: String,
+        op: OpRequest,
+    ) {
+        let verb = op.verb();
+        let target = op.target();
+        let mut ctx = self.ctx.clone();
+        ctx.operator = operator;
+        match op {
+            OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
+                let r = embedded_op(embedded, &op);
+                self.finish(
+                    &ctx,
+                    Some(session.clone()),
+                    id,
+                    verb,
+                    target,
+                    r.map_err(anyhow::Error::msg),
+                )
+                .await;
+            }
+            other => {
+                let (session, this) = (session.clone(), Feed::handle(&self.events, &ctx));
+                tokio::spawn(async move {
+                    let r = execute(&ctx, &session, other).await;
+                    this.finish(&ctx, Some(session), id, verb, target, r).await;
+                });
+            }
+        }
+    }
+
+    fn handle(events: &mpsc::Sender<ModelEvent>, ctx: &Context) -> Feed {
+        Feed {
+            ctx: ctx.clone(),
+            events: events.clone(),
+            queues: BTreeSet::new(),
+            requests: None,
+            log: None,
+        }
+    }
+
+    async fn finish(
+        &self,
+        ctx: &Context,
+        session: Option<Arc<Session>>,
+        id: u64,
+        verb: &str,
+        target: String,
+        r: anyhow::Result<String>,
+    ) {
+        let rec = act::audit(ctx, session.as_deref(), verb, &target, &r).await;
+        if session.is_none() {
+            self.send(ModelEvent::Audit(rec.clone())).await;
+        }
+        self.send(ModelEvent::OpOutcome {
+            id,
+            ok: rec.ok,
+            message: rec.outcome,
+        })
+        .await;
+        if matches!(verb, "start-worker" | "stop-worker") {
+            self.send(ModelEvent::EmbeddedWorker {
+                running: verb == "start-worker" && r.is_ok(),
+            })
+            .await;
+        }
+    }
+
+    /// Without a broker: stored logs and the embedded worker still work; actions are refused.
+    async fn offline(&mut self, o: Outbound, embedded: &mut Option<Box<dyn EmbeddedWorker>>) {
+        match o {
+            Outbound::Fetch(Fetch::Log {
+                uuid,
+                worker,
+                location,
+            }) => {
+                self.log = Some((uuid.clone(), worker));
+                match location {
+                    Some((c, d)) => self.stored_log(&uuid, &c, &d),
+                    None => {
+                        self.send(ModelEvent::LogError {
+                            uuid,
+                            message:
+                                "the broker is unreachable; the live log resumes when it is back"
+                                    .into(),
+                        })
+                        .await
+                    }
+                }
+            }
+            Outbound::Fetch(Fetch::CloseLog) => self.log = None,
+            Outbound::Fetch(Fetch::Requests {
+                queue,
+                offset,
+                limit,
+            }) => self.requests = Some((queue, offset, limit)),
+            Outbound::Fetch(Fetch::StopRequests) => self.requests = None,
+            Outbound::Op { id, operator, op } => {
+                let mut ctx = self.ctx.clone();
+                ctx.operator = operator;
+                let (verb, target) = (op.verb(), op.target());
+                let r = match op {
+                    OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
+                        embedded_op(embedded, &op).map_err(anyhow::Error::msg)
+                    }
+                    _ => Err(anyhow::anyhow!(
+                        "the broker is unreachable; nothing was done"
+                    )),
+                };
+                self.finish(&ctx, None, id, verb, target, r).await;
+            }
+        }
+    }
+}
+
+fn embedded_op(
+    embedded: &mut Option<Box<dyn EmbeddedWorker>>,
+    op: &OpRequest,
+) -> Result<String, String> {
+    match (embedded.as_mut(), op) {
+        (None, _) => {
+            Err("no embedded worker: start the console with --worker and the worker's flags".into())
+        }
+        (Some(w), OpRequest::StartEmbeddedWorker) => w.start(),
+        (Some(w), _) => w.stop(),
+    }
+}
+
+async fn next_log(c: &mut Option<(Channel, Consumer)>) -> Option<LogChunk> {
+    match c {
+        Some((_, consumer)) => loop {
+            match consumer.next().await {
+                Some(Ok(d)) => {
+                    if let Ok(chunk) = serde_json::from_slice::<LogChunk>(&d.data) {
+                        return Some(chunk);
+                    }
+                }
+                _ => return None,
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn execute(ctx: &Context, session: &Session, op: OpRequest) -> anyhow::Result<String> {
+    let wait = Duration::from_secs(30);
+    let answer = |r: crate::protocol::messages::ControlReply| {
+        if r.ok {
+            Ok(r.message)
+        } else {
+            Err(anyhow::anyhow!(r.message))
+        }
+    };
+    match op {
+        OpRequest::Retry { entry } => act::retry(ctx, session, &entry)
+            .await
+            .map(|u| format!("queued again as {u}")),
+        OpRequest::Cancel { queue, uuid, body } => {
+            act::cancel(session, &queue, uuid.as_deref(), &body)
+                .await
+                .map(|_| "removed from the queue".into())
+        }
+        OpRequest::Stop { worker, uuid, then } => answer(
+            act::control(
+                session,
+                &worker,
+                &act::stop_msg(&uuid, then, &ctx.operator),
+                wait,
+            )
+            .await?,
+        ),
+        OpRequest::Drain { worker } => answer(
+            act::control(
+                session,
+                &worker,
+                &act::simple_msg(ControlAction::Drain, &ctx.operator),
+                wait,
+            )
+            .await?,
+        ),
+        OpRequest::Resume { worker } => answer(
+            act::control(
+                session,
+                &worker,
+                &act::simple_msg(ControlAction::Resume, &ctx.operator),
+                wait,
+            )
+            .await?,
+        ),
+        OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
+            Err(anyhow::anyhow!("handled by the console"))
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The scripting commands: the console's views and actions as plain text or `--json`.
+//! Untrusted text goes through `sanitize` before it is printed.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::Utc;
+use futures::StreamExt;
+use lapin::options::BasicConsumeOptions;
+use lapin::types::FieldTable;
+
+use super::{Context, act, read};
+use crate::broker::{Session, topology};
+use crate::protocol::messages::{AfterStop, ControlAction, Heartbeat, IndexEntry, LogChunk};
+use crate::protocol::sanitize::{inert, line};
+use crate::protocol::{Class, QueueName, names};
+
+const WAIT: Duration = Duration::from_millis(1500);
+
+async fn session(ctx: &Context, what: &str) -> Result<Session> {
+    Ok(Session::open(&ctx.broker_url, &format!("adtop {what}")).await?)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct QueueLine {
+    name: String,
+    ready: u64,
+    unacked: u64,
+    consumers: u64,
+    publish_rate: f64,
+    deliver_rate: f64,
+    no_consumer: bool,
+}
+
+pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
+    let lines: Vec<QueueLine> = match ctx.management.queues().await {
+        Ok(qs) => qs
+            .into_iter()
+            .filter(|q| {
+                QueueName::parse(&q.name).is_ok()
+                    || q.name == names::REJECTED_QUEUE
+                    || q.name.starts_with(names::HELD_QUEUE_PREFIX)
+            })
+            .map(|q| QueueLine {
+                publish_rate: q.publish_rate(),
+                deliver_rate: q.deliver_rate(),
+                no_consumer: q.messages > 0
+                    && q.consumers == 0
+                    && QueueName::parse(&q.name).is_ok(),
+                name: q.name,
+                ready: q.messages_ready,
+                unacked: q.messages_unacknowledged,
+                consumers: q.consumers,
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("adtop: warning: {e}; showing only the queues named in [console] queues");
+            let s = session(ctx, "queues").await?;
+            let mut out = Vec::new();
+            for name in &ctx.fallback_queues {
+                let ch = s.channel().await?;
+                if let Some((ready, consumers)) = topology::peek_counts(&ch, name).await? {
+                    out.push(QueueLine {
+                        name: name.clone(),
+                        ready: ready.into(),
+                        unacked: 0,
+                        consumers: consumers.into(),
+                        publish_rate: 0.0,
+                        deliver_rate: 0.0,
+                        no_consumer: ready > 0 && consumers == 0,
+                    });
+                }
+            }
+            s.close().await;
+            out
+        }
+    };
+    if json {
+        return print_json(&lines).map(|_| 0);
+    }
+    println!(
+        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9}",
+        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s"
+    );
+    for q in &lines {
+        println!(
+            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1}{}",
+            line(&q.name),
+            q.ready,
+            q.unacked,
+            q.consumers,
+            q.publish_rate,
+            q.deliver_rate,
+            if q.no_consumer {
+                "  ! no worker serves this queue"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(0)
+}
+
+/// ok / stale / lost from the heartbeat's own interval (3 and 10 intervals).
+pub fn health(hb: &Heartbeat, now: chrono::DateTime<Utc>) -> &'static str {
+    let age = (now - hb.sent).num_seconds().max(0) as u64;
+    let i = hb.interval.max(1);
+    if age > 10 * i {
+        "lost"
+    } else if age > 3 * i {
+        "stale"
+    } else {
+        "ok"
+    }
+}
+
+pub async fn workers(ctx: &Context, json: bool) -> Result<u8> {
+    let s = session(ctx, "workers").await?;
+    let ws = read::workers(&s, WAIT, &ctx.operator).await?;
+    s.close().await;
+    if json {
+        return print_json(&ws).map(|_| 0);
+    }
+    println!(
+        "{:<28} {:<16} {:<7} {:<9} {:<7} {:>5} {:>6}  JOB",
+        "WORKER", "HOST", "ARCH", "STATE", "HEALTH", "DONE", "FAILED"
+    );
+    let now = Utc::now();
+    for w in &ws {
+        let job = w
+            .job
+            .as_ref()
+            .map(|j| format!("{} {} {}/{}", j.uuid, j.package, j.release, j.arch))
+            .unwrap_or_default();
+        println!(
+            "{:<28} {:<16} {:<7} {:<9} {:<7} {:>5} {:>6}  {}",
+            line(&w.id),
+            line(&w.host),
+            line(&w.arch),
+            format!("{:?}", w.state).to_lowercase(),
+            health(w, now),
+            w.done,
+            w.failed,
+            line(&job)
+        );
+    }
+    Ok(0)
+}
+
+#[derive(serde::Serialize)]
+struct RunningLine {
+    uuid: String,
+    package: String,
+    release: String,
+    arch: String,
+    worker: String,
+    elapsed: i64,
+    timeout: u64,
+    silent: i64,
+    hung: bool,
+}
+
+pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result<u8> {
+    let s = session(ctx, "running").await?;
+    let ws = read::workers(&s, WAIT, &ctx.operator).await?;
+    s.close().await;
+    let now = Utc::now();
+    let lines: Vec<RunningLine> = ws
+        .iter()
+        .filter_map(|w| {
+            let j = w.job.as_ref()?;
+            let elapsed = (now - j.started).num_seconds();
+            let silent = (now - j.last_output).num_seconds();
+            Some(RunningLine {
+                uuid: j.uuid.clone(),
+                package: j.package.clone(),
+                release: j.release.clone(),
+                arch: j.arch.clone(),
+                worker: w.id.clone(),
+                elapsed,
+                timeout: j.timeout,
+                silent,
+                hung: elapsed as u64 > j.timeout
+                    || silent as u64 > silent_threshold
+                    || health(w, now) == "lost",
+            })
+        })
+        .collect();
+    if json {
+        return print_json(&lines).map(|_| 0);
+    }
+    println!(
+        "{:<36} {:<24} {:<20} {:<28} {:>14} {:>7}",
+        "UUID", "PACKAGE", "RELEASE/ARCH", "WORKER", "ELAPSED/LIMIT", "SILENT"
+    );
+    for r in &lines {
+        println!(
+            "{:<36} {:<24} {:<20} {:<28} {:>14} {:>6}s{}",
+            line(&r.uuid),
+            line(&r.package),
+            line(&format!("{}/{}", r.release, r.arch)),
+            line(&r.worker),
+            format!("{}s/{}s", r.elapsed, r.timeout),
+            r.silent,
+            if r.hung { "  HUNG" } else { "" }
+        );
+    }
+    Ok(0)
+}
+
+/// Filters for `adtop results`.
+#[derive(Debug, Clone, Default)]
+pub struct ResultFilter {
+    pub failures: bool,
+    pub tmpfails: bool,
+    pub release: Option<String>,
+    pub arch: Option<String>,
+    pub package: Option<String>,
+}
+
+impl ResultFilter {
+    pub fn keep(&self, e: &IndexEntry) -> bool {
+        (!self.failures || matches!(e.class, Class::Fail | Class::Tmpfail))
+            && (!self.tmpfails || e.class == Class::Tmpfail)
+            && self.release.as_ref().is_none_or(|r| &e.release == r)
+            && self.arch.as_ref().is_none_or(|a| &e.arch == a)
+            && self.package.as_ref().is_none_or(|p| &e.package == p)
+    }
+}
+
+pub async fn results(
+    ctx: &Context,
+    json: bool,
+    filter: &ResultFilter,
+    days: i64,
+    limit: usize,
+) -> Result<u8> {
+    let all = read::recent_results(&ctx.store, days, 50_000).await?;
+    let rows: Vec<&IndexEntry> = all.iter().filter(|e| filter.keep(e)).take(limit).collect();
+    if json {
+        return print_json(&rows).map(|_| 0);
+    }
+    println!(
+        "{:<20} {:<36} {:<24} {:<20} {:>4} {:<8} {:>6}",
+        "FINISHED", "UUID", "PACKAGE", "RELEASE/ARCH", "CODE", "CLASS", "SECS"
+    );
+    for e in rows {
+        println!(
+            "{:<20} {:<36} {:<24} {:<20} {:>4} {:<8} {:>6}",
+            e.finished.format("%Y-%m-%d %H:%M:%S"),
+            line(&e.uuid),
+            line(&e.package),
+            line(&format!("{}/{}", e.release, e.arch)),
+            e.exitcode,
+            format!("{:?}", e.class).to_lowercase(),
+            e.duration
+        );
+    }
+    Ok(0)
+}
+
+pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
+    if !follow && let Some(e) = read::find_result(&ctx.store, uuid).await? {
+        print!(
+            "{}",
+            inert(
+                &read::stored_log(&ctx.store, &e.container, &e.swift_dir).await?,
+                true
+            )
+        );
+        return Ok(0);
+    }
+    let s = session(ctx, "logs").await?;
+    let ws = read::workers(&s, WAIT, &ctx.operator).await?;
+    let Some(worker) = ws
+        .iter()
+        .find(|w| w.job.as_ref().is_some_and(|j| j.uuid == uuid))
+    else {
+        s.close().await;
+        if let Some(e) = read::find_result(&ctx.store, uuid).await? {
+            print!(
+                "{}",
+                inert(
+                    &read::stored_log(&ctx.store, &e.container, &e.swift_dir).await?,
+                    true
+                )
+            );
+            return Ok(0);
+        }
+        bail!("{} is neither running nor stored", line(uuid));
+    };
+    let ch = s.channel().await?;
+    let q = topology::private_queue(&ch, names::LOG_EXCHANGE, &[uuid]).await?;
+    let mut chunks = ch
+        .basic_consume(
+            q.as_str().into(),
+            "logs".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(crate::broker::BrokerError::amqp("follow the log"))?;
+    let mut replay = act::simple_msg(ControlAction::Replay, &ctx.operator);
+    replay.uuid = Some(uuid.to_string());
+    act::control(&s, &worker.id, &replay, Duration::from_secs(10)).await?;
+    let mut printed = 0u64;
+    while let Some(Ok(d)) = chunks.next().await {
+        let Ok(c) = serde_json::from_slice::<LogChunk>(&d.data) else {
+            continue;
+        };
+        let end = c.offset + c.data.len() as u64;
+        if end > printed {
+            if c.offset > printed {
+                println!("\n[adtop: {} bytes of log missed]", c.offset - printed);
+                print!("{}", inert(&c.data, true));
+            } else {
+                let mut skip = (printed - c.offset) as usize;
+                while !c.data.is_char_boundary(skip) {
+                    skip += 1;
+                }
+                print!("{}", inert(&c.data[skip..], true));
+            }
+            printed = end;
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }
+        if c.eof {
+            break;
+        }
+    }
+    s.close().await;
+    Ok(0)
+}
+
+async fn report(
+    ctx: &Context,
+    s: &Session,
+    action: &str,
+    target: &str,
+    outcome: Result<String>,
+) -> Result<u8> {
+    let rec = act::audit(ctx, Some(s), action, target, &outcome).await;
+    s.close().await;
+    match outcome {
+        Ok(m) => {
+            println!("{}", line(&m));
+            Ok(0)
+        }
+        Err(_) => {
+            eprintln!("adtop: {action} {}: {}", line(target), line(&rec.outcome));
+            Ok(1)
+        }
+    }
+}
+
+pub async fn retry(ctx: &Context, uuid: &str) -> Result<u8> {
+    let e = read::find_result(&ctx.store, uuid)
+        .await?
+        .with_context(|| format!("no stored result {}", line(uuid)))?;
+    let s = session(ctx, "retry").await?;
+    let outcome = act::retry(ctx, &s, &e)
+        .await
+        .map(|new| format!("{new}\t{}\t{}", e.package, e.queue));
+    report(
+        ctx,
+        &s,
+        "retry",
+        &format!("{} {}/{} ({uuid})", e.package, e.release, e.arch),
+        outcome,
+    )
+    .await
+}
+
+pub async fn cancel(ctx: &Context, queue: &str, uuid: &str) -> Result<u8> {
+    QueueName::parse(queue)?;
+    let s = session(ctx, "cancel").await?;
+    let outcome = act::cancel(&s, queue, Some(uuid), "")
+        .await
+        .map(|_| format!("cancelled {uuid} in {queue}"));
+    report(ctx, &s, "cancel", &format!("{uuid} in {queue}"), outcome).await
+}
+
+pub async fn stop(ctx: &Context, uuid: &str, then: AfterStop) -> Result<u8> {
+    let s = session(ctx, "stop").await?;
+    let ws = read::workers(&s, WAIT, &ctx.operator).await?;
+    let Some(w) = ws
+        .iter()
+        .find(|w| w.job.as_ref().is_some_and(|j| j.uuid == uuid))
+    else {
+        s.close().await;
+        bail!("no worker is running {}", line(uuid));
+    };
+    let outcome = act::control(
+        &s,
+        &w.id,
+        &act::stop_msg(uuid, then, &ctx.operator),
+        Duration::from_secs(30),
+    )
+    .await
+    .and_then(|r| {
+        if r.ok {
+            Ok(r.message)
+        } else {
+            Err(anyhow::anyhow!(r.message))
+        }
+    });
+    let verb = if then == AfterStop::Requeue {
+        "stop-requeue"
+    } else {
+        "stop-cancel"
+    };
+    report(ctx, &s, verb, &format!("{uuid} on {}", w.id), outcome).await
+}
+
+pub async fn drain_or_resume(ctx: &Context, worker: &str, action: ControlAction) -> Result<u8> {
+    let s = session(ctx, "control").await?;
+    let outcome = act::control(
+        &s,
+        worker,
+        &act::simple_msg(action, &ctx.operator),
+        Duration::from_secs(10),
+    )
+    .await
+    .and_then(|r| {
+        if r.ok {
+            Ok(r.message)
+        } else {
+            Err(anyhow::anyhow!(r.message))
+        }
+    });
+    let verb = if action == ControlAction::Drain {
+        "drain"
+    } else {
+        "resume"
+    };
+    report(ctx, &s, verb, worker, outcome).await
+}
