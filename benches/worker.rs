@@ -1,0 +1,586 @@
+//! Worker throughput and overhead against the real RabbitMQ (issue 2, section 6). Prints
+//! figures; asserts nothing about timings.
+//!
+//! `cargo bench --bench worker`. Needs RabbitMQ on 127.0.0.1:5672 (or `ADTOP_BENCH_BROKER`) and,
+//! for the real-job part, `autopkgtest`. `ADTOP_BENCH_N` (default 300) no-op requests;
+//! `ADTOP_BENCH_REAL` (default 3) real `fx-pass` runs, 0 skips them.
+//!
+//! 1. N requests through one `adtop worker` with a no-op `--runner`: first publish to last
+//!    completion seen on `testcomplete.fanout`.
+//! 2. A bare lapin loop doing only the irreducible work per request (consume with prefetch 1,
+//!    spawn the same runner and wait, publish one persistent confirmed message, ack), and the
+//!    ratio worker/bare (target: at least 0.5).
+//! 3. The worker's own wall time per real autopkgtest job minus autopkgtest's.
+//! 4. The idle worker's peak RSS after 10 s of heartbeats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use adtop::broker::{publish, topology};
+use adtop::config::{QueueConfig, WorkerConfig};
+use adtop::controller::submit;
+use adtop::protocol::messages::{Heartbeat, TestComplete};
+use adtop::protocol::{Params, Request, names};
+use adtop::worker::policy::Policy;
+use adtop::worker::runner::{self, RunnerConfig};
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+
+const ARCH: &str = "amd64";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seconds since the epoch, comparable with the wrapper's `date +%s.%N`.
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn write_script(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Accepts autopkgtest's command line, leaves what the worker packs, and succeeds.
+const NOOP_RUNNER: &str = r#"#!/bin/sh
+out=
+for a in "$@"; do
+  case "$a" in --output-dir=*) out="${a#--output-dir=}" ;; esac
+done
+[ -n "$out" ] || exit 20
+mkdir -p "$out" && echo "no-op runner" > "$out/log"
+"#;
+
+/// The real autopkgtest, timed from inside the runner so the worker's share can be separated.
+fn timing_wrapper(times: &Path) -> String {
+    format!(
+        "#!/bin/sh\ns=$(date +%s.%N)\nautopkgtest \"$@\"\nrc=$?\ne=$(date +%s.%N)\necho \"$s $e $rc\" >> '{}'\nexit $rc\n",
+        times.display()
+    )
+}
+
+fn vm_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn request(pkg: &str) -> Result<(String, Vec<u8>)> {
+    let req = Request::new(pkg, submit::stamp(Params::default()))
+        .map_err(|e| anyhow::anyhow!("request: {e}"))?;
+    let uuid = req.params.uuid.clone().context("stamped uuid")?;
+    Ok((uuid, req.body().into_bytes()))
+}
+
+/// Everything the run created, so that it can all be removed whatever happens.
+struct Bench {
+    broker: String,
+    bin: PathBuf,
+    tag: String,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    noop: PathBuf,
+    conn: Connection,
+    ch: Channel,
+    workers: Vec<(String, Child)>,
+    queues: Vec<String>,
+}
+
+impl Bench {
+    async fn new() -> Result<Self> {
+        let broker = std::env::var("ADTOP_BENCH_BROKER")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        // Set by cargo for benches; the binary is built with the bench (release) profile.
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_adtop"));
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let dir = tempfile::Builder::new().prefix("adtop-bench-").tempdir()?;
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[worker]\nheartbeat_interval = 1\nretry_delay_min = 0\nretry_delay_max = 0\n",
+        )?;
+        let noop = dir.path().join("noop-runner");
+        write_script(&noop, NOOP_RUNNER)?;
+        let conn = Connection::connect(&broker, ConnectionProperties::default())
+            .await
+            .with_context(|| format!("RabbitMQ at {}", adtop::broker::redact(&broker)))?;
+        let ch = conn.create_channel().await?;
+        topology::declare_common(&ch).await?;
+        Ok(Self {
+            broker,
+            bin,
+            tag,
+            dir,
+            config,
+            noop,
+            conn,
+            ch,
+            workers: Vec::new(),
+            queues: Vec::new(),
+        })
+    }
+
+    /// A unique release per part: its own queue, so no other test or worker sees it.
+    async fn release(&mut self, part: &str) -> Result<(String, String)> {
+        let release = format!("bench{part}{}", self.tag);
+        let queue = format!("debci-{release}-{ARCH}");
+        topology::declare_request_queue(&self.ch, &queue, &QueueConfig::default()).await?;
+        self.queues.push(queue.clone());
+        Ok((release, queue))
+    }
+
+    /// Start `adtop worker` for `release` and wait until it consumes `queue`.
+    async fn start_worker(
+        &mut self,
+        release: &str,
+        queue: &str,
+        runner: &Path,
+        extra: &[&str],
+    ) -> Result<(u32, Duration)> {
+        let id = format!("{release}-w");
+        let d = self.dir.path();
+        let log = std::fs::File::create(d.join(format!("{id}.log")))?;
+        let started = Instant::now();
+        let child = Command::new(&self.bin)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--broker")
+            .arg(&self.broker)
+            .arg("--store")
+            .arg(format!("file://{}", d.join("store").display()))
+            .args(["worker", "--arch", ARCH, "--release", release, "--id", &id])
+            .arg("--spool")
+            .arg(d.join(format!("spool-{id}")))
+            .arg("--runner")
+            .arg(runner)
+            .args(extra)
+            .env("RUST_LOG", "adtop=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("start adtop worker")?;
+        let pid = child.id();
+        self.queues.push(names::held_queue(&id));
+        self.workers.push((id.clone(), child));
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            // A passive declare that fails closes its channel: one channel per look.
+            let ch = self.conn.create_channel().await?;
+            let counts = topology::peek_counts(&ch, queue).await?;
+            let _ = ch.close(200, "".into()).await;
+            if counts.is_some_and(|(_, consumers)| consumers > 0) {
+                return Ok((pid, started.elapsed()));
+            }
+            if Instant::now() > until {
+                bail!("worker {id} not consuming after 30 s:\n{}", self.log(&id));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{id}.log"))).unwrap_or_default()
+    }
+
+    async fn listen(&self, exchange: &str) -> Result<Consumer> {
+        let q = topology::private_queue(&self.ch, exchange, &[""]).await?;
+        Ok(self
+            .ch
+            .basic_consume(
+                q.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?)
+    }
+
+    /// Publish persistent, confirmed; all confirms awaited together, as a batch submitter does.
+    async fn publish_all(&self, queue: &str, bodies: &[Vec<u8>]) -> Result<()> {
+        let ch = self.conn.create_channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        let mut confirms = Vec::with_capacity(bodies.len());
+        for b in bodies {
+            confirms.push(
+                ch.basic_publish(
+                    "".into(),
+                    queue.into(),
+                    Default::default(),
+                    b,
+                    publish::persistent(),
+                )
+                .await?,
+            );
+        }
+        for c in confirms {
+            c.await?;
+        }
+        let _ = ch.close(200, "".into()).await;
+        Ok(())
+    }
+
+    /// SIGTERM, then SIGKILL whatever has not left after 5 s.
+    fn stop_workers(&mut self) {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        for (_, child) in &mut self.workers {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, Signal::SIGTERM);
+            let until = Instant::now() + Duration::from_secs(5);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    async fn cleanup(mut self) {
+        self.stop_workers();
+        for q in &self.queues {
+            if let Ok(ch) = self.conn.create_channel().await {
+                let _ = ch
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+                let _ = ch.close(200, "".into()).await;
+            }
+        }
+        let _ = self.conn.close(200, "done".into()).await;
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.stop_workers();
+    }
+}
+
+/// Wait for `n` completions of `release`; returns when the last one was seen.
+async fn await_completions(
+    c: &mut Consumer,
+    release: &str,
+    n: usize,
+    timeout: Duration,
+) -> Result<Instant> {
+    let until = tokio::time::Instant::now() + timeout;
+    let mut seen = 0;
+    while seen < n {
+        let d = tokio::time::timeout_at(until, c.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("only {seen} of {n} completions within {timeout:?}"))?
+            .context("completion consumer closed")??;
+        if serde_json::from_slice::<TestComplete>(&d.data).is_ok_and(|m| m.release == release) {
+            seen += 1;
+        }
+    }
+    Ok(Instant::now())
+}
+
+/// Part 1: N no-op requests through one worker. Returns (elapsed, worker peak RSS in KiB).
+async fn worker_noop(b: &mut Bench, n: usize) -> Result<(Duration, Option<u64>)> {
+    let (release, queue) = b.release("noop").await?;
+    let runner = b.noop.clone();
+    let (pid, startup) = b.start_worker(&release, &queue, &runner, &[]).await?;
+    println!(
+        "worker started and consuming in {:.0} ms",
+        startup.as_secs_f64() * 1e3
+    );
+    let mut completions = b.listen(names::TESTCOMPLETE_EXCHANGE).await?;
+    // Warm-up: first store writes create directories; first spawns fault pages in.
+    let warm: Vec<Vec<u8>> = (0..5)
+        .map(|_| request("bench-noop").map(|r| r.1))
+        .collect::<Result<_>>()?;
+    b.publish_all(&queue, &warm).await?;
+    await_completions(&mut completions, &release, warm.len(), Duration::from_secs(60)).await?;
+
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|_| request("bench-noop").map(|r| r.1))
+        .collect::<Result<_>>()?;
+    let t0 = Instant::now();
+    b.publish_all(&queue, &bodies).await?;
+    let timeout = Duration::from_secs(60 + n as u64);
+    let last = match await_completions(&mut completions, &release, n, timeout).await {
+        Ok(t) => t,
+        Err(e) => bail!("{e:#}; worker log:\n{}", b.log(&format!("{release}-w"))),
+    };
+    Ok((last - t0, vm_kib(pid, "VmHWM:")))
+}
+
+/// Part 2: the same work without the worker. Returns the elapsed time for `n` requests.
+async fn bare_loop(b: &mut Bench, n: usize) -> Result<Duration> {
+    let queue = format!("adtop-bench-{}-bare", b.tag);
+    let done = format!("adtop-bench-{}-done", b.tag);
+    topology::declare_request_queue(&b.ch, &queue, &QueueConfig::default()).await?;
+    b.ch.queue_declare(
+        done.as_str().into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await?;
+    b.queues.push(queue.clone());
+    b.queues.push(done.clone());
+
+    // The same command line the worker would give the runner.
+    let (_, body) = request("bench-noop")?;
+    let req = Request::parse(&body).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = RunnerConfig {
+        program: b.noop.clone(),
+        virt: vec!["null".into()],
+        source_dir: None,
+        extra_args: Vec::new(),
+    };
+    let t = Policy::load(&WorkerConfig::default())?.timeouts("bench-noop", ARCH, "bench");
+    let args = runner::args(&cfg, &req, &b.dir.path().join("bare-out"), &t);
+    // About the size of a real completion message.
+    let result = vec![b'x'; 600];
+
+    let consume = b.conn.create_channel().await?;
+    consume.basic_qos(1, BasicQosOptions::default()).await?;
+    let confirm = b.conn.create_channel().await?;
+    confirm
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut consumer = consume
+        .basic_consume(
+            queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let program = cfg.program.clone();
+    let looping = tokio::spawn(async move {
+        for _ in 0..n + 5 {
+            let d = consumer.next().await.context("consumer closed")??;
+            let status = tokio::process::Command::new(&program)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await?;
+            if !status.success() {
+                bail!("no-op runner failed: {status}");
+            }
+            publish::publish_confirmed(&confirm, "", &done, &result, publish::persistent(), true)
+                .await?;
+            d.ack(BasicAckOptions::default()).await?;
+        }
+        anyhow::Ok(Instant::now())
+    });
+    let warm: Vec<Vec<u8>> = (0..5)
+        .map(|_| request("bench-noop").map(|r| r.1))
+        .collect::<Result<_>>()?;
+    b.publish_all(&queue, &warm).await?;
+    // Let the warm-up drain so that the clock starts on an idle loop, as with the worker.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ch = b.conn.create_channel().await?;
+        let counts = topology::peek_counts(&ch, &queue).await?;
+        let _ = ch.close(200, "".into()).await;
+        if counts.is_some_and(|(ready, _)| ready == 0) {
+            break;
+        }
+        if Instant::now() > until {
+            bail!("bare loop stuck on its warm-up");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|_| request("bench-noop").map(|r| r.1))
+        .collect::<Result<_>>()?;
+    let t0 = Instant::now();
+    b.publish_all(&queue, &bodies).await?;
+    let last = tokio::time::timeout(Duration::from_secs(60 + n as u64), looping)
+        .await
+        .context("bare loop timed out")???;
+    Ok(last - t0)
+}
+
+/// Part 3: real `fx-pass` runs, one at a time. Per job: (worker wall, autopkgtest wall,
+/// publish→runner start, runner end→completion seen), in seconds.
+async fn real_jobs(b: &mut Bench, runs: usize) -> Result<Vec<(f64, f64, f64, f64)>> {
+    let (release, queue) = b.release("real").await?;
+    let times = b.dir.path().join("autopkgtest-times");
+    let wrapper = b.dir.path().join("timed-autopkgtest");
+    write_script(&wrapper, &timing_wrapper(&times))?;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packages");
+    let fixtures = fixtures.display().to_string();
+    b.start_worker(&release, &queue, &wrapper, &["--source-dir", &fixtures])
+        .await?;
+    let mut completions = b.listen(names::TESTCOMPLETE_EXCHANGE).await?;
+    let mut out = Vec::new();
+    for i in 0..runs {
+        let _ = std::fs::remove_file(&times);
+        let (uuid, body) = request("fx-pass")?;
+        let published = now_epoch();
+        b.publish_all(&queue, &[body]).await?;
+        let until = tokio::time::Instant::now() + Duration::from_secs(900);
+        let c = loop {
+            let d = tokio::time::timeout_at(until, completions.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("fx-pass run {i}: no completion within 900 s"))?
+                .context("completion consumer closed")??;
+            if let Ok(m) = serde_json::from_slice::<TestComplete>(&d.data)
+                && m.uuid == uuid
+            {
+                break m;
+            }
+        };
+        let seen = now_epoch();
+        let spans: Vec<(f64, f64)> = std::fs::read_to_string(&times)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace().map(|x| x.parse::<f64>().ok());
+                Some((f.next()??, f.next()??))
+            })
+            .collect();
+        let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+            bail!("fx-pass run {i}: the wrapper recorded nothing");
+        };
+        // A retried attempt runs autopkgtest again: all of it is autopkgtest's time.
+        let adt: f64 = spans.iter().map(|(s, e)| e - s).sum();
+        println!(
+            "  fx-pass run {}: exit code {}, {} attempt(s), worker {:.2} s, autopkgtest {:.2} s",
+            i + 1,
+            c.exitcode,
+            spans.len(),
+            seen - published,
+            adt
+        );
+        out.push((seen - published, adt, first.0 - published, seen - last.1));
+    }
+    Ok(out)
+}
+
+/// Part 4: an idle worker with heartbeats every second. Returns (VmHWM, VmRSS, heartbeats seen).
+async fn idle_rss(b: &mut Bench) -> Result<(Option<u64>, Option<u64>, usize)> {
+    let (release, queue) = b.release("idle").await?;
+    let runner = b.noop.clone();
+    let mut beats = b.listen(names::HEARTBEAT_EXCHANGE).await?;
+    let (pid, _) = b.start_worker(&release, &queue, &runner, &[]).await?;
+    let id = format!("{release}-w");
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, beats.next()).await {
+        if serde_json::from_slice::<Heartbeat>(&d.data).is_ok_and(|h| h.id == id) {
+            n += 1;
+        }
+    }
+    Ok((vm_kib(pid, "VmHWM:"), vm_kib(pid, "VmRSS:"), n))
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+async fn run(b: &mut Bench) -> Result<()> {
+    let n = env_usize("ADTOP_BENCH_N", 300).max(1);
+    let real = env_usize("ADTOP_BENCH_REAL", 3);
+    println!(
+        "adtop worker benchmark: {n} no-op requests, {real} real fx-pass runs, {} cores",
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
+
+    let (bare, _) = (bare_loop(b, n).await?, ());
+    let bare_rate = n as f64 / bare.as_secs_f64();
+    let (worker, worker_hwm) = worker_noop(b, n).await?;
+    let worker_rate = n as f64 / worker.as_secs_f64();
+    let ratio = worker_rate / bare_rate;
+    println!(
+        "bare lapin loop: {n} in {:.2} s = {bare_rate:.1} jobs/s ({:.2} ms/job)",
+        bare.as_secs_f64(),
+        bare.as_secs_f64() * 1e3 / n as f64
+    );
+    println!(
+        "adtop worker:    {n} in {:.2} s = {worker_rate:.1} jobs/s ({:.2} ms/job); peak RSS after them {}",
+        worker.as_secs_f64(),
+        worker.as_secs_f64() * 1e3 / n as f64,
+        mib(worker_hwm)
+    );
+    println!(
+        "ratio worker/bare: {ratio:.2} (target >= 0.50: {})",
+        if ratio >= 0.5 {
+            "PASS"
+        } else {
+            "BELOW TARGET"
+        }
+    );
+
+    if real == 0 {
+        println!("real autopkgtest jobs: skipped (ADTOP_BENCH_REAL=0)");
+    } else if Command::new("autopkgtest")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        println!("real autopkgtest jobs: skipped (autopkgtest not installed)");
+    } else {
+        println!("real autopkgtest jobs ({real} x fx-pass, --virt null, one at a time):");
+        let jobs = real_jobs(b, real).await?;
+        let k = jobs.len() as f64;
+        let mean = |f: fn(&(f64, f64, f64, f64)) -> f64| jobs.iter().map(f).sum::<f64>() / k;
+        let over: Vec<f64> = jobs.iter().map(|j| (j.0 - j.1) * 1e3).collect();
+        println!(
+            "  worker wall {:.2} s, autopkgtest {:.2} s: worker overhead {:.0} ms/job (min {:.0}, max {:.0}); \
+             before the runner {:.0} ms, after it {:.0} ms",
+            mean(|j| j.0),
+            mean(|j| j.1),
+            over.iter().sum::<f64>() / k,
+            over.iter().cloned().fold(f64::INFINITY, f64::min),
+            over.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            mean(|j| j.2) * 1e3,
+            mean(|j| j.3) * 1e3
+        );
+    }
+
+    let (hwm, rss, beats) = idle_rss(b).await?;
+    println!(
+        "idle worker, 10 s, heartbeat_interval 1 ({beats} heartbeats seen): peak RSS (VmHWM) {}, RSS {}",
+        mib(hwm),
+        mib(rss)
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; this harness takes no arguments.
+    let mut b = match Bench::new().await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("worker bench: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let result = run(&mut b).await;
+    b.cleanup().await;
+    if let Err(e) = result {
+        eprintln!("worker bench: {e:#}");
+        std::process::exit(1);
+    }
+}
