@@ -242,7 +242,8 @@ impl Bench {
     fn stop_workers(&mut self) {
         use nix::sys::signal::{Signal, kill};
         use nix::unistd::Pid;
-        for (_, child) in &mut self.workers {
+        // Drained: a reaped pid may be reused, so never signal it twice.
+        for (_, mut child) in self.workers.drain(..) {
             let pid = Pid::from_raw(child.id() as i32);
             let _ = kill(pid, Signal::SIGTERM);
             let until = Instant::now() + Duration::from_secs(5);
@@ -504,7 +505,7 @@ async fn run(b: &mut Bench) -> Result<()> {
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
 
-    let (bare, _) = (bare_loop(b, n).await?, ());
+    let bare = bare_loop(b, n).await?;
     let bare_rate = n as f64 / bare.as_secs_f64();
     let (worker, worker_hwm) = worker_noop(b, n).await?;
     let worker_rate = n as f64 / worker.as_secs_f64();
