@@ -258,11 +258,18 @@ impl Bench {
     async fn cleanup(mut self) {
         self.stop_workers();
         for q in &self.queues {
-            if let Ok(ch) = self.conn.create_channel().await {
-                let _ = ch
-                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-                let _ = ch.close(200, "".into()).await;
+            let deleted = match self.conn.create_channel().await {
+                Ok(ch) => {
+                    let r = ch
+                        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                    let _ = ch.close(200, "".into()).await;
+                    r.map(drop)
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
+                eprintln!("worker bench: could not delete queue {q}: {e}");
             }
         }
         let _ = self.conn.close(200, "done".into()).await;
@@ -311,7 +318,13 @@ async fn worker_noop(b: &mut Bench, n: usize) -> Result<(Duration, Option<u64>)>
         .map(|_| request("bench-noop").map(|r| r.1))
         .collect::<Result<_>>()?;
     b.publish_all(&queue, &warm).await?;
-    await_completions(&mut completions, &release, warm.len(), Duration::from_secs(60)).await?;
+    await_completions(
+        &mut completions,
+        &release,
+        warm.len(),
+        Duration::from_secs(60),
+    )
+    .await?;
 
     let bodies: Vec<Vec<u8>> = (0..n)
         .map(|_| request("bench-noop").map(|r| r.1))
@@ -523,11 +536,7 @@ async fn run(b: &mut Bench) -> Result<()> {
     );
     println!(
         "ratio worker/bare: {ratio:.2} (target >= 0.50: {})",
-        if ratio >= 0.5 {
-            "PASS"
-        } else {
-            "BELOW TARGET"
-        }
+        if ratio >= 0.5 { "PASS" } else { "BELOW TARGET" }
     );
 
     if real == 0 {

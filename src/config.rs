@@ -79,7 +79,8 @@ pub struct WorkerConfig {
     /// Seconds a request may stay unacknowledged before it is moved to the worker's held queue;
     /// keep it under the broker's `consumer_timeout` (30 min in Debian's configuration).
     pub lease: u64,
-    /// A held queue whose worker sent no heartbeat for this long is requeued by another worker.
+    /// A held queue whose worker sent no heartbeat for this long is requeued by another worker
+    /// that heard from it before (see `worker/reclaim.rs`).
     pub reclaim_after: u64,
     pub timeouts: Timeouts,
     /// Attempts per request, counting the first (autopkgtest-cloud: 3).

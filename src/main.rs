@@ -88,7 +88,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("adtop: error: {}", sanitize::line(&format!("{e:#}")));
+            eprintln!("adtop: error: {}", sanitize::inert(&format!("{e:#}"), true));
             ExitCode::from(1)
         }
     }
@@ -153,7 +153,8 @@ async fn run(cli: Cli) -> Result<u8> {
         Some(Command::RequeueHeld { worker }) => {
             let s = Session::open(&r.broker, "adtop requeue-held").await?;
             let get = s.channel().await?;
-            let n = worker::hold::reclaim(&s.confirm, &get, &worker).await?;
+            let n =
+                worker::hold::reclaim(&s.confirm, &get, &worker, Some(&open_store(&r)?)).await?;
             println!(
                 "requeued {n} held request(s) of {}",
                 sanitize::line(&worker)
@@ -395,6 +396,12 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         .runner
         .or(wc.runner.clone())
         .unwrap_or_else(|| PathBuf::from("autopkgtest"));
+    if !runnable(&program) {
+        bail!(
+            "cannot find the test runner {}: install autopkgtest (apt-get install autopkgtest) or give --runner PATH",
+            program.display()
+        );
+    }
     let virt: Vec<String> = a
         .virt
         .or(wc.virt.clone())
@@ -429,6 +436,7 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         heartbeat_interval: Duration::from_secs(wc.heartbeat_interval),
         status_interval: Duration::from_secs(wc.status_interval.max(1)),
         lease: Duration::from_secs(wc.lease),
+        reclaim_after: Duration::from_secs(wc.reclaim_after.max(1)),
         attempts: wc.attempts,
         retry_delay: (
             Duration::from_secs(wc.retry_delay_min),
@@ -436,4 +444,18 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         ),
     };
     Ok(opts)
+}
+
+/// An executable file, given as a path or found on PATH.
+fn runnable(program: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 {
+        return ok(program);
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| ok(&d.join(program))))
 }

@@ -11,15 +11,24 @@ use std::time::Duration;
 use adtop::protocol::messages::TestComplete;
 use adtop::protocol::names;
 use common::*;
-use lapin::options::{BasicAckOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
 const RUN: Duration = Duration::from_secs(120);
 
 fn rabbitmqctl(args: &[&str]) {
-    let out = Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl");
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn reconnect() -> Connection {
@@ -39,14 +48,29 @@ async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
     h.declare_common().await;
     // A durable queue of our own keeps the completions announced while the broker restarts.
     let sink = format!("{}-completions", h.release);
-    h.ch.queue_declare(sink.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default()).await.expect("declare sink");
-    h.ch.queue_bind(sink.as_str().into(), names::TESTCOMPLETE_EXCHANGE.into(), "".into(), QueueBindOptions::default(), FieldTable::default())
-        .await
-        .expect("bind sink");
+    h.ch.queue_declare(
+        sink.as_str().into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare sink");
+    h.ch.queue_bind(
+        sink.as_str().into(),
+        names::TESTCOMPLETE_EXCHANGE.into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind sink");
     h.start_worker("a", &[]);
     let running = h.submit("fx-slow", &["--env", "ADTOP_FIXTURE_SECONDS=15"]);
     wait_live(&h, &running, "tick 1", RUN).await;
-    let queued: Vec<String> = ["fx-pass/1", "fx-pass/2"].iter().map(|t| h.submit("fx-pass", &["--trigger", t])).collect();
+    let queued: Vec<String> = ["fx-pass/1", "fx-pass/2"]
+        .iter()
+        .map(|t| h.submit("fx-pass", &["--trigger", t]))
+        .collect();
     assert_eq!(depth(&h, &h.queue()).await, (2, 1));
 
     rabbitmqctl(&["stop_app"]);
@@ -61,31 +85,57 @@ async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
     let expected: Vec<&String> = std::iter::once(&running).chain(queued.iter()).collect();
     let until = std::time::Instant::now() + Duration::from_secs(240);
     while expected.iter().any(|u| !seen.contains_key(*u)) {
-        assert!(std::time::Instant::now() < until, "results missing after the restart: have {:?}", seen.keys().collect::<Vec<_>>());
-        match ch.basic_get(sink.as_str().into(), BasicGetOptions::default()).await.expect("get") {
+        assert!(
+            std::time::Instant::now() < until,
+            "results missing after the restart: have {:?}",
+            seen.keys().collect::<Vec<_>>()
+        );
+        match ch
+            .basic_get(sink.as_str().into(), BasicGetOptions::default())
+            .await
+            .expect("get")
+        {
             Some(m) => {
                 let c: TestComplete = serde_json::from_slice(&m.delivery.data).expect("completion");
                 *count.entry(c.uuid.clone()).or_default() += 1;
                 seen.insert(c.uuid.clone(), c);
-                m.delivery.ack(BasicAckOptions::default()).await.expect("ack");
+                m.delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .expect("ack");
             }
             None => tokio::time::sleep(Duration::from_millis(300)).await,
         }
     }
     // Anything announced twice would arrive within a few seconds of the first.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    while let Some(m) = ch.basic_get(sink.as_str().into(), BasicGetOptions::default()).await.expect("get") {
+    while let Some(m) = ch
+        .basic_get(sink.as_str().into(), BasicGetOptions::default())
+        .await
+        .expect("get")
+    {
         let c: TestComplete = serde_json::from_slice(&m.delivery.data).expect("completion");
         *count.entry(c.uuid.clone()).or_default() += 1;
-        m.delivery.ack(BasicAckOptions::default()).await.expect("ack");
+        m.delivery
+            .ack(BasicAckOptions::default())
+            .await
+            .expect("ack");
     }
     for u in &expected {
         assert_eq!(count.get(*u), Some(&1), "{u} announced exactly once");
         assert!(matches!(seen[*u].exitcode, 0), "{u}: {}", seen[*u].exitcode);
     }
-    let q = adtop::broker::topology::peek_counts(&ch, &h.queue()).await.expect("peek");
-    assert_eq!(q, Some((0, 1)), "queue empty and the worker consuming again, by itself");
-    let _ = ch.queue_delete(sink.as_str().into(), QueueDeleteOptions::default()).await;
+    let q = adtop::broker::topology::peek_counts(&ch, &h.queue())
+        .await
+        .expect("peek");
+    assert_eq!(
+        q,
+        Some((0, 1)),
+        "queue empty and the worker consuming again, by itself"
+    );
+    let _ = ch
+        .queue_delete(sink.as_str().into(), QueueDeleteOptions::default())
+        .await;
     let _ = conn.close(200, "".into()).await;
     // The harness's own connection died with the broker: reopen it for cleanup.
     h.conn = reconnect().await;

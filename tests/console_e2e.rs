@@ -14,18 +14,37 @@ struct Tmux(String);
 
 impl Tmux {
     fn start(name: &str, cmd: &str) -> Self {
-        let ok = Command::new("tmux").args(["new-session", "-d", "-s", name, "-x", "180", "-y", "45", cmd]).status().expect("tmux");
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                name,
+                "-x",
+                "180",
+                "-y",
+                "45",
+                cmd,
+            ])
+            .status()
+            .expect("tmux");
         assert!(ok.success(), "tmux new-session");
         Self(name.to_string())
     }
     fn keys(&self, keys: &[&str]) {
         for k in keys {
-            Command::new("tmux").args(["send-keys", "-t", &self.0, k]).status().expect("send-keys");
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.0, k])
+                .status()
+                .expect("send-keys");
             std::thread::sleep(Duration::from_millis(150));
         }
     }
     fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().expect("capture-pane");
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).to_string()
     }
     async fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> String {
@@ -35,7 +54,10 @@ impl Tmux {
             if f(&s) {
                 return s;
             }
-            assert!(std::time::Instant::now() < until, "timed out waiting for {what}; screen:\n{s}");
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -43,7 +65,9 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
     }
 }
 
@@ -58,7 +82,11 @@ fn ready(screen: &str, queue: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
     let _serial = lock_autopkgtest();
-    let mut h = Harness::new("console", "[worker.timeouts]\ntest = 1000\n[console]\noperator = \"e2e\"\n").await;
+    let mut h = Harness::new(
+        "console",
+        "[worker.timeouts]\ntest = 1000\n[console]\noperator = \"e2e\"\n",
+    )
+    .await;
     h.declare_common().await;
     let queue = h.queue();
     let console = format!(
@@ -69,44 +97,83 @@ async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
         store = h.store_url()
     );
     let t = Tmux::start(&format!("adtop-{}", h.release), &console);
-    t.wait_for("the console", Duration::from_secs(15), |s| s.contains("Queues") && s.contains("broker")).await;
+    t.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Queues") && s.contains("broker")
+    })
+    .await;
 
     // Depths: two requests with no worker show up as READY 2, marked as having no consumer.
     h.submit("fx-pass", &["--trigger", "fx-pass/1"]);
     h.submit("fx-pass", &["--trigger", "fx-pass/2"]);
     t.keys(&["/"]);
     t.keys(&[&h.release, "Enter"]);
-    let s = t.wait_for("READY 2", Duration::from_secs(10), |s| ready(s, &queue) == Some(2)).await;
-    assert!(s.lines().any(|l| l.contains(&queue) && l.contains("NO CONSUMER")), "{s}");
+    let s = t
+        .wait_for("READY 2", Duration::from_secs(10), |s| {
+            ready(s, &queue) == Some(2)
+        })
+        .await;
+    assert!(
+        s.lines()
+            .any(|l| l.contains(&queue) && l.contains("NO CONSUMER")),
+        "{s}"
+    );
 
     // A worker drains the queue: the depth on screen falls to 0.
     h.start_worker("a", &[]);
-    t.wait_for("READY 0", RUN, |s| ready(s, &queue) == Some(0)).await;
+    t.wait_for("READY 0", RUN, |s| ready(s, &queue) == Some(0))
+        .await;
 
     // A hung job: stop it with keys, confirm (focus starts on Cancel), and see it requeued.
     let hang = h.submit("fx-hang", &[]);
     wait_live(&h, &hang, "starting a test that never ends", RUN).await;
     t.keys(&["4"]);
-    t.wait_for("the hung job in Running", Duration::from_secs(15), |s| s.contains("fx-hang")).await;
+    t.wait_for("the hung job in Running", Duration::from_secs(15), |s| {
+        s.contains("fx-hang")
+    })
+    .await;
     t.keys(&["s"]);
-    let dialog = t.wait_for("the confirmation", Duration::from_secs(5), |s| s.contains("Cancel")).await;
+    let dialog = t
+        .wait_for("the confirmation", Duration::from_secs(5), |s| {
+            s.contains("Cancel")
+        })
+        .await;
     t.keys(&["Enter"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!h.worker_log("a").contains("stopped and requeued"), "Enter on the initial focus must cancel:\n{dialog}");
+    assert!(
+        !h.worker_log("a").contains("stopped and requeued"),
+        "Enter on the initial focus must cancel:\n{dialog}"
+    );
     t.keys(&["s", "Tab", "Enter"]);
-    t.wait_for("the outcome in the status line", Duration::from_secs(30), |s| s.contains("requeued")).await;
+    t.wait_for(
+        "the outcome in the status line",
+        Duration::from_secs(30),
+        |s| s.contains("requeued"),
+    )
+    .await;
     wait_live(&h, &hang, "starting a test that never ends", RUN).await;
 
     // Follow its live log: Enter on the running job opens it, new lines arrive.
-    t.wait_for("the job running again", Duration::from_secs(15), |s| s.contains("fx-hang")).await;
+    t.wait_for("the job running again", Duration::from_secs(15), |s| {
+        s.contains("fx-hang")
+    })
+    .await;
     t.keys(&["Enter"]);
-    t.wait_for("the live log", Duration::from_secs(15), |s| s.contains("live") && s.contains("starting a test that never ends")).await;
+    t.wait_for("the live log", Duration::from_secs(15), |s| {
+        s.contains("live") && s.contains("starting a test that never ends")
+    })
+    .await;
 
     // Clean up: stop and cancel it from the Running view; the audit trail shows both actions.
     t.keys(&["4", "x", "Tab", "Enter"]);
-    t.wait_for("cancelled", Duration::from_secs(30), |s| s.contains("cancelled")).await;
+    t.wait_for("cancelled", Duration::from_secs(30), |s| {
+        s.contains("cancelled")
+    })
+    .await;
     t.keys(&["7"]);
-    t.wait_for("the audit trail", Duration::from_secs(10), |s| s.contains("stop-requeue") && s.contains("stop-cancel") && s.contains("e2e")).await;
+    t.wait_for("the audit trail", Duration::from_secs(10), |s| {
+        s.contains("stop-requeue") && s.contains("stop-cancel") && s.contains("e2e")
+    })
+    .await;
     t.keys(&["q"]);
     drop(t);
     h.cleanup().await;

@@ -339,7 +339,7 @@ async fn sigterm_finishes_the_job_and_a_second_one_requeues_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_test_is_held_clear_of_the_consumer_timeout() {
     let _serial = lock_autopkgtest();
-    let mut h = Harness::new("lease", "[worker]\nlease = 2\n").await;
+    let mut h = Harness::new("lease", "[worker]\nlease = 2\nreclaim_after = 4\n").await;
     h.declare_common().await;
     let mut done = h.completions().await;
     h.start_worker("a", &[]);
@@ -347,9 +347,12 @@ async fn a_long_test_is_held_clear_of_the_consumer_timeout() {
     let uuid = h.submit("fx-slow", &["--env", "ADTOP_FIXTURE_SECONDS=10"]);
     wait_log(&h, "a", "moved to", RUN).await;
     // The original is acknowledged (no unacked message for the consumer timeout to fire on);
-    // the request is safe in the held queue.
-    assert_eq!(depth(&h, &h.queue()).await, (0, 1));
+    // the request is safe in the held queue; the busy worker stopped consuming, so a second
+    // request waits in the queue instead of sitting unacknowledged on the busy worker.
     assert_eq!(depth(&h, &held).await, (1, 0));
+    let second = h.submit("fx-pass", &[]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(depth(&h, &h.queue()).await, (1, 0));
     let c = wait_completion(&mut done, &uuid, RUN).await;
     assert_eq!(c.exitcode, 0);
     assert_eq!(
@@ -357,32 +360,46 @@ async fn a_long_test_is_held_clear_of_the_consumer_timeout() {
         0,
         "released after the result was stored"
     );
+    assert_eq!(
+        wait_completion(&mut done, &second, RUN).await.exitcode,
+        0,
+        "consuming again after the long job"
+    );
 
-    // A worker killed while holding a request requeues it when it starts again.
+    // A worker killed while holding a request: another worker that heard its heartbeats
+    // requeues the held request after `reclaim_after`, and runs it.
     let pid = h.workers[0].1.id();
-    let uuid = h.submit("fx-slow", &["--env", "ADTOP_FIXTURE_SECONDS=30"]);
-    eventually("the second request to be held", RUN, || {
+    let uuid = h.submit("fx-slow", &["--env", "ADTOP_FIXTURE_SECONDS=8"]);
+    eventually("the request to be held", RUN, || {
         h.worker_log("a").matches("moved to").count() >= 2
     })
     .await;
+    h.start_worker("b", &[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill");
-    assert_eq!(depth(&h, &held).await.0, 1);
+    let c = wait_completion(&mut done, &uuid, RUN).await;
+    assert_eq!(
+        c.adtop.as_ref().map(|a| a.worker.clone()),
+        Some(h.worker_id("b"))
+    );
+    assert_eq!(
+        count_completions(&mut done, &uuid, Duration::from_secs(3)).await,
+        0,
+        "exactly one completion"
+    );
+    assert_eq!(depth(&h, &held).await.0, 0);
+
+    // The manual tool for a worker nobody heard from.
     let out = h.adtop(&["requeue-held", &h.worker_id("a")]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        depth(&h, &h.queue()).await.0,
-        1,
-        "requeued to its source queue"
-    );
-    assert_eq!(depth(&h, &held).await.0, 0);
-    let _ = uuid;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("requeued 0"));
     h.cleanup().await;
 }

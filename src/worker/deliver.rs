@@ -179,47 +179,8 @@ pub async fn deliver(
         w.opts.spool.remove(&entry.uuid)?;
         return Ok(Flow::Continue);
     }
-    let marker = announced_key(&entry.uuid);
-    let announced = matches!(
-        w.opts.store.get(names::INDEX_CONTAINER, &marker).await,
-        Ok(Some(_))
-    );
-    if !announced {
-        let body = serde_json::to_vec(&entry.complete)?;
-        let props = publish::persistent().with_content_type("application/json".into());
-        if let Err(e) = publish::publish_confirmed(
-            &session.confirm,
-            names::TESTCOMPLETE_EXCHANGE,
-            "",
-            &body,
-            props,
-            false,
-        )
-        .await
-        {
-            tracing::warn!(
-                "{}: cannot announce the completion yet ({e}); it waits in the spool",
-                entry.uuid
-            );
-            return Ok(Flow::Reconnect);
-        }
-        let meta = ObjectMeta {
-            content_type: Some("text/plain"),
-            content_encoding: None,
-        };
-        if let Err(e) = w
-            .opts
-            .store
-            .put(
-                names::INDEX_CONTAINER,
-                &marker,
-                Utc::now().to_rfc3339().into_bytes(),
-                meta,
-            )
-            .await
-        {
-            tracing::warn!("{}: announced, but could not record it ({e})", entry.uuid);
-        }
+    if announce_once(w, session, &entry.complete).await? == Flow::Reconnect {
+        return Ok(Flow::Reconnect);
     }
     if let Some(Holding::Delivery(d)) = holding
         && let Err(e) = d.ack(BasicAckOptions::default()).await
@@ -246,4 +207,100 @@ pub async fn flush_spool(w: &mut Worker, session: &Session) -> Result<Flow> {
         }
     }
     Ok(Flow::Continue)
+}
+
+/// Publish the completion unless the `announced/<uuid>` marker says it already was.
+async fn announce_once(w: &Worker, session: &Session, complete: &TestComplete) -> Result<Flow> {
+    let marker = announced_key(&complete.uuid);
+    if matches!(
+        w.opts.store.get(names::INDEX_CONTAINER, &marker).await,
+        Ok(Some(_))
+    ) {
+        return Ok(Flow::Continue);
+    }
+    let body = serde_json::to_vec(complete)?;
+    let props = publish::persistent().with_content_type("application/json".into());
+    if let Err(e) = publish::publish_confirmed(
+        &session.confirm,
+        names::TESTCOMPLETE_EXCHANGE,
+        "",
+        &body,
+        props,
+        false,
+    )
+    .await
+    {
+        tracing::warn!(
+            "{}: cannot announce the completion yet ({e}); it waits in the spool",
+            complete.uuid
+        );
+        return Ok(Flow::Reconnect);
+    }
+    let meta = ObjectMeta {
+        content_type: Some("text/plain"),
+        content_encoding: None,
+    };
+    if let Err(e) = w
+        .opts
+        .store
+        .put(
+            names::INDEX_CONTAINER,
+            &marker,
+            Utc::now().to_rfc3339().into_bytes(),
+            meta,
+        )
+        .await
+    {
+        tracing::warn!(
+            "{}: announced, but could not record it ({e})",
+            complete.uuid
+        );
+    }
+    Ok(Flow::Continue)
+}
+
+/// A redelivered request whose result is already stored: make sure it is announced once,
+/// even if the worker that stored it died before announcing and never came back.
+pub async fn announce_stored(w: &mut Worker, session: &Session, uuid: &str) -> Result<Flow> {
+    if let Some(entry) = w.opts.spool.pending()?.into_iter().find(|e| e.uuid == uuid) {
+        return deliver(w, session, &entry, None).await;
+    }
+    let Some(data) = w
+        .opts
+        .store
+        .get(names::INDEX_CONTAINER, &layout::uuid_key(uuid))
+        .await?
+    else {
+        return Ok(Flow::Continue);
+    };
+    let e: IndexEntry = serde_json::from_slice(&data).context("corrupt index entry")?;
+    announce_once(w, session, &complete_from_index(&e)).await
+}
+
+/// The completion message of a stored result, rebuilt from its index entry.
+pub fn complete_from_index(e: &IndexEntry) -> TestComplete {
+    let env = Request::parse(e.body.as_bytes())
+        .map(|r| r.params.env)
+        .unwrap_or_default();
+    TestComplete {
+        architecture: e.arch.clone(),
+        container: e.container.clone(),
+        duration: e.duration,
+        exitcode: e.exitcode,
+        package: e.package.clone(),
+        testpkg_version: e.testpkg_version.clone(),
+        release: e.release.clone(),
+        requester: e.requester.clone(),
+        swift_dir: e.swift_dir.clone(),
+        triggers: e.triggers.join(" "),
+        env,
+        uuid: e.uuid.clone(),
+        adtop: Some(CompleteExtra {
+            worker: e.worker.clone(),
+            queue: e.queue.clone(),
+            class: e.class,
+            attempts: 0,
+            finished: e.finished,
+        }),
+    }
 }

@@ -6,8 +6,8 @@
 //! into its own durable queue `adtop.held.<worker-id>` (publisher-confirmed), then acknowledges
 //! the original. Nobody consumes a held queue, so no timeout applies. When the job ends the
 //! worker takes the copy out; if it dies, it requeues its held requests when it starts again,
-//! and `adtop requeue-held <worker>` (or another worker, after `reclaim_after`) does it for a
-//! worker that does not come back.
+//! and `adtop requeue-held <worker>` does it for a worker that does not come back. A held
+//! request whose result is already in the store is dropped instead of requeued.
 
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -100,6 +100,7 @@ pub async fn reclaim(
     confirm: &Channel,
     get: &Channel,
     worker_id: &str,
+    store: Option<&crate::store::Store>,
 ) -> Result<usize, BrokerError> {
     let q = declare(get, worker_id).await?;
     let mut n = 0;
@@ -122,6 +123,25 @@ pub async fn reclaim(
             .map_err(BrokerError::amqp("return held"))?;
             break;
         };
+        if let (Some(store), Some(uuid)) = (store, header(&d.properties, "x-adtop-uuid"))
+            && matches!(
+                store
+                    .get(
+                        names::INDEX_CONTAINER,
+                        &crate::protocol::layout::uuid_key(&uuid)
+                    )
+                    .await,
+                Ok(Some(_))
+            )
+        {
+            tracing::info!(
+                "held request {uuid} already has a stored result; dropping it instead of requeueing"
+            );
+            d.ack(BasicAckOptions::default())
+                .await
+                .map_err(BrokerError::amqp("ack held"))?;
+            continue;
+        }
         let mut props = publish::persistent();
         if let Some(p) = d.properties.priority() {
             props = props.with_priority(*p);

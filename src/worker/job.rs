@@ -66,7 +66,8 @@ enum End {
 pub async fn handle(
     w: &mut Worker,
     session: &Session,
-    _consume: &Channel,
+    consume: &Channel,
+    consumers: &mut Vec<lapin::Consumer>,
     d: Delivery,
 ) -> Result<Flow> {
     let queue = d.routing_key.to_string();
@@ -92,6 +93,9 @@ pub async fn handle(
         tracing::info!(
             "{uuid} was already completed before a broker or worker failure; acknowledging the redelivery"
         );
+        if deliver::announce_stored(w, session, &uuid).await? == Flow::Reconnect {
+            return Ok(Flow::Reconnect);
+        }
         d.ack(BasicAckOptions::default())
             .await
             .context("acknowledge a finished redelivery")?;
@@ -125,7 +129,7 @@ pub async fn handle(
         {
             End::Done(denied(&job)?)
         } else {
-            run_once(w, session, &job, &mut holding, n).await?
+            run_once(w, session, (consume, consumers), &job, &mut holding, n).await?
         };
         match end {
             End::Done(a) => {
@@ -387,6 +391,7 @@ const LIVE_LOG_CAP: usize = 8 * 1024 * 1024;
 async fn run_once(
     w: &mut Worker,
     session: &Session,
+    intake: (&Channel, &mut Vec<lapin::Consumer>),
     job: &Job,
     holding: &mut Holding,
     attempt: u32,
@@ -433,7 +438,24 @@ async fn run_once(
     let mut last_output = Instant::now();
     let mut status_tick = tokio::time::interval(w.opts.status_interval);
     status_tick.tick().await;
-    let mut running = runner::spawn(&w.opts.runner.program, &args)?;
+    let mut running = match runner::spawn(&w.opts.runner.program, &args) {
+        Ok(r) => r,
+        Err(e) => {
+            // Recorded as an infrastructure error, so the request is not bounced forever.
+            let log = format!("adtop: {e:#}\n");
+            std::fs::create_dir_all(&out).context("output directory")?;
+            std::fs::write(out.join("log"), &log).context("write log")?;
+            tracing::error!("{}: {e:#}", job.uuid);
+            return Ok(End::Done(Attempt {
+                code: ExitCode::UNEXPECTED,
+                dir,
+                started,
+                duration: 0,
+                log,
+                watchdog: false,
+            }));
+        }
+    };
     let mut output = std::mem::replace(&mut running.output, tokio::sync::mpsc::channel(1).1);
     let mut output_open = true;
     let mut watchdog = false;
@@ -461,7 +483,7 @@ async fn run_once(
                 break None;
             }
             _ = tokio::time::sleep_until(lease_at), if matches!(holding, Holding::Delivery(_)) => {
-                if let Err(e) = move_to_held(w, session, job, holding).await {
+                if let Err(e) = move_to_held(w, session, (intake.0, &mut *intake.1), job, holding).await {
                     tracing::warn!("{}: could not move the request to the held queue: {e:#}", job.uuid);
                 }
             }
@@ -568,9 +590,13 @@ async fn run_once(
 async fn move_to_held(
     w: &Worker,
     session: &Session,
+    intake: (&Channel, &mut Vec<lapin::Consumer>),
     job: &Job,
     holding: &mut Holding,
 ) -> Result<()> {
+    // Acknowledging the original frees the prefetch slot: stop consuming first, or the broker
+    // would hand this busy worker a second request to sit on (the loop consumes again after).
+    super::cancel(intake.0, intake.1).await;
     let source_queue = job.queue.to_string();
     hold::hold(
         &session.confirm,

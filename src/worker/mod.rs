@@ -12,6 +12,7 @@ pub mod hold;
 pub mod job;
 pub mod policy;
 pub mod presence;
+pub mod reclaim;
 pub mod results;
 pub mod runner;
 
@@ -51,6 +52,8 @@ pub struct WorkerOptions {
     pub heartbeat_interval: Duration,
     pub status_interval: Duration,
     pub lease: Duration,
+    /// Held requests of a worker silent this long are requeued by this one.
+    pub reclaim_after: Duration,
     pub attempts: u32,
     pub retry_delay: (Duration, Duration),
 }
@@ -125,6 +128,7 @@ pub struct Worker {
     pub signals: Signals,
     /// Taking no new jobs (drained by an operator).
     pub paused: bool,
+    seen: reclaim::Seen,
 }
 
 impl Worker {
@@ -148,6 +152,7 @@ impl Worker {
             incoming_tx,
             signals: Signals::new()?,
             paused: false,
+            seen: reclaim::Seen::default(),
         })
     }
 
@@ -225,15 +230,30 @@ impl Worker {
         presence::listen_control(session, &self.opts.id, self.incoming_tx.clone()).await?;
         self.fast.send_replace(Some(session.fast.clone()));
 
+        reclaim::watch(
+            session,
+            self.opts.id.clone(),
+            self.seen.clone(),
+            self.opts.reclaim_after,
+            self.opts.store.clone(),
+        )
+        .await?;
+        // Spool first: a result finished before a crash makes its held copy obsolete.
+        if deliver::flush_spool(self, session).await? == Flow::Reconnect {
+            return Ok(Flow::Reconnect);
+        }
         let get = session.channel().await?;
-        let n = hold::reclaim(&session.confirm, &get, &self.opts.id).await?;
+        let n = hold::reclaim(
+            &session.confirm,
+            &get,
+            &self.opts.id,
+            Some(&self.opts.store),
+        )
+        .await?;
         if n > 0 {
             tracing::info!("requeued {n} request(s) this worker held when it last stopped");
         }
         let _ = get.close(200, "done".into()).await;
-        if deliver::flush_spool(self, session).await? == Flow::Reconnect {
-            return Ok(Flow::Reconnect);
-        }
 
         let consume = session.channel().await?;
         consume
@@ -263,7 +283,8 @@ impl Worker {
             drop(deliveries);
             match next {
                 Next::Delivery(Some(Ok(delivery))) => {
-                    let flow = job::handle(self, session, &consume, delivery).await?;
+                    let flow =
+                        job::handle(self, session, &consume, &mut consumers, delivery).await?;
                     if self.signals.leaving.is_some() && flow == Flow::Continue {
                         return Ok(Flow::Exit(self.signals.leaving.unwrap_or(0)));
                     }
@@ -271,10 +292,13 @@ impl Worker {
                         Flow::Continue => {}
                         other => return Ok(other),
                     }
-                    if self.paused && !consumers.is_empty() {
+                    if self.paused {
                         cancel(&consume, &mut consumers).await;
                         self.set_state(WorkerState::Paused);
-                    } else if !self.paused {
+                    } else {
+                        if consumers.is_empty() {
+                            consumers = self.consume(&consume).await?;
+                        }
                         self.set_state(WorkerState::Idle);
                     }
                 }
@@ -342,7 +366,7 @@ enum Next {
 }
 
 /// Stop consuming; a request already delivered but not yet started goes back to its queue.
-async fn cancel(ch: &Channel, consumers: &mut Vec<Consumer>) {
+pub(crate) async fn cancel(ch: &Channel, consumers: &mut Vec<Consumer>) {
     use futures::FutureExt;
     for mut c in consumers.drain(..) {
         let _ = ch
