@@ -81,6 +81,19 @@ fn vm_kib(pid: u32, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU seconds of `pid` itself and of its reaped children, from /proc (USER_HZ is 100 on Linux).
+fn cpu_secs(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let f: Vec<u64> = stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let t = |i: usize| f.get(i).copied().unwrap_or(0) as f64 / 100.0;
+    // utime, stime, cutime, cstime are fields 14-17, i.e. 11-14 after the name.
+    Some((t(11) + t(12), t(13) + t(14)))
+}
+
 fn request(pkg: &str) -> Result<(String, Vec<u8>)> {
     let req = Request::new(pkg, submit::stamp(Params::default()))
         .map_err(|e| anyhow::anyhow!("request: {e}"))?;
@@ -303,8 +316,15 @@ async fn await_completions(
     Ok(Instant::now())
 }
 
-/// Part 1: N no-op requests through one worker. Returns (elapsed, worker peak RSS in KiB).
-async fn worker_noop(b: &mut Bench, n: usize) -> Result<(Duration, Option<u64>)> {
+struct WorkerRun {
+    elapsed: Duration,
+    peak_kib: Option<u64>,
+    /// CPU seconds of the worker itself and of the runners it reaped, during the timed run.
+    cpu: Option<(f64, f64)>,
+}
+
+/// Part 1: N no-op requests through one worker.
+async fn worker_noop(b: &mut Bench, n: usize) -> Result<WorkerRun> {
     let (release, queue) = b.release("noop").await?;
     let runner = b.noop.clone();
     let (pid, startup) = b.start_worker(&release, &queue, &runner, &[]).await?;
@@ -329,6 +349,7 @@ async fn worker_noop(b: &mut Bench, n: usize) -> Result<(Duration, Option<u64>)>
     let bodies: Vec<Vec<u8>> = (0..n)
         .map(|_| request("bench-noop").map(|r| r.1))
         .collect::<Result<_>>()?;
+    let cpu0 = cpu_secs(pid);
     let t0 = Instant::now();
     b.publish_all(&queue, &bodies).await?;
     let timeout = Duration::from_secs(60 + n as u64);
@@ -336,11 +357,19 @@ async fn worker_noop(b: &mut Bench, n: usize) -> Result<(Duration, Option<u64>)>
         Ok(t) => t,
         Err(e) => bail!("{e:#}; worker log:\n{}", b.log(&format!("{release}-w"))),
     };
-    Ok((last - t0, vm_kib(pid, "VmHWM:")))
+    let cpu = cpu0
+        .zip(cpu_secs(pid))
+        .map(|((s0, c0), (s1, c1))| (s1 - s0, c1 - c0));
+    Ok(WorkerRun {
+        elapsed: last - t0,
+        peak_kib: vm_kib(pid, "VmHWM:"),
+        cpu,
+    })
 }
 
-/// Part 2: the same work without the worker. Returns the elapsed time for `n` requests.
-async fn bare_loop(b: &mut Bench, n: usize) -> Result<Duration> {
+/// Part 2: the same work without the worker. Returns the elapsed time for `n` requests and
+/// this process's CPU seconds (itself, its runners) meanwhile, publishing included.
+async fn bare_loop(b: &mut Bench, n: usize) -> Result<(Duration, Option<(f64, f64)>)> {
     let queue = format!("adtop-bench-{}-bare", b.tag);
     let done = format!("adtop-bench-{}-done", b.tag);
     topology::declare_request_queue(&b.ch, &queue, &QueueConfig::default()).await?;
@@ -424,12 +453,17 @@ async fn bare_loop(b: &mut Bench, n: usize) -> Result<Duration> {
     let bodies: Vec<Vec<u8>> = (0..n)
         .map(|_| request("bench-noop").map(|r| r.1))
         .collect::<Result<_>>()?;
+    let me = std::process::id();
+    let cpu0 = cpu_secs(me);
     let t0 = Instant::now();
     b.publish_all(&queue, &bodies).await?;
     let last = tokio::time::timeout(Duration::from_secs(60 + n as u64), looping)
         .await
         .context("bare loop timed out")???;
-    Ok(last - t0)
+    let cpu = cpu0
+        .zip(cpu_secs(me))
+        .map(|((s0, c0), (s1, c1))| (s1 - s0, c1 - c0));
+    Ok((last - t0, cpu))
 }
 
 /// Part 3: real `fx-pass` runs, one at a time. Per job: (worker wall, autopkgtest wall,
@@ -518,21 +552,33 @@ async fn run(b: &mut Bench) -> Result<()> {
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
 
-    let bare = bare_loop(b, n).await?;
+    let (bare, bare_cpu) = bare_loop(b, n).await?;
     let bare_rate = n as f64 / bare.as_secs_f64();
-    let (worker, worker_hwm) = worker_noop(b, n).await?;
-    let worker_rate = n as f64 / worker.as_secs_f64();
+    let w = worker_noop(b, n).await?;
+    let worker_rate = n as f64 / w.elapsed.as_secs_f64();
     let ratio = worker_rate / bare_rate;
+    let per_job = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+    let cpu = |c: Option<(f64, f64)>| {
+        c.map_or("n/a".into(), |(own, kids)| {
+            format!(
+                "{:.2} ms own + {:.2} ms runner",
+                own * 1e3 / n as f64,
+                kids * 1e3 / n as f64
+            )
+        })
+    };
     println!(
-        "bare lapin loop: {n} in {:.2} s = {bare_rate:.1} jobs/s ({:.2} ms/job)",
+        "bare lapin loop: {n} in {:.2} s = {bare_rate:.1} jobs/s ({:.2} ms/job); CPU/job {}",
         bare.as_secs_f64(),
-        bare.as_secs_f64() * 1e3 / n as f64
+        per_job(bare),
+        cpu(bare_cpu)
     );
     println!(
-        "adtop worker:    {n} in {:.2} s = {worker_rate:.1} jobs/s ({:.2} ms/job); peak RSS after them {}",
-        worker.as_secs_f64(),
-        worker.as_secs_f64() * 1e3 / n as f64,
-        mib(worker_hwm)
+        "adtop worker:    {n} in {:.2} s = {worker_rate:.1} jobs/s ({:.2} ms/job); CPU/job {}; peak RSS {}",
+        w.elapsed.as_secs_f64(),
+        per_job(w.elapsed),
+        cpu(w.cpu),
+        mib(w.peak_kib)
     );
     println!(
         "ratio worker/bare: {ratio:.2} (target >= 0.50: {})",

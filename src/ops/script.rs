@@ -57,7 +57,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                 unacked: q.messages_unacknowledged,
                 consumers: q.consumers,
             })
-            .collect(),
+            .collect::<Vec<_>>(),
         Err(e) => {
             eprintln!("adtop: warning: {e}; showing only the queues named in [console] queues");
             let s = session(ctx, "queues").await?;
@@ -80,6 +80,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
             out
         }
     };
+    let lines = live_counts(ctx, lines).await;
     if json {
         return print_json(&lines).map(|_| 0);
     }
@@ -104,6 +105,34 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// The management API's counts lag by its statistics interval (5 s by default); a passive
+/// declare answers with the live ready count and consumers in about a millisecond.
+async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine> {
+    let Ok(s) = session(ctx, "queues").await else {
+        return lines;
+    };
+    let Ok(mut ch) = s.channel().await else {
+        return lines;
+    };
+    for q in &mut lines {
+        match topology::peek_counts(&ch, &q.name).await {
+            Ok(Some((ready, consumers))) => {
+                q.ready = ready.into();
+                q.consumers = consumers.into();
+                q.no_consumer = q.ready + q.unacked > 0
+                    && q.consumers == 0
+                    && QueueName::parse(&q.name).is_ok();
+            }
+            _ => match s.channel().await {
+                Ok(c) => ch = c,
+                Err(_) => break,
+            },
+        }
+    }
+    s.close().await;
+    lines
 }
 
 /// ok / stale / lost from the heartbeat's own interval (3 and 10 intervals).

@@ -202,7 +202,7 @@ impl Harness {
         self.extra_queues.push(q.to_string());
     }
 
-    /// Stop every worker (SIGTERM, then SIGKILL) and delete this harness's queues.
+    /// Close the test's connection; dropping the harness stops the workers and deletes the queues.
     pub async fn cleanup(mut self) {
         self.stop_workers();
         let mut queues = vec![self.queue()];
@@ -237,11 +237,39 @@ impl Harness {
 }
 
 impl Drop for Harness {
+    /// On a failed test too: stop the workers and delete the queues, on a connection of its own
+    /// (the test's runtime may be unwinding).
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.dump_logs();
         }
         self.stop_workers();
+        let mut queues = vec![self.queue()];
+        queues.extend(self.workers.iter().map(|(id, _)| names::held_queue(id)));
+        queues.append(&mut self.extra_queues);
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let Ok(conn) = Connection::connect(BROKER, ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                if let Ok(ch) = conn.create_channel().await {
+                    for q in queues {
+                        let _ = ch
+                            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
+                }
+                let _ = conn.close(200, "".into()).await;
+            });
+        })
+        .join();
     }
 }
 

@@ -1,0 +1,191 @@
+//! The scripting commands (`queues`, `workers`, `running`, `results`, `logs`, `retry`,
+//! `cancel`, `stop`, `drain`, `resume`) against the real broker and a worker with a fake
+//! runner (same command line and output-dir contract as autopkgtest, no dpkg).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const RUN: Duration = Duration::from_secs(60);
+
+const FAKE_RUNNER: &str = r#"#!/bin/sh
+# A stand-in for autopkgtest: writes an output dir, prints ticks for --env=FAKE_SECONDS=N.
+n=0
+for a; do
+  case "$a" in
+    --output-dir=*) out="${a#--output-dir=}" ;;
+    --env=FAKE_SECONDS=*) n="${a#--env=FAKE_SECONDS=}" ;;
+  esac
+done
+mkdir -p "$out"
+echo "fx-pass 1.0" > "$out/testpkg-version"
+i=0
+while [ "$i" -lt "$n" ]; do echo "fake tick $i" | tee -a "$out/log"; i=$((i+1)); sleep 1; done
+echo "fake runner done" | tee -a "$out/log"
+"#;
+
+fn json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_view_and_action_works_from_the_command_line() {
+    let mut h = Harness::new("script", "[console]\noperator = \"scripter\"\n").await;
+    h.no_autopkgtest = true;
+    h.declare_common().await;
+    let runner = h.dir.path().join("fake-runner");
+    std::fs::write(&runner, FAKE_RUNNER).expect("runner");
+    std::fs::set_permissions(&runner, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut done = h.completions().await;
+    h.start_worker("a", &["--runner", &runner.display().to_string()]);
+    let id = h.worker_id("a");
+    let queue = h.queue();
+
+    let first = h.submit("fx-pass", &[]);
+    assert_eq!(wait_completion(&mut done, &first, RUN).await.exitcode, 0);
+
+    // results, logs, retry
+    let results = json(&h.adtop(&["results", "--json", "--release", &h.release]));
+    assert!(
+        results.as_array().is_some_and(|r| r
+            .iter()
+            .any(|e| e["uuid"] == first.as_str() && e["exitcode"] == 0)),
+        "{results}"
+    );
+    let failures = json(&h.adtop(&["results", "--json", "--release", &h.release, "--failures"]));
+    assert_eq!(failures.as_array().map(Vec::len), Some(0));
+    let log = h.adtop(&["logs", &first]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("fake runner done"));
+    let retry = h.adtop(&["retry", &first]);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let again = String::from_utf8_lossy(&retry.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert_ne!(again, first);
+    assert_eq!(
+        wait_completion(&mut done, &again, RUN).await.exitcode,
+        0,
+        "the retry ran"
+    );
+
+    // queues, workers
+    let queues = json(&h.adtop(&["queues", "--json"]));
+    assert!(
+        queues.as_array().is_some_and(|q| q
+            .iter()
+            .any(|x| x["name"] == queue.as_str() && x["consumers"] == 1)),
+        "{queues}"
+    );
+    let workers = json(&h.adtop(&["workers", "--json"]));
+    let me = workers
+        .as_array()
+        .and_then(|w| w.iter().find(|x| x["id"] == id.as_str()).cloned())
+        .expect("our worker");
+    assert_eq!(me["arch"], ARCH);
+    assert_eq!(me["done"], 2);
+
+    // running, logs -f, stop --cancel
+    let long = h.submit("fx-pass", &["--env", "FAKE_SECONDS=40"]);
+    wait_live(&h, &long, "fake tick 1", RUN).await;
+    let running = json(&h.adtop(&["running", "--json"]));
+    assert!(
+        running.as_array().is_some_and(|r| r
+            .iter()
+            .any(|j| j["uuid"] == long.as_str() && j["worker"] == id.as_str())),
+        "{running}"
+    );
+    let follow = std::process::Command::new(bin())
+        .args([
+            "--config",
+            &h.config.display().to_string(),
+            "--store",
+            &h.store_url(),
+            "logs",
+            "-f",
+            &long,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("logs -f");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stop = h.adtop(&["stop", &long, "--cancel"]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    let followed = tokio::task::spawn_blocking(move || follow.wait_with_output())
+        .await
+        .expect("join")
+        .expect("logs -f output");
+    let text = String::from_utf8_lossy(&followed.stdout);
+    assert!(
+        text.contains("fake tick 0") && text.contains("fake tick 3"),
+        "live log replayed and followed: {text}"
+    );
+    assert_eq!(
+        count_completions(&mut done, &long, Duration::from_secs(1)).await,
+        0,
+        "cancelled: not announced"
+    );
+
+    // drain, cancel a queued request, resume
+    assert!(h.adtop(&["drain", &id]).status.success());
+    let queued = h.submit("fx-pass", &["--trigger", "fx-pass/9"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(depth(&h, &queue).await.0, 1);
+    let cancel = h.adtop(&["cancel", &queue, &queued]);
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+    assert_eq!(depth(&h, &queue).await.0, 0);
+    let missing = h.adtop(&["cancel", &queue, &queued]);
+    assert!(!missing.status.success(), "cancelling twice says so");
+    assert!(h.adtop(&["resume", &id]).status.success());
+    let after = h.submit("fx-pass", &["--trigger", "fx-pass/10"]);
+    assert_eq!(wait_completion(&mut done, &after, RUN).await.exitcode, 0);
+
+    // Every action is in the audit trail, with who did it.
+    let mut actions = Vec::new();
+    for day in std::fs::read_dir(h.store().join("adtop-audit")).expect("audit dir") {
+        for f in std::fs::read_dir(day.expect("day").path()).expect("records") {
+            let r: Value =
+                serde_json::from_slice(&std::fs::read(f.expect("record").path()).expect("read"))
+                    .expect("json");
+            assert_eq!(r["operator"], "scripter");
+            actions.push(r["action"].as_str().unwrap_or("").to_string());
+        }
+    }
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "cancel",
+            "cancel",
+            "drain",
+            "resume",
+            "retry",
+            "stop-cancel"
+        ]
+    );
+    h.cleanup().await;
+}
