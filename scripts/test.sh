@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run adtop's whole test suite on a fresh Debian machine: installs and starts what the tests
+# need (autopkgtest, debhelper, tmux, RabbitMQ with its management plugin), then runs
+# formatting, lint, unit, snapshot, integration and end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\n== %s\n' "$*"; }
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+
+packages=(autopkgtest debhelper tmux rabbitmq-server procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! $sudo rabbitmqctl -q status >/dev/null 2>&1; then
+  say "starting RabbitMQ"
+  $sudo rabbitmq-server -detached
+fi
+$sudo rabbitmqctl -q await_startup
+if ! $sudo rabbitmq-plugins -q list -e rabbitmq_management 2>/dev/null | grep -q rabbitmq_management; then
+  say "enabling the management plugin"
+  $sudo rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+fi
+for _ in $(seq 1 60); do
+  (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break
+  sleep 1
+done
+
+say "cargo fmt --check"
+cargo fmt --check
+say "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+say "cargo test"
+# Test binaries run one after another (the broker-restart test needs the broker to itself);
+# inside a binary, tests that run autopkgtest take turns (the dpkg lock).
+cargo test --quiet 2>&1 | tee target/test.log
