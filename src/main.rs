@@ -303,8 +303,10 @@ impl ops::feed::EmbeddedWorker for Embedded {
 async fn console_cmd(r: &Resolved, c: ConsoleArgs) -> Result<u8> {
     let ctx = ops_context(r, c.operator.clone())?;
     let cc = &r.config.console;
-    let mut thresholds = adtop::console::model::Thresholds::default();
-    thresholds.silent_secs = cc.silent_threshold;
+    let thresholds = adtop::console::model::Thresholds {
+        silent_secs: cc.silent_threshold,
+        ..Default::default()
+    };
     let config = adtop::console::ConsoleConfig {
         operator: ctx.operator.clone(),
         read_only: c.read_only || cc.read_only,

@@ -43,7 +43,7 @@ async fn reconnect() -> Connection {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("restart", "").await;
     h.declare_common().await;
     // A durable queue of our own keeps the completions announced while the broker restarts.

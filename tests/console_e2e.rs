@@ -81,7 +81,7 @@ fn ready(screen: &str, queue: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new(
         "console",
         "[worker.timeouts]\ntest = 1000\n[console]\noperator = \"e2e\"\n",

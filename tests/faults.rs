@@ -23,7 +23,7 @@ fn ctl(action: ControlAction, uuid: Option<&str>, then: Option<AfterStop>) -> Co
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_worker_s_request_runs_on_another_and_completes_once() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("sigkill", "").await;
     h.declare_common().await;
     let mut done = h.completions().await;
@@ -102,7 +102,7 @@ fn hostile_bodies(marker: &str) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_are_rejected_with_reasons_and_the_worker_keeps_going() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("hostile", "").await;
     h.declare_common().await;
     let runs = h.dir.path().join("runs");
@@ -221,7 +221,7 @@ async fn hostile_requests_are_rejected_with_reasons_and_the_worker_keeps_going()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operators_stop_requeue_cancel_drain_and_resume() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("control", "[worker.timeouts]\ntest = 1000\n").await;
     h.declare_common().await;
     let mut done = h.completions().await;
@@ -286,7 +286,7 @@ async fn operators_stop_requeue_cancel_drain_and_resume() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_the_job_and_a_second_one_requeues_it() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("sigterm", "").await;
     h.declare_common().await;
     let mut done = h.completions().await;
@@ -338,7 +338,7 @@ async fn sigterm_finishes_the_job_and_a_second_one_requeues_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_test_is_held_clear_of_the_consumer_timeout() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("lease", "[worker]\nlease = 2\nreclaim_after = 4\n").await;
     h.declare_common().await;
     let mut done = h.completions().await;

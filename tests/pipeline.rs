@@ -13,7 +13,7 @@ const RUN: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pass_fail_and_neutral_results_in_autopkgtest_cloud_layout() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("layout", "").await;
     h.declare_common().await;
     let mut done = h.completions().await;
@@ -90,7 +90,7 @@ async fn pass_fail_and_neutral_results_in_autopkgtest_cloud_layout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_test_past_its_timeout_fails_and_the_worker_goes_on() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("timeout", "[worker.timeouts]\ntest = 4\n").await;
     h.declare_common().await;
     let mut done = h.completions().await;
@@ -106,7 +106,7 @@ async fn a_test_past_its_timeout_fails_and_the_worker_goes_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_watchdog_kills_the_whole_tree_past_the_deadline() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("watchdog", "[worker.timeouts]\ntest = 1000\ndeadline = 8\n").await;
     h.declare_common().await;
     let mut done = h.completions().await;
@@ -130,7 +130,7 @@ async fn the_watchdog_kills_the_whole_tree_past_the_deadline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_temporary_failure_is_retried() {
-    let _serial = lock_autopkgtest();
+    let _serial = lock_autopkgtest().await;
     let mut h = Harness::new("tmpfail", "").await;
     h.declare_common().await;
     let mut done = h.completions().await;

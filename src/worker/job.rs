@@ -20,7 +20,7 @@ use crate::protocol::{ExitCode, QueueName, RejectReason, Request, names};
 /// Where the request is while its test runs.
 pub enum Holding {
     /// Still unacknowledged on the consume channel (the normal case).
-    Delivery(Delivery),
+    Delivery(Box<Delivery>),
     /// Moved to `adtop.held.<id>` past the lease (see [`hold`]).
     Held { source_queue: String },
 }
@@ -109,7 +109,7 @@ pub async fn handle(
         uuid,
         received: Utc::now(),
     };
-    let mut holding = Holding::Delivery(d);
+    let mut holding = Holding::Delivery(Box::new(d));
     tracing::info!(
         "{}: {} on {} ({})",
         job.uuid,

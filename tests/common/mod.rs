@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use adtop::protocol::messages::TestComplete;
@@ -21,10 +20,10 @@ pub const ARCH: &str = "amd64";
 
 /// autopkgtest with the `null` server installs packages through apt/dpkg on this host: runs
 /// must not overlap within a test binary.
-pub static AUTOPKGTEST: Mutex<()> = Mutex::new(());
+pub static AUTOPKGTEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub fn lock_autopkgtest() -> std::sync::MutexGuard<'static, ()> {
-    AUTOPKGTEST.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn lock_autopkgtest() -> tokio::sync::MutexGuard<'static, ()> {
+    AUTOPKGTEST.lock().await
 }
 
 pub fn fixtures() -> PathBuf {
@@ -207,7 +206,7 @@ impl Harness {
         self.stop_workers();
         let mut queues = vec![self.queue()];
         queues.extend(self.workers.iter().map(|(id, _)| names::held_queue(id)));
-        queues.extend(self.extra_queues.drain(..));
+        queues.append(&mut self.extra_queues);
         for q in queues {
             let _ = self
                 .ch
