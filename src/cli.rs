@@ -88,7 +88,7 @@ pub struct ConsoleArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The operations console (the default when no subcommand is given)
-    Console,
+    Console(ConsoleArgs),
     /// Request queues with depth, consumers and rates
     Queues {
         #[arg(long)]

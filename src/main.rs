@@ -97,7 +97,8 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8> {
     let r = resolve(&cli.global)?;
     match cli.command {
-        None | Some(Command::Console) => console_cmd(&r, cli.console).await,
+        None => console_cmd(&r, cli.console).await,
+        Some(Command::Console(args)) => console_cmd(&r, args).await,
         Some(Command::Queues { json }) => script::queues(&ops_context(&r, None)?, json).await,
         Some(Command::Workers { json }) => script::workers(&ops_context(&r, None)?, json).await,
         Some(Command::Running { json }) => {
@@ -268,32 +269,31 @@ fn ops_context(r: &Resolved, operator_flag: Option<String>) -> Result<ops::Conte
 /// The console's embedded worker: the same worker loop, in a task the operator starts and stops.
 struct Embedded {
     opts: WorkerOptions,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<(tokio::task::JoinHandle<()>, tokio::sync::watch::Sender<bool>)>,
 }
 
 impl ops::feed::EmbeddedWorker for Embedded {
     fn start(&mut self) -> Result<String, String> {
-        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+        if self.task.as_ref().is_some_and(|(t, _)| !t.is_finished()) {
             return Err(format!("worker {} is already running", self.opts.id));
         }
-        let w = worker::Worker::new(self.opts.clone()).map_err(|e| format!("{e:#}"))?;
-        self.task = Some(tokio::spawn(async move {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let w = worker::Worker::embedded(self.opts.clone(), stop_rx);
+        let task = tokio::spawn(async move {
             if let Err(e) = w.run().await {
                 tracing::error!("embedded worker stopped: {e:#}");
             }
-        }));
+        });
+        self.task = Some((task, stop));
         Ok(format!("worker {} started", self.opts.id))
     }
 
-    /// Dropping the worker kills its runner and closes its channel: the broker requeues the job.
+    /// Like a second SIGTERM: the running test is stopped and its request requeued.
     fn stop(&mut self) -> Result<String, String> {
         match self.task.take() {
-            Some(t) if !t.is_finished() => {
-                t.abort();
-                Ok(format!(
-                    "worker {} stopped; its job, if any, was requeued",
-                    self.opts.id
-                ))
+            Some((t, stop)) if !t.is_finished() => {
+                let _ = stop.send(true);
+                Ok(format!("worker {} stopped; its job, if any, was requeued", self.opts.id))
             }
             _ => Err("the embedded worker is not running".into()),
         }

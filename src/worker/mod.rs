@@ -82,36 +82,68 @@ pub enum Flow {
 }
 
 /// SIGTERM: finish the current job, exit 0; a second SIGTERM: stop it, requeue, exit.
-/// SIGHUP: finish, exit 10 (autopkgtest-cloud's "restart me").
+/// SIGHUP: finish, exit 10 (autopkgtest-cloud's "restart me"). A worker embedded in the console
+/// takes no process signals (they are the console's); it is stopped through `stop` instead,
+/// which acts like the second SIGTERM.
 pub struct Signals {
-    term: Signal,
-    hup: Signal,
+    term: Option<Signal>,
+    hup: Option<Signal>,
+    stop: Option<watch::Receiver<bool>>,
     /// Exit code to leave with once the current job is done.
     pub leaving: Option<i32>,
 }
 
+async fn os_signal(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn stop_asked(rx: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = rx
+        && rx.wait_for(|stop| *stop).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
 impl Signals {
-    fn new() -> Result<Self> {
+    fn process() -> Result<Self> {
         Ok(Self {
-            term: signal(SignalKind::terminate()).context("install SIGTERM handler")?,
-            hup: signal(SignalKind::hangup()).context("install SIGHUP handler")?,
+            term: Some(signal(SignalKind::terminate()).context("install SIGTERM handler")?),
+            hup: Some(signal(SignalKind::hangup()).context("install SIGHUP handler")?),
+            stop: None,
             leaving: None,
         })
+    }
+
+    fn embedded(stop: watch::Receiver<bool>) -> Self {
+        Self { term: None, hup: None, stop: Some(stop), leaving: None }
     }
 
     /// Wait for the next signal; returns true when it asks to stop *now* (second SIGTERM).
     pub async fn next(&mut self) -> bool {
         tokio::select! {
-            _ = self.term.recv() => {
+            _ = os_signal(&mut self.term) => {
                 let urgent = self.leaving.is_some();
                 self.leaving = Some(0);
                 tracing::info!("SIGTERM: {}", if urgent { "stopping the running test, requeueing it" } else { "finishing the current job, then exiting (SIGTERM again to stop now)" });
                 urgent
             }
-            _ = self.hup.recv() => {
+            _ = os_signal(&mut self.hup) => {
                 tracing::info!("SIGHUP: finishing the current job, then exiting with 10 to be restarted");
                 self.leaving.get_or_insert(10);
                 false
+            }
+            _ = stop_asked(&mut self.stop) => {
+                tracing::info!("stop: stopping the running test, requeueing it");
+                self.leaving = Some(0);
+                self.stop = None;
+                true
             }
         }
     }
@@ -133,6 +165,16 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(opts: WorkerOptions) -> Result<Self> {
+        Ok(Self::with_signals(opts, Signals::process()?))
+    }
+
+    /// A worker inside another program (the console): `stop` set to true ends it like a second
+    /// SIGTERM (the running test is stopped and its request requeued).
+    pub fn embedded(opts: WorkerOptions, stop: watch::Receiver<bool>) -> Self {
+        Self::with_signals(opts, Signals::embedded(stop))
+    }
+
+    fn with_signals(opts: WorkerOptions, signals: Signals) -> Self {
         let shared = Arc::new(Mutex::new(Status {
             state: WorkerState::Reconnecting,
             job: None,
@@ -143,17 +185,17 @@ impl Worker {
         }));
         let (fast, _) = watch::channel(None);
         let (incoming_tx, incoming) = mpsc::channel(64);
-        Ok(Self {
+        Self {
             opts,
             shared,
             wake_heartbeat: Arc::new(Notify::new()),
             fast,
             incoming,
             incoming_tx,
-            signals: Signals::new()?,
+            signals,
             paused: false,
             seen: reclaim::Seen::default(),
-        })
+        }
     }
 
     pub fn set_state(&self, state: WorkerState) {

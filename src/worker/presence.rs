@@ -59,6 +59,10 @@ pub async fn heartbeat_loop(
             _ = tokio::time::sleep(opts.heartbeat_interval) => {}
             _ = wake.notified() => {}
         }
+        // The worker is gone (an embedded worker was stopped): so are its heartbeats.
+        if fast.has_changed().is_err() {
+            break;
+        }
         let ch = fast.borrow().clone();
         if let Some(ch) = ch
             && let Ok(body) = serde_json::to_vec(&heartbeat(&opts, &shared))
