@@ -398,7 +398,7 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         .runner
         .or(wc.runner.clone())
         .unwrap_or_else(|| PathBuf::from("autopkgtest"));
-    if !runnable(&program) {
+    if !worker::runner::runnable(&program) {
         bail!(
             "cannot find the test runner {}: install autopkgtest (apt-get install autopkgtest) or give --runner PATH",
             program.display()
@@ -446,18 +446,4 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         ),
     };
     Ok(opts)
-}
-
-/// An executable file, given as a path or found on PATH.
-fn runnable(program: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let ok = |p: &std::path::Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.components().count() > 1 {
-        return ok(program);
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|d| ok(&d.join(program))))
 }

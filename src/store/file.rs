@@ -29,7 +29,8 @@ impl FileStore {
         self.root.join(container).join(name)
     }
 
-    /// Write to a temporary file beside the target, then rename: a reader never sees half an object.
+    /// Write to a temporary file beside the target, then rename: a reader never sees half an
+    /// object. Durability comes from [`FileStore::sync`], once per result rather than per object.
     pub async fn put(&self, container: &str, name: &str, data: Vec<u8>) -> Result<(), StoreError> {
         let path = self.path(container, name);
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
@@ -37,7 +38,6 @@ impl FileStore {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
             std::io::Write::write_all(&mut tmp, &data).map_err(io(&path))?;
-            tmp.as_file().sync_all().map_err(io(&path))?;
             tmp.persist(&path).map_err(|e| StoreError::Io {
                 path: path.display().to_string(),
                 source: e.error,
@@ -49,6 +49,17 @@ impl FileStore {
             path: "<blocking task>".into(),
             source: std::io::Error::other(e),
         })?
+    }
+
+    /// Flush the store's filesystem (`syncfs`): one call makes every object written so far durable.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let dir = std::fs::File::open(&root).map_err(io(&root))?;
+            nix::unistd::syncfs(&dir).map_err(|e| StoreError::Io { path: root.display().to_string(), source: e.into() })
+        })
+        .await
+        .map_err(|e| StoreError::Io { path: "<blocking task>".into(), source: std::io::Error::other(e) })?
     }
 
     pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -87,6 +87,14 @@ impl Store {
         }
     }
 
+    /// Make everything written so far durable (Swift: every PUT already is).
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        match self {
+            Self::File(f) => f.sync().await,
+            Self::Swift(_) => Ok(()),
+        }
+    }
+
     pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_name(container)?;
         check_name(name)?;

@@ -144,6 +144,8 @@ impl Spool {
         store
             .put(INDEX_CONTAINER, &layout::uuid_key(&entry.uuid), json, meta)
             .await?;
+        // One flush for the whole result, before it is announced and acknowledged.
+        store.sync().await?;
         Ok(())
     }
 

@@ -221,7 +221,7 @@ impl Worker {
             self.set_state(WorkerState::Reconnecting);
             let name = format!("adtop worker {}", self.opts.id);
             let session = match Session::open(&self.opts.broker_url, &name).await {
-                Ok(s) => s,
+                Ok(s) => Arc::new(s),
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!("{e}; retrying in {:.1}s", delay.as_secs_f64());
@@ -264,7 +264,7 @@ impl Worker {
     }
 
     /// One broker session: declare, recover, consume until the connection drops.
-    async fn serve(&mut self, session: &Session) -> Result<Flow> {
+    async fn serve(&mut self, session: &Arc<Session>) -> Result<Flow> {
         for q in &self.opts.queues {
             topology::declare_request_queue(&session.confirm, &q.to_string(), &self.opts.queue_cfg)
                 .await?;
@@ -273,7 +273,7 @@ impl Worker {
         self.fast.send_replace(Some(session.fast.clone()));
 
         reclaim::watch(
-            session,
+            session.clone(),
             self.opts.id.clone(),
             self.seen.clone(),
             self.opts.reclaim_after,

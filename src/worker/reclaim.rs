@@ -24,7 +24,7 @@ pub type Seen = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// Listen and reclaim until the session's connection drops.
 pub async fn watch(
-    session: &Session,
+    session: Arc<Session>,
     me: String,
     seen: Seen,
     after: Duration,
@@ -67,6 +67,17 @@ pub async fn watch(
                         .map(|s| s.iter().filter(|(_, t)| t.elapsed() > after).map(|(id, _)| id.clone()).collect())
                         .unwrap_or_default();
                     for id in silent {
+                        // Look before taking: a worker that held nothing has no held queue,
+                        // and declaring one for it would leave an empty durable queue behind.
+                        let Ok(peek) = session.channel().await else { break };
+                        let held = topology::peek_counts(&peek, &names::held_queue(&id)).await;
+                        let _ = peek.close(200, "".into()).await;
+                        if !matches!(held, Ok(Some((n, _))) if n > 0) {
+                            if let Ok(mut s) = seen.lock() {
+                                s.remove(&id);
+                            }
+                            continue;
+                        }
                         match hold::reclaim(&confirm, &get, &id, Some(&store)).await {
                             Ok(n) => {
                                 if n > 0 {
@@ -86,6 +97,7 @@ pub async fn watch(
             }
         }
         drop(listen);
+        drop(session);
     });
     Ok(())
 }

@@ -79,15 +79,22 @@ pub struct Running {
 }
 
 pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
-    let mut cmd = Command::new(program);
     // If the worker is killed outright, its runner is told to stop (SIGTERM lets autopkgtest
-    // tear its testbed down) instead of running on unwatched.
-    // SAFETY: prctl is async-signal-safe and touches only the child being set up.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
-        });
-    }
+    // tear its testbed down) instead of running on unwatched. `setpriv` sets that up without a
+    // pre_exec hook, which would force fork() over posix_spawn() for every job.
+    static SETPRIV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let mut cmd = if *SETPRIV.get_or_init(|| runnable(Path::new("setpriv"))) {
+        let mut c = Command::new("setpriv");
+        c.args(["--pdeathsig", "TERM", "--"]).arg(program);
+        c
+    } else {
+        let mut c = Command::new(program);
+        // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+        unsafe {
+            c.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
+        }
+        c
+    };
     let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
@@ -173,6 +180,16 @@ impl Running {
         let _ = killpg(root, Signal::SIGKILL);
         let _ = self.child.wait().await;
     }
+}
+
+/// An executable file, given as a path or found on PATH.
+pub fn runnable(program: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.components().count() > 1 {
+        return ok(program);
+    }
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| ok(&d.join(program))))
 }
 
 /// Every live descendant of `root`, from /proc.
