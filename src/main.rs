@@ -269,7 +269,10 @@ fn ops_context(r: &Resolved, operator_flag: Option<String>) -> Result<ops::Conte
 /// The console's embedded worker: the same worker loop, in a task the operator starts and stops.
 struct Embedded {
     opts: WorkerOptions,
-    task: Option<(tokio::task::JoinHandle<()>, tokio::sync::watch::Sender<bool>)>,
+    task: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio::sync::watch::Sender<bool>,
+    )>,
 }
 
 impl ops::feed::EmbeddedWorker for Embedded {
@@ -293,7 +296,10 @@ impl ops::feed::EmbeddedWorker for Embedded {
         match self.task.take() {
             Some((t, stop)) if !t.is_finished() => {
                 let _ = stop.send(true);
-                Ok(format!("worker {} stopped; its job, if any, was requeued", self.opts.id))
+                Ok(format!(
+                    "worker {} stopped; its job, if any, was requeued",
+                    self.opts.id
+                ))
             }
             _ => Err("the embedded worker is not running".into()),
         }

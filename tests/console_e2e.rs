@@ -196,20 +196,39 @@ async fn the_embedded_worker_runs_jobs_and_keys_stop_and_start_it() {
         rel = h.release,
     );
     let t = Tmux::start(&format!("adtop-{}", h.release), &console);
-    t.wait_for("the console", Duration::from_secs(15), |s| s.contains("Queues")).await;
+    t.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Queues")
+    })
+    .await;
     t.keys(&["3"]);
     let row = |s: &str, word: &str| s.lines().any(|l| l.contains(&id) && l.contains(word));
-    t.wait_for("the embedded worker in Workers", Duration::from_secs(15), |s| row(s, "ok") && row(s, "idle")).await;
+    t.wait_for(
+        "the embedded worker in Workers",
+        Duration::from_secs(15),
+        |s| row(s, "ok") && row(s, "idle"),
+    )
+    .await;
 
     let uuid = h.submit("fx-pass", &[]);
     let c = wait_completion(&mut done, &uuid, RUN).await;
-    assert_eq!(c.adtop.as_ref().map(|a| a.worker.clone()), Some(id.clone()), "the embedded worker ran it");
+    assert_eq!(
+        c.adtop.as_ref().map(|a| a.worker.clone()),
+        Some(id.clone()),
+        "the embedded worker ran it"
+    );
 
     t.keys(&["X", "Tab", "Enter"]);
-    t.wait_for("the worker stopped", Duration::from_secs(10), |s| s.contains("stopped")).await;
-    t.wait_for("its heartbeats to stop", Duration::from_secs(30), |s| row(s, "stale") || row(s, "lost")).await;
+    t.wait_for("the worker stopped", Duration::from_secs(10), |s| {
+        s.contains("stopped")
+    })
+    .await;
+    t.wait_for("its heartbeats to stop", Duration::from_secs(30), |s| {
+        row(s, "stale") || row(s, "lost")
+    })
+    .await;
     t.keys(&["W", "3"]); // starting is not dangerous: no confirmation
-    t.wait_for("the worker back", Duration::from_secs(30), |s| row(s, "ok")).await;
+    t.wait_for("the worker back", Duration::from_secs(30), |s| row(s, "ok"))
+        .await;
     let uuid = h.submit("fx-pass", &["--trigger", "fx-pass/2"]);
     wait_completion(&mut done, &uuid, RUN).await;
     t.keys(&["q"]);

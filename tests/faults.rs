@@ -82,6 +82,7 @@ fn hostile_bodies(marker: &str) -> Vec<Vec<u8>> {
         b"fx-pass\n{\"ppas\": [\"../../x/y\"]}",
         b"fx-pass\n{\"test-git\": \"file:///etc/passwd\"}",
         b"fx-pass\n{\"test-git\": \"https://x/y.git; rm -rf /\"}",
+        b"fx-pass\n{\"test-git\": \"https://salsa.debian.org/x/y.git\"}",
         b"fx-pass\n{\"unknown\": 1}",
         b"fx-pass\n{\"requester\": \"\\u001b]52;c;ZXZpbA==\\u0007\"}",
         b"fx-pass\n{\"uuid\": \"../../x\"}",

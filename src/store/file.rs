@@ -56,10 +56,16 @@ impl FileStore {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let dir = std::fs::File::open(&root).map_err(io(&root))?;
-            nix::unistd::syncfs(&dir).map_err(|e| StoreError::Io { path: root.display().to_string(), source: e.into() })
+            nix::unistd::syncfs(&dir).map_err(|e| StoreError::Io {
+                path: root.display().to_string(),
+                source: e.into(),
+            })
         })
         .await
-        .map_err(|e| StoreError::Io { path: "<blocking task>".into(), source: std::io::Error::other(e) })?
+        .map_err(|e| StoreError::Io {
+            path: "<blocking task>".into(),
+            source: std::io::Error::other(e),
+        })?
     }
 
     pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

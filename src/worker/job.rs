@@ -80,6 +80,25 @@ pub async fn handle(
                 why: "not a request queue",
             })
     });
+    // Accepted by the format, not run yet: refuse rather than test the archive's source instead.
+    let parsed = parsed.and_then(|(r, q)| {
+        let p = &r.params;
+        let unsupported = [
+            ("test-git", &p.test_git),
+            ("build-git", &p.build_git),
+            ("test-bzr", &p.test_bzr),
+        ]
+        .into_iter()
+        .find_map(|(key, v)| v.clone().map(|v| (key, v)));
+        match unsupported {
+            Some((key, value)) => Err(RejectReason::BadValue {
+                key: key.into(),
+                value,
+                why: "not supported by this worker yet",
+            }),
+            None => Ok((r, q)),
+        }
+    });
     let (req, qn) = match parsed {
         Ok(ok) => ok,
         Err(reason) => return reject(w, session, d, &queue, &reason).await,

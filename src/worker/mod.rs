@@ -122,7 +122,12 @@ impl Signals {
     }
 
     fn embedded(stop: watch::Receiver<bool>) -> Self {
-        Self { term: None, hup: None, stop: Some(stop), leaving: None }
+        Self {
+            term: None,
+            hup: None,
+            stop: Some(stop),
+            leaving: None,
+        }
     }
 
     /// Wait for the next signal; returns true when it asks to stop *now* (second SIGTERM).

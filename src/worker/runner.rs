@@ -91,7 +91,9 @@ pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
         let mut c = Command::new(program);
         // SAFETY: prctl is async-signal-safe and touches only the child being set up.
         unsafe {
-            c.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
+            c.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
+            });
         }
         c
     };
@@ -185,11 +187,15 @@ impl Running {
 /// An executable file, given as a path or found on PATH.
 pub fn runnable(program: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let ok = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let ok = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if program.components().count() > 1 {
         return ok(program);
     }
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| ok(&d.join(program))))
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| ok(&d.join(program))))
 }
 
 /// Every live descendant of `root`, from /proc.
