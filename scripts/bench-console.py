@@ -125,7 +125,7 @@ def main():
         out = sh(*base, "submit", "pkg", "--release", rel, "--arch", "amd64", "--env", f"TICKS={ticks}",
                  "--dedup-wait", "100", env=env).stdout
         time.sleep(2)
-        sh("tmux", "send-keys", "-t", session, "Escape", "4")
+        sh("tmux", "send-keys", "-t", session, "4")
         time.sleep(1)
         sh("tmux", "send-keys", "-t", session, "Enter")
         opened_ms = time.time() * 1e3
@@ -142,7 +142,7 @@ def main():
             print(f"live log line to screen ({len(live)} lines, {out.split()[0]}): median {statistics.median(live):.0f} ms, "
                   f"p99 {pct(live, 99):.0f} ms (target p99 < 500 ms; includes up to ~30 ms of capture polling)")
         else:
-            print("live log: no lines seen on screen")
+            print("live log: no lines seen on screen; last screen:\n" + pane(session))
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         worker.terminate()

@@ -30,7 +30,7 @@ pub trait EmbeddedWorker: Send {
 
 /// Queued requests shown per page in the Requests view.
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
-const STATS_EVERY: Duration = Duration::from_secs(5);
+const STATS_EVERY: Duration = Duration::from_secs(2);
 const REQUESTS_EVERY: Duration = Duration::from_secs(3);
 const RESULTS_EVERY: Duration = Duration::from_secs(30);
 
@@ -42,6 +42,9 @@ struct Feed {
     ctx: Context,
     events: mpsc::Sender<ModelEvent>,
     queues: BTreeSet<String>,
+    /// Live (ready, consumers) from the last passive declare: the management API's lag behind,
+    /// so its figures must not overwrite these.
+    live: std::collections::HashMap<String, (u64, u32)>,
     requests: Option<(String, usize, usize)>,
     log: Option<(String, Option<String>)>,
 }
@@ -58,6 +61,7 @@ pub async fn serve(
         events,
         requests: None,
         log: None,
+        live: Default::default(),
     };
     tokio::spawn(load_history(feed.ctx.clone(), feed.events.clone()));
     let endpoint = Some(crate::broker::redact(&feed.ctx.broker_url));
@@ -290,6 +294,7 @@ impl Feed {
         for name in self.queues.clone() {
             match topology::peek_counts(&ch, &name).await {
                 Ok(Some((ready, consumers))) => {
+                    self.live.insert(name.clone(), (ready.into(), consumers));
                     self.send(ModelEvent::QueueDepth {
                         name,
                         ready: ready.into(),
@@ -317,9 +322,12 @@ impl Feed {
                     .filter(|q| QueueName::parse(&q.name).is_ok())
                     .map(|q| QueueStat {
                         name: q.name.clone(),
-                        ready: q.messages_ready,
+                        ready: self.live.get(&q.name).map_or(q.messages_ready, |l| l.0),
                         unacked: q.messages_unacknowledged,
-                        consumers: u32::try_from(q.consumers).unwrap_or(u32::MAX),
+                        consumers: self
+                            .live
+                            .get(&q.name)
+                            .map_or(u32::try_from(q.consumers).unwrap_or(u32::MAX), |l| l.1),
                         publish_rate: q.publish_rate(),
                         deliver_rate: q.deliver_rate(),
                     })
@@ -439,6 +447,7 @@ impl Feed {
             queues: BTreeSet::new(),
             requests: None,
             log: None,
+            live: Default::default(),
         }
     }
 
