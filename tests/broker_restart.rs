@@ -1,6 +1,7 @@
 //! RabbitMQ restarts while requests are queued and one is running: none is lost, each is
 //! announced once, and the worker carries on by itself. This binary holds only this test: it
-//! restarts the broker every other test talks to (cargo runs test binaries one at a time).
+//! restarts the broker every other test talks to (cargo runs test binaries one at a time). An
+//! operator's console watches through the outage: it shows it, stays up and reconnects.
 
 mod common;
 
@@ -73,10 +74,57 @@ async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
         .collect();
     assert_eq!(depth(&h, &h.queue()).await, (2, 1));
 
+    // An operator's console watches through the outage.
+    let session = format!("adtop-{}", h.release);
+    let console = format!(
+        "XDG_DATA_HOME={data} {bin} --config {cfg} --store {store}",
+        data = h.dir.path().display(),
+        bin = bin(),
+        cfg = h.config.display(),
+        store = h.store_url()
+    );
+    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("tmux");
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "180",
+        "-y",
+        "40",
+        &console,
+    ]);
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).to_string()
+    };
+    let wait_screen = |what: &str, f: &dyn Fn(&str) -> bool| {
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = screen();
+            if f(&s) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "console never showed {what}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_screen("the broker up", &|s| s.contains("● up"));
+
     rabbitmqctl(&["stop_app"]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_screen("the outage", &|s| s.contains("reconnecting"));
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
+    wait_screen("the broker back", &|s| {
+        !s.contains("reconnecting")
+            && s.lines()
+                .next()
+                .is_some_and(|l| l.matches("● up").count() == 2)
+    });
+    tmux(&["kill-session", "-t", &session]);
 
     let conn = reconnect().await;
     let ch = conn.create_channel().await.expect("channel");

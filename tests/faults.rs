@@ -404,3 +404,62 @@ async fn a_long_test_is_held_clear_of_the_consumer_timeout() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("requeued 0"));
     h.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_waits_in_the_spool_while_the_store_is_down() {
+    let mut h = Harness::new("storedown", "").await;
+    h.no_autopkgtest = true;
+    h.declare_common().await;
+    let mut done = h.completions().await;
+    // A regular file where the store's directory should be: every write to the store fails.
+    std::fs::write(h.store(), b"not a directory").expect("block the store");
+    h.start_worker("a", &["--runner", "/bin/true"]);
+    let uuid = h.submit("fx-pass", &[]);
+    wait_log(&h, "a", "store unavailable", RUN).await;
+    assert_eq!(depth(&h, &h.queue()).await.0, 0);
+    let spool = h.dir.path().join("spool-a").join(&uuid);
+    assert!(
+        spool.join("entry.json").is_file(),
+        "the result waits in the spool"
+    );
+    assert_eq!(
+        count_completions(&mut done, &uuid, Duration::from_secs(1)).await,
+        0,
+        "not announced before it is stored"
+    );
+    let ch = h.conn.create_channel().await.expect("channel");
+    let q = ch
+        .queue_declare(
+            h.queue().as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .expect("queue");
+    assert_eq!(
+        q.message_count(),
+        0,
+        "the request is held unacknowledged, not requeued or lost"
+    );
+
+    std::fs::remove_file(h.store()).expect("the store comes back");
+    let c = wait_completion(&mut done, &uuid, RUN).await;
+    assert!(
+        h.store()
+            .join(&c.container)
+            .join(&c.swift_dir)
+            .join("log.gz")
+            .is_file()
+    );
+    eventually(
+        "the spool entry to go once stored, announced and acknowledged",
+        RUN,
+        || !spool.exists(),
+    )
+    .await;
+    assert_eq!(depth(&h, &h.queue()).await.0, 0);
+    h.cleanup().await;
+}
