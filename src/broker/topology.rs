@@ -148,3 +148,20 @@ pub async fn private_queue(
     }
     Ok(name)
 }
+
+/// A private queue bound to `exchange` with `key`, consumed without acknowledgements: for
+/// messages that are only news while fresh (heartbeats, status, logs, replies).
+pub async fn listen(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+) -> Result<lapin::Consumer, BrokerError> {
+    let q = private_queue(ch, exchange, &[key]).await?;
+    let opts = lapin::options::BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    ch.basic_consume(q.as_str().into(), "".into(), opts, FieldTable::default())
+        .await
+        .map_err(BrokerError::amqp(format!("listen on {exchange}")))
+}

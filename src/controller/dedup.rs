@@ -9,14 +9,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicGetOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicGetOptions;
 
-use crate::broker::{BrokerError, Session, publish, topology};
+use crate::broker::{BrokerError, Session};
 use crate::protocol::Request;
-use crate::protocol::messages::{Control, ControlAction, Heartbeat};
-use crate::protocol::names;
 
 /// Browse at most this many messages per queue.
 pub const BROWSE_CAP: usize = 20_000;
@@ -47,43 +43,9 @@ pub async fn running(
     session: &Session,
     wait: Duration,
 ) -> Result<HashSet<(String, String)>, BrokerError> {
-    let ch = session.channel().await?;
-    let q = topology::private_queue(&ch, names::HEARTBEAT_EXCHANGE, &[""]).await?;
-    let mut consumer = ch
-        .basic_consume(
-            q.as_str().into(),
-            "dedup".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(BrokerError::amqp("listen for heartbeats"))?;
-    let ping = Control {
-        action: ControlAction::Ping,
-        uuid: None,
-        then: None,
-        operator: "adtop submit".into(),
-    };
-    let body = serde_json::to_vec(&ping).unwrap_or_default();
-    publish::publish_fast(
-        &session.fast,
-        names::CONTROL_EXCHANGE,
-        names::CONTROL_ALL,
-        &body,
-    )
-    .await?;
-    let mut out = HashSet::new();
-    let until = tokio::time::Instant::now() + wait;
-    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, consumer.next()).await {
-        if let Ok(hb) = serde_json::from_slice::<Heartbeat>(&d.data)
-            && let Some(job) = hb.job
-        {
-            out.insert((job.queue, job.identity));
-        }
-    }
-    let _ = ch.close(200, "done".into()).await;
-    Ok(out)
+    let workers = crate::ops::read::workers(session, wait, "adtop submit").await?;
+    Ok(workers
+        .into_iter()
+        .filter_map(|hb| hb.job.map(|j| (j.queue, j.identity)))
+        .collect())
 }

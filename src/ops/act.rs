@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use futures::StreamExt;
 use lapin::BasicProperties;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicGetOptions};
 
 use super::Context;
 use crate::broker::{BrokerError, Session, publish, topology};
@@ -84,21 +83,9 @@ pub async fn control(
 ) -> Result<ControlReply> {
     let ch = session.channel().await?;
     let reply_key = format!("adtop-reply-{}", uuid::Uuid::new_v4());
-    let q = topology::private_queue(&ch, "amq.direct", &[&reply_key]).await?;
-    let mut replies = ch
-        .basic_consume(
-            q.as_str().into(),
-            "reply".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(BrokerError::amqp("listen for the reply"))?;
+    let mut replies = topology::listen(&ch, "amq.direct", &reply_key).await?;
     let body = serde_json::to_vec(c)?;
-    let props = BasicProperties::default().with_reply_to(q.as_str().into());
+    let props = BasicProperties::default().with_reply_to(replies.queue());
     publish::publish_confirmed(
         &session.confirm,
         names::CONTROL_EXCHANGE,

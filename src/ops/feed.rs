@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use tokio::sync::mpsc;
 
 use super::{Context, act, read};
-use crate::broker::{Backoff, BrokerError, Session, topology};
+use crate::broker::{Backoff, Session, topology};
 use crate::console::model::{ConnState, QueueStat, Service};
 use crate::console::{Fetch, ModelEvent, OpRequest, Outbound};
 use crate::protocol::messages::{
@@ -110,21 +108,6 @@ pub async fn serve(
     }
 }
 
-async fn listen(ch: &Channel, exchange: &str, key: &str) -> Result<Consumer, BrokerError> {
-    let q = topology::private_queue(ch, exchange, &[key]).await?;
-    ch.basic_consume(
-        q.as_str().into(),
-        "".into(),
-        BasicConsumeOptions {
-            no_ack: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .map_err(BrokerError::amqp(format!("listen on {exchange}")))
-}
-
 async fn load_history(ctx: Context, events: mpsc::Sender<ModelEvent>) {
     let endpoint = Some(ctx.store.describe());
     match read::recent_results(&ctx.store, HISTORY_DAYS, HISTORY_RESULTS).await {
@@ -175,10 +158,10 @@ impl Feed {
     ) -> anyhow::Result<()> {
         let ch = session.channel().await?;
         let mut streams = futures::stream::select_all([
-            listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?,
-            listen(&ch, names::TESTSTATUS_EXCHANGE, "").await?,
-            listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?,
-            listen(&ch, names::AUDIT_EXCHANGE, "").await?,
+            topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?,
+            topology::listen(&ch, names::TESTSTATUS_EXCHANGE, "").await?,
+            topology::listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?,
+            topology::listen(&ch, names::AUDIT_EXCHANGE, "").await?,
         ]);
         read::ping(session, &self.ctx.operator).await?;
         let mut log_consumer: Option<(Channel, Consumer)> = None;
@@ -389,7 +372,7 @@ impl Feed {
         worker: Option<&str>,
     ) -> anyhow::Result<(Channel, Consumer)> {
         let ch = session.channel().await?;
-        let c = listen(&ch, names::LOG_EXCHANGE, uuid).await?;
+        let c = topology::listen(&ch, names::LOG_EXCHANGE, uuid).await?;
         if let Some(w) = worker {
             let mut m = act::simple_msg(ControlAction::Replay, &self.ctx.operator);
             m.uuid = Some(uuid.to_string());

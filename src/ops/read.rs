@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicGetOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicGetOptions;
 
 use crate::broker::{BrokerError, Session, publish, topology};
 use crate::console::model::RequestRow;
@@ -24,19 +23,7 @@ pub async fn workers(
     operator: &str,
 ) -> Result<Vec<Heartbeat>, BrokerError> {
     let ch = session.channel().await?;
-    let q = topology::private_queue(&ch, names::HEARTBEAT_EXCHANGE, &[""]).await?;
-    let mut consumer = ch
-        .basic_consume(
-            q.as_str().into(),
-            "workers".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(BrokerError::amqp("listen for heartbeats"))?;
+    let mut consumer = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
     ping(session, operator).await?;
     let mut by_id: BTreeMap<String, Heartbeat> = BTreeMap::new();
     let until = tokio::time::Instant::now() + wait;

@@ -6,8 +6,6 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 use futures::StreamExt;
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
 
 use super::{Context, act, read};
 use crate::broker::{Session, topology};
@@ -324,19 +322,7 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
         bail!("{} is neither running nor stored", line(uuid));
     };
     let ch = s.channel().await?;
-    let q = topology::private_queue(&ch, names::LOG_EXCHANGE, &[uuid]).await?;
-    let mut chunks = ch
-        .basic_consume(
-            q.as_str().into(),
-            "logs".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(crate::broker::BrokerError::amqp("follow the log"))?;
+    let mut chunks = topology::listen(&ch, names::LOG_EXCHANGE, uuid).await?;
     let mut replay = act::simple_msg(ControlAction::Replay, &ctx.operator);
     replay.uuid = Some(uuid.to_string());
     act::control(&s, &worker.id, &replay, Duration::from_secs(10)).await?;

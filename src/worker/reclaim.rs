@@ -10,8 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
 
 use super::hold;
 use crate::broker::{BrokerError, Session, topology};
@@ -31,19 +29,7 @@ pub async fn watch(
     store: Store,
 ) -> Result<(), BrokerError> {
     let listen = session.channel().await?;
-    let q = topology::private_queue(&listen, names::HEARTBEAT_EXCHANGE, &[""]).await?;
-    let mut heartbeats = listen
-        .basic_consume(
-            q.as_str().into(),
-            "reclaim".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(BrokerError::amqp("listen for heartbeats"))?;
+    let mut heartbeats = topology::listen(&listen, names::HEARTBEAT_EXCHANGE, "").await?;
     let confirm = session.confirm.clone();
     let get = session.channel().await?;
     tokio::spawn(async move {
