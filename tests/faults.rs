@@ -415,7 +415,7 @@ async fn a_result_waits_in_the_spool_while_the_store_is_down() {
     std::fs::write(h.store(), b"not a directory").expect("block the store");
     h.start_worker("a", &["--runner", "/bin/true"]);
     let uuid = h.submit("fx-pass", &[]);
-    wait_log(&h, "a", "store unavailable", RUN).await;
+    wait_log(&h, "a", "result kept in the spool", RUN).await;
     assert_eq!(depth(&h, &h.queue()).await.0, 0);
     let spool = h.dir.path().join("spool-a").join(&uuid);
     assert!(

@@ -100,53 +100,14 @@ impl Spool {
     /// Upload the run's files, then the index entry and the by-uuid pointer. Idempotent.
     pub async fn store(&self, entry: &SpoolEntry, store: &Store) -> Result<()> {
         let dir = self.entry_dir(&entry.uuid);
+        let mut files = Vec::new();
         for name in &entry.files {
             let data = tokio::fs::read(dir.join(name))
                 .await
                 .with_context(|| format!("spool: read {name}"))?;
-            let meta = match name.as_str() {
-                layout::LOG_OBJECT => ObjectMeta {
-                    content_type: Some("text/plain; charset=UTF-8"),
-                    content_encoding: Some("gzip"),
-                },
-                layout::RESULT_OBJECT => ObjectMeta {
-                    content_type: Some("application/x-tar"),
-                    content_encoding: None,
-                },
-                _ => ObjectMeta {
-                    content_type: Some("application/octet-stream"),
-                    content_encoding: None,
-                },
-            };
-            store
-                .put(
-                    &entry.container,
-                    &format!("{}/{name}", entry.run_dir),
-                    data,
-                    meta,
-                )
-                .await
-                .with_context(|| format!("store {}/{}/{name}", entry.container, entry.run_dir))?;
+            files.push((name.as_str(), data));
         }
-        let json = serde_json::to_vec(&entry.index)?;
-        let meta = ObjectMeta {
-            content_type: Some("application/json"),
-            content_encoding: None,
-        };
-        store
-            .put(
-                INDEX_CONTAINER,
-                &layout::index_key(entry.index.finished, &entry.uuid),
-                json.clone(),
-                meta,
-            )
-            .await?;
-        store
-            .put(INDEX_CONTAINER, &layout::uuid_key(&entry.uuid), json, meta)
-            .await?;
-        // One flush for the whole result, before it is announced and acknowledged.
-        store.sync().await?;
-        Ok(())
+        upload(entry, &files, store).await
     }
 
     pub fn remove(&self, uuid: &str) -> Result<()> {
@@ -162,4 +123,53 @@ impl Spool {
 /// Key of the marker that says a result's completion was announced.
 pub fn announced_key(uuid: &str) -> String {
     format!("announced/{uuid}")
+}
+
+/// Upload a result's files, then its index entry and by-uuid pointer, then make it all durable.
+/// Idempotent, so a retry after a partial failure is safe.
+pub async fn upload(entry: &SpoolEntry, files: &[(&str, Vec<u8>)], store: &Store) -> Result<()> {
+    for (name, data) in files {
+        let meta = match *name {
+            layout::LOG_OBJECT => ObjectMeta {
+                content_type: Some("text/plain; charset=UTF-8"),
+                content_encoding: Some("gzip"),
+            },
+            layout::RESULT_OBJECT => ObjectMeta {
+                content_type: Some("application/x-tar"),
+                content_encoding: None,
+            },
+            _ => ObjectMeta {
+                content_type: Some("application/octet-stream"),
+                content_encoding: None,
+            },
+        };
+        store
+            .put(
+                &entry.container,
+                &format!("{}/{name}", entry.run_dir),
+                data.clone(),
+                meta,
+            )
+            .await
+            .with_context(|| format!("store {}/{}/{name}", entry.container, entry.run_dir))?;
+    }
+    let json = serde_json::to_vec(&entry.index)?;
+    let meta = ObjectMeta {
+        content_type: Some("application/json"),
+        content_encoding: None,
+    };
+    store
+        .put(
+            INDEX_CONTAINER,
+            &layout::index_key(entry.index.finished, &entry.uuid),
+            json.clone(),
+            meta,
+        )
+        .await?;
+    store
+        .put(INDEX_CONTAINER, &layout::uuid_key(&entry.uuid), json, meta)
+        .await?;
+    // One flush for the whole result, before it is announced and acknowledged.
+    store.sync().await?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use crate::broker::{Backoff, Session, publish};
 use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
 use crate::protocol::{Request, layout, names};
 use crate::store::ObjectMeta;
-use crate::store::spool::{SpoolEntry, announced_key};
+use crate::store::spool::{self, SpoolEntry, announced_key};
 
 /// Was this uuid's result already stored (by us before a failure, or by another worker)?
 pub async fn already_done(w: &Worker, uuid: &str) -> bool {
@@ -119,14 +119,11 @@ pub async fn finish(
             }),
         },
     };
-    w.opts.spool.add(
-        &entry,
-        &[
-            (layout::LOG_OBJECT, packed.log_gz),
-            (layout::RESULT_OBJECT, packed.result_tar),
-            (layout::ARTIFACTS_OBJECT, packed.artifacts_tar_gz),
-        ],
-    )?;
+    let files = [
+        (layout::LOG_OBJECT, packed.log_gz),
+        (layout::RESULT_OBJECT, packed.result_tar),
+        (layout::ARTIFACTS_OBJECT, packed.artifacts_tar_gz),
+    ];
     if let Ok(mut s) = w.shared.lock() {
         s.done += 1;
         match class {
@@ -141,7 +138,32 @@ pub async fn finish(
         a.code.0,
         a.code.describe()
     );
-    deliver(w, session, &entry, Some(holding)).await
+    // The common case goes straight to the store. The spool is for when the store or the broker
+    // is away: then the result waits there, and the request stays unacknowledged.
+    if let Err(e) = spool::upload(&entry, &files, &w.opts.store).await {
+        tracing::warn!(
+            "{}: store unavailable ({e:#}); keeping the result in the spool",
+            entry.uuid
+        );
+        w.opts.spool.add(&entry, &files)?;
+        return deliver(w, session, &entry, Some(holding)).await;
+    }
+    let flow = announce_and_ack(w, session, &entry, Some(holding)).await?;
+    if flow == Flow::Reconnect && !announced(w, &entry.uuid).await {
+        // Stored but not announced: the spool announces it after reconnecting.
+        w.opts.spool.add(&entry, &files)?;
+    }
+    Ok(flow)
+}
+
+async fn announced(w: &Worker, uuid: &str) -> bool {
+    matches!(
+        w.opts
+            .store
+            .get(names::INDEX_CONTAINER, &announced_key(uuid))
+            .await,
+        Ok(Some(_))
+    )
 }
 
 /// Store (waiting for the store if it is down), announce once, acknowledge, forget.
@@ -167,6 +189,16 @@ pub async fn deliver(
             return Ok(Flow::Reconnect);
         }
     }
+    announce_and_ack(w, session, entry, holding).await
+}
+
+/// Announce once, acknowledge, forget the spool entry (if any).
+async fn announce_and_ack(
+    w: &mut Worker,
+    session: &Session,
+    entry: &SpoolEntry,
+    holding: Option<Holding>,
+) -> Result<Flow> {
     // A request moved to the held queue and reclaimed meanwhile is being run again elsewhere:
     // announcing here too would announce it twice.
     if let Some(Holding::Held { .. }) = &holding
