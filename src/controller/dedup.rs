@@ -9,33 +9,20 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use lapin::options::BasicGetOptions;
-
 use crate::broker::{BrokerError, Session};
 use crate::protocol::Request;
 
 /// Browse at most this many messages per queue.
 pub const BROWSE_CAP: usize = 20_000;
 
-/// Identities of the requests queued in `queue`.
+/// Identities of the requests queued in `queue` (browsed without changing the queue).
 pub async fn queued(session: &Session, queue: &str) -> Result<HashSet<String>, BrokerError> {
-    let ch = session.channel().await?;
-    let mut out = HashSet::new();
-    for _ in 0..BROWSE_CAP {
-        let Some(msg) = ch
-            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
-            .await
-            .map_err(BrokerError::amqp(format!("browse {queue}")))?
-        else {
-            break;
-        };
-        if let Ok(r) = Request::parse(&msg.delivery.data) {
-            out.insert(r.identity());
-        }
-    }
-    // Closing the channel returns every browsed message to the queue, unacknowledged.
-    let _ = ch.close(200, "browsed".into()).await;
-    Ok(out)
+    let (_, rows) = crate::ops::read::browse(session, queue, 0, BROWSE_CAP).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Request::parse(r.body.as_bytes()).ok())
+        .map(|r| r.identity())
+        .collect())
 }
 
 /// (queue, identity) of every job running now, from the heartbeats that answer a ping.

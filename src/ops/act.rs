@@ -104,6 +104,21 @@ pub async fn control(
     }
 }
 
+/// [`control`], with the worker's refusal as the error.
+pub async fn command(
+    session: &Session,
+    worker: &str,
+    c: &Control,
+    wait: Duration,
+) -> Result<String> {
+    let r = control(session, worker, c, wait).await?;
+    if r.ok {
+        Ok(r.message)
+    } else {
+        Err(anyhow::anyhow!(r.message))
+    }
+}
+
 pub fn stop_msg(uuid: &str, then: AfterStop, operator: &str) -> Control {
     Control {
         action: ControlAction::Stop,

@@ -539,13 +539,7 @@ async fn next_log(c: &mut Option<(Channel, Consumer)>) -> Option<LogChunk> {
 
 async fn execute(ctx: &Context, session: &Session, op: OpRequest) -> anyhow::Result<String> {
     let wait = Duration::from_secs(30);
-    let answer = |r: crate::protocol::messages::ControlReply| {
-        if r.ok {
-            Ok(r.message)
-        } else {
-            Err(anyhow::anyhow!(r.message))
-        }
-    };
+    let simple = |action| act::simple_msg(action, &ctx.operator);
     match op {
         OpRequest::Retry { entry } => act::retry(ctx, session, &entry)
             .await
@@ -555,33 +549,21 @@ async fn execute(ctx: &Context, session: &Session, op: OpRequest) -> anyhow::Res
                 .await
                 .map(|_| "removed from the queue".into())
         }
-        OpRequest::Stop { worker, uuid, then } => answer(
-            act::control(
+        OpRequest::Stop { worker, uuid, then } => {
+            act::command(
                 session,
                 &worker,
                 &act::stop_msg(&uuid, then, &ctx.operator),
                 wait,
             )
-            .await?,
-        ),
-        OpRequest::Drain { worker } => answer(
-            act::control(
-                session,
-                &worker,
-                &act::simple_msg(ControlAction::Drain, &ctx.operator),
-                wait,
-            )
-            .await?,
-        ),
-        OpRequest::Resume { worker } => answer(
-            act::control(
-                session,
-                &worker,
-                &act::simple_msg(ControlAction::Resume, &ctx.operator),
-                wait,
-            )
-            .await?,
-        ),
+            .await
+        }
+        OpRequest::Drain { worker } => {
+            act::command(session, &worker, &simple(ControlAction::Drain), wait).await
+        }
+        OpRequest::Resume { worker } => {
+            act::command(session, &worker, &simple(ControlAction::Resume), wait).await
+        }
         OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
             Err(anyhow::anyhow!("handled by the console"))
         }

@@ -413,20 +413,13 @@ pub async fn stop(ctx: &Context, uuid: &str, then: AfterStop) -> Result<u8> {
         s.close().await;
         bail!("no worker is running {}", line(uuid));
     };
-    let outcome = act::control(
+    let outcome = act::command(
         &s,
         &w.id,
         &act::stop_msg(uuid, then, &ctx.operator),
         Duration::from_secs(30),
     )
-    .await
-    .and_then(|r| {
-        if r.ok {
-            Ok(r.message)
-        } else {
-            Err(anyhow::anyhow!(r.message))
-        }
-    });
+    .await;
     let verb = if then == AfterStop::Requeue {
         "stop-requeue"
     } else {
@@ -437,20 +430,13 @@ pub async fn stop(ctx: &Context, uuid: &str, then: AfterStop) -> Result<u8> {
 
 pub async fn drain_or_resume(ctx: &Context, worker: &str, action: ControlAction) -> Result<u8> {
     let s = session(ctx, "control").await?;
-    let outcome = act::control(
+    let outcome = act::command(
         &s,
         worker,
         &act::simple_msg(action, &ctx.operator),
         Duration::from_secs(10),
     )
-    .await
-    .and_then(|r| {
-        if r.ok {
-            Ok(r.message)
-        } else {
-            Err(anyhow::anyhow!(r.message))
-        }
-    });
+    .await;
     let verb = if action == ControlAction::Drain {
         "drain"
     } else {
