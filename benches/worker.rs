@@ -227,19 +227,7 @@ impl Bench {
     }
 
     async fn listen(&self, exchange: &str) -> Result<Consumer> {
-        let q = topology::private_queue(&self.ch, exchange, &[""]).await?;
-        Ok(self
-            .ch
-            .basic_consume(
-                q.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?)
+        Ok(topology::listen(&self.ch, exchange, "").await?)
     }
 
     /// Publish persistent, confirmed; all confirms awaited together, as a batch submitter does.

@@ -28,6 +28,9 @@ pub struct SwiftStore {
     project: String,
     domain: String,
     session: Arc<Mutex<Option<(String, String)>>>,
+    /// Containers this process has already created (PUT on a container is idempotent, but one
+    /// per object would double the requests).
+    created: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl std::fmt::Debug for SwiftStore {
@@ -73,6 +76,7 @@ impl SwiftStore {
             project: cfg.project.clone().unwrap_or_default(),
             domain: cfg.domain.clone().unwrap_or_else(|| "Default".into()),
             session: Arc::new(Mutex::new(None)),
+            created: Arc::default(),
         })
     }
 
@@ -198,18 +202,21 @@ impl SwiftStore {
         meta: ObjectMeta,
     ) -> Result<(), StoreError> {
         let c = utf8_percent_encode(container, PATH).to_string();
-        let resp = self
-            .send("create container", |url, token| {
-                self.client
-                    .put(format!("{url}/{c}"))
-                    .header("X-Auth-Token", token)
-            })
-            .await?;
-        if !resp.status().is_success() {
-            return Err(swift_err(
-                format!("create container {container}"),
-                resp.status(),
-            ));
+        if !self.created.lock().await.contains(container) {
+            let resp = self
+                .send("create container", |url, token| {
+                    self.client
+                        .put(format!("{url}/{c}"))
+                        .header("X-Auth-Token", token)
+                })
+                .await?;
+            if !resp.status().is_success() {
+                return Err(swift_err(
+                    format!("create container {container}"),
+                    resp.status(),
+                ));
+            }
+            self.created.lock().await.insert(container.to_string());
         }
         let n = utf8_percent_encode(name, PATH).to_string();
         let resp = self

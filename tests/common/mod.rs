@@ -11,8 +11,7 @@ use std::time::Duration;
 use adtop::protocol::messages::TestComplete;
 use adtop::protocol::names;
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
+use lapin::options::QueueDeleteOptions;
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -174,21 +173,9 @@ impl Harness {
     }
 
     pub async fn listen(&self, exchange: &str, key: &str) -> Consumer {
-        let q = adtop::broker::topology::private_queue(&self.ch, exchange, &[key])
+        adtop::broker::topology::listen(&self.ch, exchange, key)
             .await
-            .expect("private queue");
-        self.ch
-            .basic_consume(
-                q.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("consume")
+            .expect("listen")
     }
 
     pub async fn declare_common(&self) {
@@ -340,26 +327,11 @@ pub async fn control(
     worker_id: &str,
     c: adtop::protocol::messages::Control,
 ) -> adtop::protocol::messages::ControlReply {
-    let q = adtop::broker::topology::private_queue(
-        &h.ch,
-        "amq.direct",
-        &[&format!("reply-{}", uuid::Uuid::new_v4())],
-    )
-    .await
-    .expect("reply queue");
-    let mut replies =
-        h.ch.basic_consume(
-            q.as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let reply_key = format!("reply-{}", uuid::Uuid::new_v4());
+    let mut replies = adtop::broker::topology::listen(&h.ch, "amq.direct", &reply_key)
         .await
-        .expect("consume replies");
-    let props = lapin::BasicProperties::default().with_reply_to(q.as_str().into());
+        .expect("reply queue");
+    let props = lapin::BasicProperties::default().with_reply_to(replies.queue());
     let body = serde_json::to_vec(&c).expect("json");
     h.ch.basic_publish(
         names::CONTROL_EXCHANGE.into(),
