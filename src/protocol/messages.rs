@@ -42,13 +42,17 @@ pub struct TestComplete {
     pub duration: u64,
     pub exitcode: i32,
     pub package: String,
+    /// The bare version (`1.0-1`): the second word of the `testpkg-version` file.
     pub testpkg_version: String,
     pub release: String,
     pub requester: String,
+    /// Exactly `<release>/<arch>/<prefix>/<pkg>/<run_id>`: readers split it into five parts.
     pub swift_dir: String,
     /// Space-joined, as autopkgtest-cloud sends them.
     pub triggers: String,
-    pub env: Vec<String>,
+    /// One string: the comma-joined `key=value` of the request's `all-proposed` and `testname`
+    /// (empty when neither), as autopkgtest-cloud's worker sends it and its db-writer binds it.
+    pub env: String,
     pub uuid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adtop: Option<CompleteExtra>,
@@ -221,12 +225,12 @@ mod tests {
             duration: 3,
             exitcode: 0,
             package: "hello".into(),
-            testpkg_version: "hello 1.0".into(),
+            testpkg_version: "1.0".into(),
             release: "noble".into(),
             requester: "".into(),
             swift_dir: "noble/amd64/h/hello/20240101_000000_abcde@".into(),
             triggers: "hello/1.0".into(),
-            env: vec![],
+            env: String::new(),
             uuid: "u".into(),
             adtop: None,
         };

@@ -161,6 +161,25 @@ impl Params {
             || matches!(&self.all_proposed, Some(Value::String(s)) if s == "1")
     }
 
+    /// `env` of `testcomplete.fanout`: `key=value` of `all-proposed` and `testname`, comma-joined,
+    /// with values written as Python's `str()` would (autopkgtest-cloud formats them so).
+    pub fn completion_env(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.all_proposed {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Bool(true) => "True".into(),
+                Value::Bool(false) => "False".into(),
+                other => other.to_string(),
+            };
+            parts.push(format!("all-proposed={v}"));
+        }
+        if let Some(t) = &self.testname {
+            parts.push(format!("testname={t}"));
+        }
+        parts.join(",")
+    }
+
     /// Triggers joined by spaces, as `testcomplete.fanout` carries them.
     pub fn triggers_joined(&self) -> String {
         self.triggers.join(" ")

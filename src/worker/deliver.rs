@@ -108,7 +108,7 @@ pub async fn finish(
             requester,
             swift_dir: run_dir,
             triggers: p.triggers_joined(),
-            env: p.env.clone(),
+            env: p.completion_env(),
             uuid: job.uuid.clone(),
             adtop: Some(CompleteExtra {
                 worker: w.opts.id.clone(),
@@ -312,7 +312,7 @@ pub async fn announce_stored(w: &mut Worker, session: &Session, uuid: &str) -> R
 /// The completion message of a stored result, rebuilt from its index entry.
 pub fn complete_from_index(e: &IndexEntry) -> TestComplete {
     let env = Request::parse(e.body.as_bytes())
-        .map(|r| r.params.env)
+        .map(|r| r.params.completion_env())
         .unwrap_or_default();
     TestComplete {
         architecture: e.arch.clone(),
