@@ -14,15 +14,17 @@
 #
 # DIR defaults to /tmp/adtop-swift. Env: ADTOP_SWIFT_PORT (proxy, default 8080),
 # ADTOP_SWIFT_BACKEND_PORT (first of account/container/object, default 6210 for proxy 8080,
-# else proxy+1), ADTOP_SWIFT_MEMCACHED_PORT (default 11211).
+# else proxy+1), ADTOP_SWIFT_MEMCACHED_PORT (default: first backend port + 3, so 6213).
 #
-# Debian ships no swift-init and its server scripts read /etc/swift/swift.conf, so each server is
-# started by a small python launcher (written into DIR) that points Swift at DIR/etc first; nothing
-# is written to /etc/swift.
+# Debian's python3-swift ships the code but no swift-init, server commands or swift-ring-builder,
+# and Swift reads /etc/swift/swift.conf unless told otherwise. So each server is run by a small
+# python launcher (written into DIR) that points Swift at DIR/etc first, and the rings are built
+# with Swift's own RingBuilder; nothing is written to /etc/swift.
 set -euo pipefail
 
 cmd="${1:-}"
-dir="${2:-/tmp/adtop-swift}"
+# Absolute, because it goes into the servers' configs and is matched against their command lines.
+dir="$(realpath -m "${2:-/tmp/adtop-swift}")"
 # Debian's swift modules are installed for the system python; a pyenv python on PATH lacks them.
 py=/usr/bin/python3
 
@@ -39,7 +41,7 @@ die() { say "$*"; exit 1; }
 # Ports: backend ports are baked into the rings, so once chosen they come from DIR/state.env.
 # The proxy port is not in the rings; the env wins over the saved one.
 load_state() {
-  proxy_port="" backend_port="" memcached_port="" data_dir="" data_mounted="" memcached_ours=""
+  proxy_port="" backend_port="" memcached_port="" data_dir="" data_mounted=""
   # shellcheck disable=SC1090
   if [ -f "$state" ]; then . "$state"; fi
   proxy_port="${ADTOP_SWIFT_PORT:-${proxy_port:-8080}}"
@@ -48,12 +50,16 @@ load_state() {
     elif [ "$proxy_port" = 8080 ]; then backend_port=6210
     else backend_port=$((proxy_port + 1)); fi
   fi
-  memcached_port="${memcached_port:-${ADTOP_SWIFT_MEMCACHED_PORT:-11211}}"
+  # Each Swift gets a memcached of its own, never a shared one (such as a system memcached on
+  # 11211): the proxy caches account/container existence and tempauth tokens there, so two
+  # Swifts on one memcached see each other's accounts (container PUTs then fail with 404) and
+  # accept each other's tokens.
+  memcached_port="${memcached_port:-${ADTOP_SWIFT_MEMCACHED_PORT:-$((backend_port + 3))}}"
 }
 
 save_state() {
   local v
-  for v in proxy_port backend_port memcached_port data_dir data_mounted memcached_ours; do
+  for v in proxy_port backend_port memcached_port data_dir data_mounted; do
     printf '%s=%q\n' "$v" "${!v}"
   done >"$state"
 }
@@ -306,42 +312,42 @@ use = egg:swift#listing_formats
 EOF
 }
 
-ring_builder() {  # Debian's python3-swift has the ring builder module but no swift-ring-builder
-  # Some subcommands parse sys.argv themselves, so make it look like the real command line.
-  "$py" -c 'import sys; sys.argv[0] = "swift-ring-builder"
-from swift.cli.ringbuilder import main; main()' "$@"
-}
-
+# Debian's python3-swift has no swift-ring-builder command, and each run of its module costs a
+# python start-up (~0.7 s, nine runs); build the missing rings with Swift's RingBuilder in one
+# process instead.
 build_rings() {
-  local s rc
+  local s args=()
   mkdir -p "$data_dir/d1"
   for s in "${servers[@]}"; do
-    [ -f "$etc/$s.ring.gz" ] && continue
-    rm -f "$etc/$s.builder"
-    # 2^6 partitions, 1 replica, min_part_hours 1: one device is all there is.
-    ring_builder "$etc/$s.builder" create 6 1 1 >>"$logd/rings.log" 2>&1 ||
-      die "ring create for $s failed; see $logd/rings.log"
-    ring_builder "$etc/$s.builder" add "r1z1-127.0.0.1:$(server_port "$s")/d1" 100 \
-      >>"$logd/rings.log" 2>&1 || die "ring add for $s failed; see $logd/rings.log"
-    # Exit 1 means "done, with warnings" (e.g. fewer zones than ideal), which is fine here.
-    rc=0; ring_builder "$etc/$s.builder" rebalance >>"$logd/rings.log" 2>&1 || rc=$?
-    [ "$rc" -le 1 ] || die "ring rebalance for $s failed; see $logd/rings.log"
+    [ -f "$etc/$s.ring.gz" ] || args+=("$s" "$(server_port "$s")")
   done
+  [ "${#args[@]}" -gt 0 ] || return 0
+  "$py" - "$etc" "${args[@]}" >>"$logd/rings.log" 2>&1 <<'EOF' || die "building rings failed; see $logd/rings.log"
+import sys
+from swift.common.ring import RingBuilder
+etc, rest = sys.argv[1], sys.argv[2:]
+for name, port in zip(rest[::2], rest[1::2]):
+    # 2^6 partitions, 1 replica, min_part_hours 1: one device (d1) is all there is.
+    builder = RingBuilder(6, 1, 1)
+    builder.add_dev({'region': 1, 'zone': 1, 'ip': '127.0.0.1', 'port': int(port),
+                     'device': 'd1', 'weight': 100})
+    builder.rebalance()
+    builder.save('%s/%s.builder' % (etc, name))
+    builder.get_ring().save('%s/%s.ring.gz' % (etc, name))
+    print('built %s ring: 127.0.0.1:%s/d1' % (name, port))
+EOF
 }
 
 start_memcached() {
   if pid_alive memcached; then return 0; fi
   if port_open "$memcached_port"; then
-    # Someone else's memcached (e.g. a system one): share it, and never stop it.
-    [ "$memcached_ours" = 1 ] || memcached_ours=0
-    return 0
+    die "port $memcached_port (for memcached) is taken by another program; set ADTOP_SWIFT_MEMCACHED_PORT"
   fi
   local as_user=()
   if [ "$(id -u)" = 0 ]; then as_user=(-u root); fi   # memcached refuses root without -u
   # -U 0: no UDP; -d/-P: it daemonizes and writes its own pid file.
   memcached -d -l 127.0.0.1 -p "$memcached_port" -U 0 -m 64 "${as_user[@]}" \
     -P "$run/memcached.pid" >>"$logd/memcached.log" 2>&1
-  memcached_ours=1
   wait_for memcached port_open "$memcached_port"
 }
 
@@ -363,9 +369,16 @@ prepare() {
   load_state
 }
 
+all_alive() {
+  local s
+  for s in memcached proxy "${servers[@]}"; do pid_alive "$s" || return 1; done
+}
+
 do_start() {
   if [ -f "$state" ]; then load_state; else proxy_port="${ADTOP_SWIFT_PORT:-8080}"; fi
-  if healthy "$proxy_port"; then
+  # Fast path: the proxy answers and, if this DIR is ours, every server of it is alive. A
+  # proxy answering without a state dir here is some other Swift on that port: use it as is.
+  if healthy "$proxy_port" && { [ ! -f "$state" ] || all_alive; }; then
     say "proxy already answers on 127.0.0.1:$proxy_port"
     print_env
     return 0
@@ -403,7 +416,7 @@ do_stop() {
   load_state
   local s
   for s in proxy "${servers[@]}"; do kill_pid "$s"; done
-  if [ "$memcached_ours" = 1 ]; then kill_pid memcached; fi
+  kill_pid memcached
   if [ "$data_mounted" = 1 ]; then umount "$dir/srv" || true; fi
   case "$data_dir" in
     /dev/shm/adtop-swift-*) rm -rf "$data_dir" ;;

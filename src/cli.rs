@@ -89,10 +89,12 @@ pub struct ConsoleArgs {
 pub enum Command {
     /// The operations console (the default when no subcommand is given)
     Console(ConsoleArgs),
-    /// Request queues with depth, consumers and rates
+    /// Request queues with depth, consumers and rates; `queues declare` creates them
     Queues {
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<QueuesAction>,
     },
     /// Workers, from their heartbeats (they are pinged and answer at once)
     Workers {
@@ -157,6 +159,42 @@ pub enum Command {
         /// The worker id, as its heartbeats show it
         worker: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueuesAction {
+    /// Declare every request queue of the deployment, as its workers declare them
+    #[command(
+        long_about = "Declare every request queue for the given (or configured) releases, architectures and \
+contexts, durable and with the arguments of [queues] in the configuration (max_priority, type), exactly as \
+adtop's workers declare them.\n\n\
+Run it once when setting up a deployment and whenever a release, architecture or context is added: clients \
+such as britney publish to the default exchange without declaring the queue and without `mandatory`, so a \
+request for a queue that does not exist yet is dropped by the broker without an error.\n\n\
+Declaring is idempotent. A queue that exists with other arguments is reported (PRECONDITION_FAILED) and the \
+command exits 1; nothing is changed for it.",
+        after_help = "Examples:\n  adtop queues declare --arch amd64 --arch arm64 --release noble --release plucky\n  adtop queues declare            # [queues] releases, architectures and contexts from the configuration"
+    )]
+    Declare(DeclareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeclareArgs {
+    /// Release (repeatable) [default: [queues] releases, else [worker] releases]
+    #[arg(long = "release", value_name = "R")]
+    pub releases: Vec<String>,
+    /// Architecture (repeatable) [default: [queues] architectures, else [worker] arch]
+    #[arg(long = "arch", value_name = "A")]
+    pub arches: Vec<String>,
+    /// Context besides the plain queue (repeatable) [default: [queues] contexts, else huge, ppa and upstream
+    /// as autopkgtest-cloud has them, plus [worker] contexts]
+    #[arg(long = "context", value_name = "C")]
+    pub contexts: Vec<String>,
+    /// Print what would be declared, declare nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,9 @@ pub struct SwiftConfig {
     pub key: Option<String>,
     pub project: Option<String>,
     pub domain: Option<String>,
+    /// `X-Container-Read` of public result containers [default: `.rlistings,.r:*`, so that
+    /// britney lists and reads them anonymously]; `""` leaves containers private to the account.
+    pub public_read: Option<String>,
 }
 
 /// How request queues are declared. A queue declared again with other arguments is a channel
@@ -49,6 +52,14 @@ pub struct QueueConfig {
     /// `classic` (default) or `quorum`.
     #[serde(rename = "type")]
     pub queue_type: Option<QueueType>,
+    /// What `adtop queues declare` declares: the deployment's releases, architectures and
+    /// contexts (not arguments of any queue).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contexts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -70,8 +81,11 @@ pub struct WorkerConfig {
     pub virt: Option<String>,
     pub source_dir: Option<PathBuf>,
     pub runner: Option<PathBuf>,
-    /// Extra arguments for every autopkgtest run (e.g. `--setup-commands=…`).
+    /// Extra arguments for every autopkgtest run (e.g. `--apt-default-release=…`).
     pub extra_args: Vec<String>,
+    /// Commands run in the testbed before the test, each passed as `--setup-commands` (as
+    /// autopkgtest-cloud's `setup_command`s; e.g. an apt proxy or `apt-get update`).
+    pub setup_commands: Vec<String>,
     /// Where finished results wait until they are stored and announced.
     pub spool: Option<PathBuf>,
     pub heartbeat_interval: u64,
@@ -104,6 +118,7 @@ impl Default for WorkerConfig {
             source_dir: None,
             runner: None,
             extra_args: Vec::new(),
+            setup_commands: Vec::new(),
             spool: None,
             heartbeat_interval: 5,
             status_interval: 10,
@@ -204,7 +219,7 @@ impl Config {
             anyhow::anyhow!(
                 "invalid configuration file {}: {}\n(see docs/configuration.md for every key and its allowed values)",
                 path.display(),
-                e.to_string().trim_end()
+                describe_toml_error(&e, text)
             )
         })?;
         config.validate(path)?;
@@ -242,9 +257,46 @@ impl Config {
     }
 }
 
+/// `line N, column M: message`, without the source snippet toml's own message quotes: that line
+/// may hold a key or a password. String values inside the message are hidden for the same reason.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    static STRING_VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#)
+            .unwrap_or_else(|e| panic!("bad built-in regex: {e}"))
+    });
+    let message = STRING_VALUE
+        .replace_all(e.message().trim_end(), "a string (value not shown)")
+        .to_string();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_never_show_secrets() {
+        for text in [
+            "[swift]\nkey = \"s3cret-key\"\nbogus = 1\n",
+            "[swift]\nkey = \"s3cret-key\n",
+            "[swift]\nkey = \"s3cret-key\" extra\n",
+            "[queues]\nmax_priority = \"s3cret-key\"\n",
+            "broker = \"amqp://u:s3cret-key@h/\"\n[swift\n",
+        ] {
+            let e = Config::parse(text, Path::new("c.toml")).expect_err(text);
+            let msg = format!("{e:#}");
+            assert!(!msg.contains("s3cret"), "{msg}");
+            assert!(msg.contains("line "), "{msg}");
+        }
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use adtop::broker::{self, Session};
-use adtop::cli::{Cli, Command, ConsoleArgs, Global, SubmitArgs, WorkerArgs};
+use adtop::cli::{
+    Cli, Command, ConsoleArgs, DeclareArgs, Global, QueuesAction, SubmitArgs, WorkerArgs,
+};
 use adtop::config::{self, Config};
 use adtop::controller::submit;
 use adtop::ops::{self, script};
@@ -99,7 +101,13 @@ async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         None => console_cmd(&r, cli.console).await,
         Some(Command::Console(args)) => console_cmd(&r, args).await,
-        Some(Command::Queues { json }) => script::queues(&ops_context(&r, None)?, json).await,
+        Some(Command::Queues {
+            action: Some(QueuesAction::Declare(a)),
+            ..
+        }) => declare_cmd(&r, a).await,
+        Some(Command::Queues { json, action: None }) => {
+            script::queues(&ops_context(&r, None)?, json).await
+        }
         Some(Command::Workers { json }) => script::workers(&ops_context(&r, None)?, json).await,
         Some(Command::Running { json }) => {
             script::running(
@@ -350,8 +358,53 @@ async fn console_cmd(r: &Resolved, c: ConsoleArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// autopkgtest-cloud's contexts besides the plain queue.
+const CLOUD_CONTEXTS: &[&str] = &["huge", "ppa", "upstream"];
+
+async fn declare_cmd(r: &Resolved, a: DeclareArgs) -> Result<u8> {
+    let qc = &r.config.queues;
+    let wc = &r.config.worker;
+    let pick = |flag: Vec<String>, conf: &[String], fallback: Vec<String>| {
+        if !flag.is_empty() {
+            flag
+        } else if !conf.is_empty() {
+            conf.to_vec()
+        } else {
+            fallback
+        }
+    };
+    let releases = pick(a.releases, &qc.releases, wc.releases.clone());
+    let arches = pick(a.arches, &qc.architectures, wc.arch.iter().cloned().collect());
+    let contexts = if !a.contexts.is_empty() {
+        a.contexts
+    } else if let Some(c) = &qc.contexts {
+        c.clone()
+    } else {
+        let mut c: Vec<String> = CLOUD_CONTEXTS.iter().map(|s| s.to_string()).collect();
+        c.extend(wc.contexts.iter().filter(|x| !c.contains(x)).cloned().collect::<Vec<_>>());
+        c
+    };
+    if releases.is_empty() || arches.is_empty() {
+        bail!(
+            "nothing to declare: give --release and --arch (or [queues] releases and architectures in the configuration)"
+        );
+    }
+    let mut queues = Vec::new();
+    for arch in &arches {
+        queues.extend(QueueName::all_for(arch, &releases, &contexts)?);
+    }
+    ops::script::declare_queues(&r.broker, &r.config.queues, &queues, a.dry_run, a.json).await
+}
+
 async fn worker_cmd(r: &Resolved, a: WorkerArgs) -> Result<u8> {
     let opts = worker_options(r, a)?;
+    // A wrong key or an unwritable directory is found now, before any request is taken.
+    opts.store.check().await.with_context(|| {
+        format!(
+            "the result store {} is not usable; the worker takes no requests until it is (check the store URL, user and key)",
+            opts.store.describe()
+        )
+    })?;
     tracing::info!(
         "worker {} serving {} with store {}",
         opts.id,
@@ -439,6 +492,7 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
             virt,
             source_dir,
             extra_args: wc.extra_args.clone(),
+            setup_commands: wc.setup_commands.clone(),
         },
         policy: Policy::load(wc)?,
         heartbeat_interval: Duration::from_secs(wc.heartbeat_interval),

@@ -33,7 +33,7 @@ async fn pass_fail_and_neutral_results_in_autopkgtest_cloud_layout() {
     assert_eq!(c.container, format!("autopkgtest-{}", h.release));
     assert_eq!(c.triggers, "fx-pass/1.0");
     assert_eq!(c.requester, "tester");
-    assert_eq!(c.testpkg_version, "fx-pass 1.0");
+    assert_eq!(c.testpkg_version, "1.0", "the bare version, as autopkgtest-cloud sends it");
     let re = regex::Regex::new(&format!(
         r"^{}/amd64/f/fx-pass/\d{{8}}_\d{{6}}_[0-9a-f]{{5}}@$",
         h.release
@@ -163,9 +163,20 @@ async fn never_run_gives_99_without_running() {
     h.declare_common().await;
     let mut done = h.completions().await;
     h.start_worker("a", &["--runner", "/bin/false"]);
-    let uuid = h.submit("fx-pass", &[]);
+    let uuid = h.submit("fx-pass", &["--trigger", "fx-pass/1.0"]);
     let c = wait_completion(&mut done, &uuid, RUN).await;
     assert_eq!(c.exitcode, 99);
+    // As autopkgtest-cloud writes it: hints match on "blacklisted", and britney needs the
+    // triggers in testinfo.json to attribute the result.
+    assert_eq!(c.testpkg_version, "blacklisted");
+    let files = result_files(&h.store(), &c);
+    assert_eq!(files["testpkg-version"], b"fx-pass blacklisted\n");
+    let info: serde_json::Value =
+        serde_json::from_slice(&files["testinfo.json"]).expect("testinfo.json");
+    assert_eq!(
+        info["custom_environment"],
+        serde_json::json!(["ADT_TEST_TRIGGERS=fx-pass/1.0"])
+    );
     h.cleanup().await;
 }
 

@@ -78,6 +78,7 @@ fn job(
         timeout,
         last_output: now() - Duration::seconds(silent),
         attempt: 1,
+        private: false,
     }
 }
 
@@ -119,6 +120,7 @@ fn entry(
         },
         testpkg_version: format!("{package} {version}"),
         body: format!("{package}\n{{\"triggers\": [\"{package}/{version}\"]}}"),
+        private: false,
     }
 }
 

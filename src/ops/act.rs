@@ -19,6 +19,11 @@ use crate::store::ObjectMeta;
 
 /// Resubmit exactly what ran, with a new uuid and submit-time. Returns the new uuid.
 pub async fn retry(ctx: &Context, session: &Session, entry: &IndexEntry) -> Result<String> {
+    if entry.private {
+        anyhow::bail!(
+            "a private run cannot be retried from here: the index keeps no PPA credentials; ask its requester to submit it again"
+        );
+    }
     let old = Request::parse(entry.body.as_bytes())
         .map_err(|e| anyhow::anyhow!("the stored request is invalid: {e}"))?;
     let mut params = old.params.clone();

@@ -160,6 +160,12 @@ pub async fn find_result(store: &Store, uuid: &str) -> Result<Option<IndexEntry>
 
 /// The stored `log.gz` of a result, decompressed (not yet sanitised).
 pub async fn stored_log(store: &Store, container: &str, swift_dir: &str) -> Result<String> {
+    if container.starts_with(layout::PRIVATE_PREFIX) {
+        anyhow::bail!(
+            "a private run: its log is readable only by its swiftuser, in {}",
+            crate::protocol::sanitize::line(container)
+        );
+    }
     let gz = store
         .get(container, &format!("{swift_dir}/{}", layout::LOG_OBJECT))
         .await?

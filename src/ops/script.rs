@@ -134,6 +134,89 @@ async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine>
 }
 
 /// ok / stale / lost from the heartbeat's own interval (3 and 10 intervals).
+#[derive(serde::Serialize)]
+struct Declared {
+    queue: String,
+    messages: u32,
+    consumers: u32,
+    /// `declared`, `would declare` (dry run) or the broker's refusal.
+    outcome: String,
+    ok: bool,
+}
+
+/// `adtop queues declare`: every request queue, declared exactly as the workers declare it.
+pub async fn declare_queues(
+    broker_url: &str,
+    cfg: &crate::config::QueueConfig,
+    queues: &[QueueName],
+    dry_run: bool,
+    json: bool,
+) -> Result<u8> {
+    let mut out = Vec::new();
+    let s = if dry_run {
+        None
+    } else {
+        Some(Session::open(broker_url, "adtop queues declare").await?)
+    };
+    for q in queues {
+        let name = q.to_string();
+        let Some(s) = &s else {
+            out.push(Declared {
+                queue: name,
+                messages: 0,
+                consumers: 0,
+                outcome: "would declare".into(),
+                ok: true,
+            });
+            continue;
+        };
+        // A refused declare closes its channel: one channel per queue keeps the rest going.
+        let ch = s.channel().await?;
+        match topology::declare_request_queue(&ch, &name, cfg).await {
+            Ok((messages, consumers)) => out.push(Declared {
+                queue: name,
+                messages,
+                consumers,
+                outcome: "declared".into(),
+                ok: true,
+            }),
+            Err(e) => out.push(Declared {
+                queue: name,
+                messages: 0,
+                consumers: 0,
+                outcome: e.to_string(),
+                ok: false,
+            }),
+        }
+        let _ = ch.close(200, "declared".into()).await;
+    }
+    if let Some(s) = s {
+        s.close().await;
+    }
+    let failed = out.iter().filter(|d| !d.ok).count();
+    if json {
+        print_json(&out)?;
+    } else {
+        println!("{:<40} {:>8} {:>9}  OUTCOME", "QUEUE", "MESSAGES", "CONSUMERS");
+        for d in &out {
+            println!(
+                "{:<40} {:>8} {:>9}  {}",
+                d.queue,
+                d.messages,
+                d.consumers,
+                line(&d.outcome)
+            );
+        }
+        if failed > 0 {
+            eprintln!(
+                "adtop: {failed} of {} queues exist with other arguments; set [queues] max_priority and type to what the deployment has (docs/configuration.md)",
+                out.len()
+            );
+        }
+    }
+    Ok(u8::from(failed > 0))
+}
+
 pub fn health(hb: &Heartbeat, now: chrono::DateTime<Utc>) -> &'static str {
     let age = (now - hb.sent).num_seconds().max(0) as u64;
     let i = hb.interval.max(1);
@@ -292,6 +375,15 @@ pub async fn results(
 }
 
 pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
+    if let Some(e) = read::find_result(&ctx.store, uuid).await?
+        && e.private
+    {
+        bail!(
+            "{} is a private run: its log is readable only by its swiftuser, in {}",
+            line(uuid),
+            line(&e.container)
+        );
+    }
     if !follow && let Some(e) = read::find_result(&ctx.store, uuid).await? {
         print!(
             "{}",

@@ -17,17 +17,35 @@ pub const RESULT_TAR_FILES: &[&str] = &[
 pub const LOG_OBJECT: &str = "log.gz";
 pub const RESULT_OBJECT: &str = "result.tar";
 pub const ARTIFACTS_OBJECT: &str = "artifacts.tar.gz";
+/// Uploaded as it is when the request had `readable-by` (autopkgtest-cloud's ACL file).
+pub const READABLE_BY_OBJECT: &str = "readable-by";
 
-/// `autopkgtest-<release>`, or `autopkgtest-<release>-<lpuser>-<ppa>` for a PPA run.
-pub fn container(release: &str, ppas: &[String]) -> String {
-    match ppas
+/// `autopkgtest-<release>`, or `autopkgtest-<release>-<lpuser>-<ppa>` for a PPA run (named by
+/// the last PPA); a private run's container has `private-` in front.
+pub fn container(release: &str, ppas: &[String], private: bool) -> String {
+    let public = match ppas
         .last()
-        .and_then(|p| p.split(':').next())
+        .map(|p| super::request::ppa_name(p))
         .and_then(|p| p.split_once('/'))
     {
         Some((user, ppa)) => format!("autopkgtest-{release}-{user}-{ppa}"),
         None => format!("autopkgtest-{release}"),
+    };
+    if private {
+        format!("{PRIVATE_PREFIX}{public}")
+    } else {
+        public
     }
+}
+
+pub const PRIVATE_PREFIX: &str = "private-";
+
+/// Swift's read ACL that lets britney and the web pages list and read results anonymously.
+pub const PUBLIC_READ_ACL: &str = ".rlistings,.r:*";
+
+/// The read ACL of a private run's container: only that Swift user.
+pub fn private_read_acl(swiftuser: &str) -> String {
+    format!("*:{swiftuser}")
 }
 
 /// `lib*` packages use the first four letters, the rest the first letter.
@@ -40,19 +58,30 @@ pub fn prefix(package: &str) -> &str {
     package.get(..n).unwrap_or(package)
 }
 
-/// `<release>/<arch>/<prefix>/<pkg>/<YYYYMMDD_HHMMSS>_<sha1(body)[:5]>@`: the run's directory,
-/// also the `swift_dir` of the completion message.
+/// `<release>/<arch>/<prefix>/<pkg>/`: where a package's runs are listed (`delimiter=@`).
+pub fn package_dir(release: &str, arch: &str, package: &str) -> String {
+    format!("{release}/{arch}/{}/{package}/", prefix(package))
+}
+
+/// `<YYYYMMDD_HHMMSS>_<sha1(body)[:5]>@`, named when the result is stored: britney lists only runs
+/// after the newest run id it knows, so a name from an earlier start would never be seen.
+pub fn run_id(stored: DateTime<Utc>, hash5: &str) -> String {
+    format!("{}_{hash5}@", stored.format("%Y%m%d_%H%M%S"))
+}
+
+/// `<release>/<arch>/<prefix>/<pkg>/<run_id>`: the run's directory, also the `swift_dir` of the
+/// completion message (readers split it into exactly five parts).
 pub fn run_dir(
     release: &str,
     arch: &str,
     package: &str,
-    started: DateTime<Utc>,
+    stored: DateTime<Utc>,
     hash5: &str,
 ) -> String {
     format!(
-        "{release}/{arch}/{}/{package}/{}_{hash5}@",
-        prefix(package),
-        started.format("%Y%m%d_%H%M%S")
+        "{}{}",
+        package_dir(release, arch, package),
+        run_id(stored, hash5)
     )
 }
 
@@ -96,11 +125,16 @@ mod tests {
             "noble/amd64/h/hello/20240501_090807_12345@"
         );
         assert_eq!(prefix("lib"), "l");
-        assert_eq!(container("noble", &[]), "autopkgtest-noble");
+        assert_eq!(container("noble", &[], false), "autopkgtest-noble");
         assert_eq!(
-            container("noble", &["me/fix".into()]),
+            container("noble", &["me/fix".into()], false),
             "autopkgtest-noble-me-fix"
         );
+        assert_eq!(
+            container("noble", &["bot:tok@me/fix:ABCDEF12".into()], true),
+            "private-autopkgtest-noble-me-fix"
+        );
+        assert_eq!(run_dir("noble", "amd64", "hello", t, "12345").split('/').count(), 5);
         assert_eq!(index_key(t, "u-1"), "20240501/090807_u-1");
     }
 }

@@ -100,6 +100,9 @@ pub struct JobInfo {
     /// When the test last wrote to its log.
     pub last_output: DateTime<Utc>,
     pub attempt: u32,
+    /// A private run: package and triggers are not shown (`private-test`), its log not streamed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// `adtop.heartbeat`: sent every `heartbeat_interval` seconds, idle or not.
@@ -196,8 +199,13 @@ pub struct IndexEntry {
     pub triggers: Vec<String>,
     pub requester: String,
     pub testpkg_version: String,
-    /// The original request body, so that a retry resubmits exactly what ran.
+    /// The original request body, so that a retry resubmits exactly what ran (a private run's
+    /// PPA credentials blanked).
     pub body: String,
+    /// A private run: its results are readable only by its `swiftuser`; operators see that
+    /// it ran and how it ended, not its log.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// One operator action (`adtop.audit`, and `adtop-audit/` in the store).
@@ -268,3 +276,7 @@ mod tests {
         assert!(s.running && s.adtop.is_none());
     }
 }
+
+/// What a private run shows on `teststatus.fanout`, as autopkgtest-cloud sends it.
+pub const PRIVATE_PACKAGE: &str = "private-test";
+pub const PRIVATE_LOGTAIL: &str = "Running private test";

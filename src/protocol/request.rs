@@ -26,8 +26,12 @@ static ENV: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z][a-zA-Z0-9_]+=[a-zA
 static GIT_URL: LazyLock<Regex> =
     LazyLock::new(|| re(r"^https?://[a-zA-Z0-9._/~+-]+(#[a-zA-Z0-9._/-]+)?$"));
 static GIT_BRANCH: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9._/-]+$"));
-static PPA: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^[a-z0-9][a-z0-9+.-]*/[a-z0-9][a-z0-9+._-]*(:[0-9A-F]{8,40})?$"));
+// `[user:token@]lpuser/ppa[:fingerprint]`, as autopkgtest-cloud's worker splits it; the
+// credentials make the run private.
+static PPA: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^([A-Za-z0-9._+-]+:[A-Za-z0-9._+~-]+@)?[a-z0-9][a-z0-9+.-]*/[a-z0-9][a-z0-9+._-]*(:[0-9A-Fa-f]{8,40})?$")
+});
+static SWIFTUSER: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$"));
 static TESTNAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_.+:-]*$"));
 static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$"));
 
@@ -38,6 +42,23 @@ fn re(pattern: &str) -> Regex {
 
 /// Format of `submit-time`, as autopkgtest-cloud writes it.
 pub const SUBMIT_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%z";
+
+/// `submit-time` as real clients write it: britney formats `datetime.utcnow()` with `%z`, which
+/// gives no offset (`2026-12-01 22:15:03`); the web app may add one. Without one it is UTC.
+pub fn parse_submit_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    let s = s.trim();
+    DateTime::parse_from_str(s, SUBMIT_TIME_FORMAT)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|t| t.and_utc())
+        })
+        .or_else(|| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).ok())
+}
 
 /// Why a body was refused. `code()` is stable and goes into the `x-adtop-reason-code` header.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -66,6 +87,10 @@ pub enum RejectReason {
         value: String,
         why: &'static str,
     },
+    #[error(
+        "a private PPA makes this a private run, but no \"swiftuser\" says who may read its results: add \"swiftuser\""
+    )]
+    PrivateWithoutReader,
 }
 
 impl RejectReason {
@@ -80,6 +105,7 @@ impl RejectReason {
             Self::UnknownKey(_) => "unknown-key",
             Self::WrongType { .. } => "wrong-type",
             Self::BadValue { .. } => "bad-value",
+            Self::PrivateWithoutReader => "private-without-swiftuser",
         }
     }
 }
@@ -180,6 +206,23 @@ impl Params {
         parts.join(",")
     }
 
+    /// A private run (autopkgtest-cloud's rule): `swiftuser` given, or any PPA with credentials.
+    /// Its results go to `private-<container>`, readable only by that Swift user.
+    pub fn private(&self) -> bool {
+        self.swiftuser.is_some() || self.ppas.iter().any(|p| ppa_credentials(p).is_some())
+    }
+
+    /// The request as it may be shown or kept where others read: PPA credentials blanked.
+    pub fn redacted(&self) -> Self {
+        let mut p = self.clone();
+        for ppa in &mut p.ppas {
+            if let Some((_, rest)) = ppa.rsplit_once('@') {
+                *ppa = format!("***@{rest}");
+            }
+        }
+        p
+    }
+
     /// Triggers joined by spaces, as `testcomplete.fanout` carries them.
     pub fn triggers_joined(&self) -> String {
         self.triggers.join(" ")
@@ -270,6 +313,17 @@ impl Request {
         let digest = Sha1::digest(body);
         hex::encode(digest)[..5].to_string()
     }
+}
+
+/// `user:token` of a private PPA `user:token@lpuser/ppa[:fingerprint]`.
+pub fn ppa_credentials(ppa: &str) -> Option<&str> {
+    ppa.rsplit_once('@').map(|(creds, _)| creds)
+}
+
+/// `lpuser/ppa` of a PPA spec, without credentials or fingerprint.
+pub fn ppa_name(ppa: &str) -> &str {
+    let rest = ppa.rsplit_once('@').map_or(ppa, |(_, r)| r);
+    rest.split(':').next().unwrap_or(rest)
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -372,7 +426,13 @@ fn validate_params(map: &Map<String, Value>) -> Result<Params, RejectReason> {
             "ppas" => {
                 p.ppas = string_list(key, v)?;
                 for s in &p.ppas {
-                    matching(key, s, &PPA, "expected <lpuser>/<ppa>")?;
+                    // Never echo a private PPA's token back in a rejection reason.
+                    if !PPA.is_match(s) {
+                        let shown = ppa_credentials(s).map_or(s.clone(), |_| {
+                            format!("***@{}", s.rsplit_once('@').map_or("", |(_, r)| r))
+                        });
+                        return Err(bad(key, &shown, "expected [user:token@]<lpuser>/<ppa>[:fingerprint]"));
+                    }
                 }
             }
             "env" => {
@@ -418,7 +478,11 @@ fn validate_params(map: &Map<String, Value>) -> Result<Params, RejectReason> {
                 )?;
                 p.testname = Some(s.to_string());
             }
-            "swiftuser" => p.swiftuser = Some(string(key, v)?.to_string()),
+            "swiftuser" => {
+                let s = string(key, v)?;
+                matching(key, s, &SWIFTUSER, "expected a Swift user name")?;
+                p.swiftuser = Some(s.to_string());
+            }
             "requester" => p.requester = Some(string(key, v)?.to_string()),
             "readable-by" => {
                 // autopkgtest-cloud accepts one user name or a list of them.
@@ -436,13 +500,20 @@ fn validate_params(map: &Map<String, Value>) -> Result<Params, RejectReason> {
             }
             "submit-time" => {
                 let s = string(key, v)?;
-                if chrono::DateTime::parse_from_str(s, SUBMIT_TIME_FORMAT).is_err() {
-                    return Err(bad(key, s, "expected %Y-%m-%d %H:%M:%S%z"));
+                if parse_submit_time(s).is_none() {
+                    return Err(bad(
+                        key,
+                        s,
+                        "expected %Y-%m-%d %H:%M:%S, optionally with a +HHMM offset",
+                    ));
                 }
                 p.submit_time = Some(s.to_string());
             }
             other => return Err(RejectReason::UnknownKey(other.chars().take(100).collect())),
         }
+    }
+    if p.ppas.iter().any(|s| ppa_credentials(s).is_some()) && p.swiftuser.is_none() {
+        return Err(RejectReason::PrivateWithoutReader);
     }
     Ok(p)
 }
@@ -520,6 +591,44 @@ mod tests {
             Request::parse(&huge).map_err(|e| e.code()),
             Err("too-large")
         );
+    }
+
+    #[test]
+    fn accepts_what_real_clients_send() {
+        // britney2-ubuntu: datetime.utcnow() formatted with %z, so no offset at all.
+        let britney = "hello\n{\"submit-time\": \"2026-12-01 22:15:03\", \"triggers\": [\"hello/1.0-1\"]}";
+        let r = parse(britney).expect("britney's own request");
+        let t = parse_submit_time(r.params.submit_time.as_deref().unwrap_or_default());
+        assert_eq!(t.map(|t| t.to_rfc3339()).as_deref(), Some("2026-12-01T22:15:03+00:00"));
+        assert!(parse("hello\n{\"submit-time\": \"2026-12-01 22:15:03+0100\"}").is_ok());
+        // The web app: ppas, all-proposed "1", readable-by as a list.
+        let web = "hello\n{\"all-proposed\": \"1\", \"ppas\": [\"me/fix:ABCDEF0123456789\"], \"readable-by\": [\"a\", \"b\"], \"requester\": \"someone\", \"triggers\": [\"hello/1.0-1\"], \"uuid\": \"6f3c1f0e-0d9e-4e63-9b44-2f3b1c1a0e11\"}";
+        assert!(parse(web).is_ok());
+        // Lower-case fingerprints are the same key.
+        assert!(parse("hello\n{\"ppas\": [\"me/fix:abcdef0123456789\"]}").is_ok());
+    }
+
+    #[test]
+    fn private_runs_need_a_reader_and_never_echo_tokens() {
+        let no_reader = parse("hello\n{\"ppas\": [\"bot:s3cret@me/embargo\"]}").expect_err("private");
+        assert_eq!(no_reader.code(), "private-without-swiftuser");
+        let r = parse("hello\n{\"ppas\": [\"bot:s3cret@me/embargo\"], \"swiftuser\": \"sec-team\"}")
+            .expect("private with reader");
+        assert!(r.params.private());
+        assert_eq!(r.params.redacted().ppas, ["***@me/embargo"]);
+        assert_eq!(ppa_name(&r.params.ppas[0]), "me/embargo");
+        let bad = parse("hello\n{\"ppas\": [\"bot:s3cret@../x\"]}").expect_err("bad ppa");
+        assert!(!bad.to_string().contains("s3cret"), "{bad}");
+        assert!(parse("hello\n{\"swiftuser\": \"x\"}").expect("swiftuser").params.private());
+    }
+
+    #[test]
+    fn completion_env_as_autopkgtest_cloud_joins_it() {
+        let r = parse("hello\n{\"all-proposed\": \"1\", \"testname\": \"smoke\"}").expect("valid");
+        assert_eq!(r.params.completion_env(), "all-proposed=1,testname=smoke");
+        assert_eq!(parse("hello").expect("bare").params.completion_env(), "");
+        let r = parse("hello\n{\"all-proposed\": 1}").expect("number");
+        assert_eq!(r.params.completion_env(), "all-proposed=1");
     }
 
     #[test]

@@ -51,6 +51,22 @@ impl FileStore {
         })?
     }
 
+    /// The root exists (or can be made) and takes a file.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            std::fs::create_dir_all(&root).map_err(io(&root))?;
+            tempfile::NamedTempFile::new_in(&root)
+                .map(drop)
+                .map_err(io(&root))
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "<blocking task>".into(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
     /// Flush the store's filesystem (`syncfs`): one call makes every object written so far durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         let root = self.root.clone();

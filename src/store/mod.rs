@@ -37,6 +37,17 @@ pub struct ObjectMeta {
     pub content_encoding: Option<&'static str>,
 }
 
+/// Read access to a result container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anyone may list and read (britney and the web pages read anonymously).
+    #[default]
+    Public,
+    /// Only this Swift user.
+    Private(String),
+}
+
 /// One entry of a listing: an object, or with a delimiter a common prefix ending in it.
 pub type Listing = Vec<String>;
 
@@ -84,6 +95,25 @@ impl Store {
         match self {
             Self::File(f) => f.put(container, name, data).await,
             Self::Swift(s) => s.put(container, name, data, meta).await,
+        }
+    }
+
+    /// Create a result container with its read ACL (Swift), once per process. On an existing
+    /// container this sets the ACL too, so containers made before it was configured heal.
+    pub async fn ensure_container(&self, container: &str, access: &Access) -> Result<(), StoreError> {
+        check_name(container)?;
+        match self {
+            Self::File(_) => Ok(()),
+            Self::Swift(s) => s.ensure_container(container, access).await,
+        }
+    }
+
+    /// Can results be written? Checked when a worker starts, before it takes any request: a
+    /// wrong key or an unwritable directory is found then, not after a test has run.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match self {
+            Self::File(f) => f.check().await,
+            Self::Swift(s) => s.check().await,
         }
     }
 

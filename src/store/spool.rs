@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ObjectMeta, Store};
+use super::{Access, ObjectMeta, Store};
 use crate::protocol::layout;
 use crate::protocol::messages::{IndexEntry, TestComplete};
 use crate::protocol::names::INDEX_CONTAINER;
@@ -16,10 +16,20 @@ use crate::protocol::names::INDEX_CONTAINER;
 pub struct SpoolEntry {
     pub uuid: String,
     pub container: String,
+    /// Who may read the container: public, or one Swift user for a private run.
+    #[serde(default)]
+    pub access: Access,
+    /// The run's directory; named by [`upload`] when the result is stored, empty before.
     pub run_dir: String,
+    /// `sha1(body)[:5]`, the run id's suffix.
+    #[serde(default)]
+    pub hash5: String,
+    /// Every object is in the store under `run_dir`; a retry only announces.
+    #[serde(default)]
+    pub stored: bool,
     pub index: IndexEntry,
     pub complete: TestComplete,
-    /// Files of the run directory (`log.gz`, `result.tar`, `artifacts.tar.gz`).
+    /// Files of the run directory (`log.gz`, `artifacts.tar.gz`, `result.tar`, ...).
     pub files: Vec<String>,
 }
 
@@ -97,17 +107,32 @@ impl Spool {
         Ok(out)
     }
 
-    /// Upload the run's files, then the index entry and the by-uuid pointer. Idempotent.
-    pub async fn store(&self, entry: &SpoolEntry, store: &Store) -> Result<()> {
+    /// Upload the run's files, then the index entry and the by-uuid pointer, unless that was
+    /// done already; the entry on disk then records its run directory.
+    pub async fn store(&self, entry: &mut SpoolEntry, store: &Store) -> Result<()> {
+        if entry.stored {
+            return Ok(());
+        }
         let dir = self.entry_dir(&entry.uuid);
+        let names = entry.files.clone();
         let mut files = Vec::new();
-        for name in &entry.files {
+        for name in &names {
             let data = tokio::fs::read(dir.join(name))
                 .await
                 .with_context(|| format!("spool: read {name}"))?;
             files.push((name.as_str(), data));
         }
-        upload(entry, &files, store).await
+        upload(entry, &files, store).await?;
+        self.rewrite(entry)
+    }
+
+    /// Replace the entry's description, keeping its files.
+    fn rewrite(&self, entry: &SpoolEntry) -> Result<()> {
+        let dir = self.entry_dir(&entry.uuid);
+        let tmp = dir.join(".entry.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(entry)?).context("spool: write entry")?;
+        std::fs::rename(&tmp, dir.join(ENTRY)).context("spool: replace entry")?;
+        Ok(())
     }
 
     pub fn remove(&self, uuid: &str) -> Result<()> {
@@ -125,51 +150,96 @@ pub fn announced_key(uuid: &str) -> String {
     format!("announced/{uuid}")
 }
 
-/// Upload a result's files, then its index entry and by-uuid pointer, then make it all durable.
-/// Idempotent, so a retry after a partial failure is safe.
-pub async fn upload(entry: &SpoolEntry, files: &[(&str, Vec<u8>)], store: &Store) -> Result<()> {
-    for (name, data) in files {
-        let meta = match *name {
-            layout::LOG_OBJECT => ObjectMeta {
-                content_type: Some("text/plain; charset=UTF-8"),
-                content_encoding: Some("gzip"),
-            },
-            layout::RESULT_OBJECT => ObjectMeta {
-                content_type: Some("application/x-tar"),
-                content_encoding: None,
-            },
-            _ => ObjectMeta {
-                content_type: Some("application/octet-stream"),
-                content_encoding: None,
-            },
-        };
-        store
-            .put(
-                &entry.container,
-                &format!("{}/{name}", entry.run_dir),
-                data.clone(),
-                meta,
-            )
+/// How many later seconds a run id may move to when its name is taken (two results of one
+/// package with the same body stored in the same second).
+const NAME_TRIES: i64 = 30;
+
+/// Name the run now (autopkgtest-cloud takes the run id when the result is stored), upload its
+/// objects with `result.tar` last (a reader that finds `result.tar` finds the whole run), then
+/// the index entry and by-uuid pointer, then make it all durable. A failed attempt leaves at
+/// most objects without `result.tar`, which readers skip; the next attempt names a new run.
+pub async fn upload(entry: &mut SpoolEntry, files: &[(&str, Vec<u8>)], store: &Store) -> Result<()> {
+    store
+        .ensure_container(&entry.container, &entry.access)
+        .await
+        .with_context(|| format!("create container {}", entry.container))?;
+    let (release, arch, package) = (
+        entry.index.release.clone(),
+        entry.index.arch.clone(),
+        entry.index.package.clone(),
+    );
+    let mut at = chrono::Utc::now();
+    let mut run_dir = layout::run_dir(&release, &arch, &package, at, &entry.hash5);
+    for _ in 0..NAME_TRIES {
+        let taken = store
+            .list(&entry.container, &format!("{run_dir}/"), Some('/'))
             .await
-            .with_context(|| format!("store {}/{}/{name}", entry.container, entry.run_dir))?;
+            .with_context(|| format!("list {}/{run_dir}", entry.container))?;
+        if taken.is_empty() {
+            break;
+        }
+        at += chrono::Duration::seconds(1);
+        run_dir = layout::run_dir(&release, &arch, &package, at, &entry.hash5);
     }
+    entry.run_dir = run_dir.clone();
+    entry.index.swift_dir = run_dir.clone();
+    entry.complete.swift_dir = run_dir.clone();
+
+    let put = |name: &str, data: Vec<u8>| {
+        let key = format!("{run_dir}/{name}");
+        let meta = object_meta(name);
+        let container = entry.container.clone();
+        async move {
+            store
+                .put(&container, &key, data, meta)
+                .await
+                .with_context(|| format!("store {container}/{key}"))
+        }
+    };
+    let (last, first): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|(n, _)| *n == layout::RESULT_OBJECT);
+    // Independent objects go up together; result.tar only once they are all in.
+    futures::future::try_join_all(first.into_iter().map(|(n, d)| put(n, d.clone()))).await?;
+    for (n, d) in last {
+        put(n, d.clone()).await?;
+    }
+
     let json = serde_json::to_vec(&entry.index)?;
     let meta = ObjectMeta {
         content_type: Some("application/json"),
         content_encoding: None,
     };
-    store
-        .put(
-            INDEX_CONTAINER,
-            &layout::index_key(entry.index.finished, &entry.uuid),
-            json.clone(),
-            meta,
-        )
-        .await?;
-    store
-        .put(INDEX_CONTAINER, &layout::uuid_key(&entry.uuid), json, meta)
-        .await?;
+    let index_key = layout::index_key(entry.index.finished, &entry.uuid);
+    let uuid_key = layout::uuid_key(&entry.uuid);
+    futures::future::try_join(
+        store.put(INDEX_CONTAINER, &index_key, json.clone(), meta),
+        store.put(INDEX_CONTAINER, &uuid_key, json, meta),
+    )
+    .await?;
     // One flush for the whole result, before it is announced and acknowledged.
     store.sync().await?;
+    entry.stored = true;
     Ok(())
+}
+
+fn object_meta(name: &str) -> ObjectMeta {
+    match name {
+        layout::LOG_OBJECT => ObjectMeta {
+            content_type: Some("text/plain; charset=UTF-8"),
+            content_encoding: Some("gzip"),
+        },
+        layout::RESULT_OBJECT => ObjectMeta {
+            content_type: Some("application/x-tar"),
+            content_encoding: None,
+        },
+        layout::READABLE_BY_OBJECT => ObjectMeta {
+            content_type: Some("text/plain"),
+            content_encoding: None,
+        },
+        _ => ObjectMeta {
+            content_type: Some("application/octet-stream"),
+            content_encoding: None,
+        },
+    }
 }

@@ -7,7 +7,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use super::{Listing, ObjectMeta, StoreError, apply_delimiter};
+use super::{Access, Listing, ObjectMeta, StoreError, apply_delimiter};
+use crate::protocol::layout;
 use crate::config::SwiftConfig;
 
 /// Object names keep their slashes; everything else unusual is encoded.
@@ -28,6 +29,8 @@ pub struct SwiftStore {
     project: String,
     domain: String,
     session: Arc<Mutex<Option<(String, String)>>>,
+    /// `X-Container-Read` of public result containers; empty: leave it unset.
+    public_read: String,
     /// Containers this process has already created (PUT on a container is idempotent, but one
     /// per object would double the requests).
     created: Arc<Mutex<std::collections::HashSet<String>>>,
@@ -76,6 +79,10 @@ impl SwiftStore {
             project: cfg.project.clone().unwrap_or_default(),
             domain: cfg.domain.clone().unwrap_or_else(|| "Default".into()),
             session: Arc::new(Mutex::new(None)),
+            public_read: cfg
+                .public_read
+                .clone()
+                .unwrap_or_else(|| layout::PUBLIC_READ_ACL.into()),
             created: Arc::default(),
         })
     }
@@ -192,6 +199,58 @@ impl SwiftStore {
             return Ok(resp);
         }
         Err(swift_err(what, "unauthorised after re-authenticating"))
+    }
+
+    /// Authenticate and read the account: a wrong key is an error naming the user, never the key.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let resp = self
+            .send("account check", |url, token| {
+                self.client
+                    .head(url.to_string())
+                    .header("X-Auth-Token", token)
+            })
+            .await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(swift_err("account check", resp.status()))
+        }
+    }
+
+    /// PUT the container with its read ACL, once per process.
+    pub async fn ensure_container(&self, container: &str, access: &Access) -> Result<(), StoreError> {
+        if self.created.lock().await.contains(container) {
+            return Ok(());
+        }
+        let acl = match access {
+            Access::Public => self.public_read.clone(),
+            // Keystone names users `project:user` (`*:` is any project); tempauth's
+            // `account:user` is given as it is.
+            Access::Private(user) if user.contains(':') => user.clone(),
+            Access::Private(user) => layout::private_read_acl(user),
+        };
+        let c = utf8_percent_encode(container, PATH).to_string();
+        let resp = self
+            .send("create container", |url, token| {
+                let rb = self
+                    .client
+                    .put(format!("{url}/{c}"))
+                    .header("X-Auth-Token", token);
+                if acl.is_empty() {
+                    rb
+                } else {
+                    rb.header("X-Container-Read", &acl)
+                }
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(swift_err(
+                format!("create container {container}"),
+                resp.status(),
+            ));
+        }
+        self.created.lock().await.insert(container.to_string());
+        Ok(())
     }
 
     pub async fn put(

@@ -1,6 +1,7 @@
 //! The end of a request's life: pack, spool, store, announce, acknowledge — in that order, so
 //! that a request is acknowledged only once its result is safe and announced exactly once.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,7 +13,7 @@ use super::{Flow, Worker, hold, results};
 use crate::broker::{Backoff, Session, publish};
 use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
 use crate::protocol::{Request, layout, names};
-use crate::store::ObjectMeta;
+use crate::store::{Access, ObjectMeta};
 use crate::store::spool::{self, SpoolEntry, announced_key};
 
 /// Was this uuid's result already stored (by us before a failure, or by another worker)?
@@ -44,41 +45,36 @@ pub async fn finish(
 ) -> Result<Flow> {
     let out = a.out();
     let p = &job.req.params;
-    let version = std::fs::read_to_string(out.join("testpkg-version"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| format!("{} unknown", job.req.package));
     let requester = p.requester.clone().unwrap_or_default();
-    let mut extra = vec![
-        ("exitcode", format!("{}\n", a.code.0)),
-        ("duration", format!("{}\n", a.duration)),
-    ];
-    if !out.join("testpkg-version").is_file() {
-        extra.push(("testpkg-version", format!("{version}\n")));
-    }
-    if !requester.is_empty() {
-        extra.push(("requester", format!("{requester}\n")));
-    }
-    let packed = results::pack(&out, &extra).context("pack results")?;
-    let container = layout::container(&job.queue.release, &p.ppas);
-    let run_dir = layout::run_dir(
-        &job.queue.release,
-        &job.queue.arch,
-        &job.req.package,
-        a.started,
-        &Request::body_hash5(&job.body),
-    );
+    let private = p.private();
+    prepare_output(&out, &job.req, &a)?;
+    let packed = results::pack(&out).context("pack results")?;
+    let container = layout::container(&job.queue.release, &p.ppas, private);
+    let version = std::fs::read_to_string(out.join("testpkg-version")).unwrap_or_default();
+    let version = version.trim().to_string();
     let finished = Utc::now();
     let class = a.code.class();
-    let body = String::from_utf8_lossy(&job.body).to_string();
-    let entry = SpoolEntry {
+    // The index is read by every operator: a private PPA's token stays out of it.
+    let body = if private {
+        Request {
+            package: job.req.package.clone(),
+            params: p.redacted(),
+        }
+        .body()
+    } else {
+        String::from_utf8_lossy(&job.body).to_string()
+    };
+    let mut entry = SpoolEntry {
         uuid: job.uuid.clone(),
         container: container.clone(),
-        run_dir: run_dir.clone(),
-        files: vec![
-            layout::LOG_OBJECT.into(),
-            layout::RESULT_OBJECT.into(),
-            layout::ARTIFACTS_OBJECT.into(),
-        ],
+        access: match &p.swiftuser {
+            Some(user) if private => Access::Private(user.clone()),
+            _ => Access::Public,
+        },
+        run_dir: String::new(),
+        hash5: Request::body_hash5(&job.body),
+        stored: false,
+        files: packed.names(),
         index: IndexEntry {
             uuid: job.uuid.clone(),
             package: job.req.package.clone(),
@@ -88,7 +84,7 @@ pub async fn finish(
             exitcode: a.code.0,
             class,
             container: container.clone(),
-            swift_dir: run_dir.clone(),
+            swift_dir: String::new(),
             duration: a.duration,
             finished,
             worker: w.opts.id.clone(),
@@ -96,6 +92,7 @@ pub async fn finish(
             requester: requester.clone(),
             testpkg_version: version.clone(),
             body,
+            private,
         },
         complete: TestComplete {
             architecture: job.queue.arch.clone(),
@@ -103,10 +100,10 @@ pub async fn finish(
             duration: a.duration,
             exitcode: a.code.0,
             package: job.req.package.clone(),
-            testpkg_version: version,
+            testpkg_version: bare_version(&version),
             release: job.queue.release.clone(),
             requester,
-            swift_dir: run_dir,
+            swift_dir: String::new(),
             triggers: p.triggers_joined(),
             env: p.completion_env(),
             uuid: job.uuid.clone(),
@@ -119,11 +116,7 @@ pub async fn finish(
             }),
         },
     };
-    let files = [
-        (layout::LOG_OBJECT, packed.log_gz),
-        (layout::RESULT_OBJECT, packed.result_tar),
-        (layout::ARTIFACTS_OBJECT, packed.artifacts_tar_gz),
-    ];
+    let files = packed.objects();
     if let Ok(mut s) = w.shared.lock() {
         s.done += 1;
         match class {
@@ -140,13 +133,14 @@ pub async fn finish(
     );
     // The common case goes straight to the store. The spool is for when the store or the broker
     // is away: then the result waits there, and the request stays unacknowledged.
-    if let Err(e) = spool::upload(&entry, &files, &w.opts.store).await {
+    if let Err(e) = spool::upload(&mut entry, &files, &w.opts.store).await {
         tracing::warn!(
             "{}: store unavailable ({e:#}); keeping the result in the spool",
             entry.uuid
         );
+        entry.stored = false;
         w.opts.spool.add(&entry, &files)?;
-        return deliver(w, session, &entry, Some(holding)).await;
+        return deliver(w, session, &mut entry, Some(holding)).await;
     }
     let flow = announce_and_ack(w, session, &entry, Some(holding)).await?;
     if flow == Flow::Reconnect && !announced(w, &entry.uuid).await {
@@ -170,7 +164,7 @@ async fn announced(w: &Worker, uuid: &str) -> bool {
 pub async fn deliver(
     w: &mut Worker,
     session: &Session,
-    entry: &SpoolEntry,
+    entry: &mut SpoolEntry,
     holding: Option<Holding>,
 ) -> Result<Flow> {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
@@ -232,9 +226,9 @@ async fn announce_and_ack(
 
 /// After (re)connecting: deliver whatever finished while the broker or store was away.
 pub async fn flush_spool(w: &mut Worker, session: &Session) -> Result<Flow> {
-    for entry in w.opts.spool.pending()? {
+    for mut entry in w.opts.spool.pending()? {
         tracing::info!("{}: delivering a spooled result", entry.uuid);
-        if deliver(w, session, &entry, None).await? == Flow::Reconnect {
+        if deliver(w, session, &mut entry, None).await? == Flow::Reconnect {
             return Ok(Flow::Reconnect);
         }
     }
@@ -294,8 +288,8 @@ async fn announce_once(w: &Worker, session: &Session, complete: &TestComplete) -
 /// A redelivered request whose result is already stored: make sure it is announced once,
 /// even if the worker that stored it died before announcing and never came back.
 pub async fn announce_stored(w: &mut Worker, session: &Session, uuid: &str) -> Result<Flow> {
-    if let Some(entry) = w.opts.spool.pending()?.into_iter().find(|e| e.uuid == uuid) {
-        return deliver(w, session, &entry, None).await;
+    if let Some(mut entry) = w.opts.spool.pending()?.into_iter().find(|e| e.uuid == uuid) {
+        return deliver(w, session, &mut entry, None).await;
     }
     let Some(data) = w
         .opts
@@ -320,7 +314,7 @@ pub fn complete_from_index(e: &IndexEntry) -> TestComplete {
         duration: e.duration,
         exitcode: e.exitcode,
         package: e.package.clone(),
-        testpkg_version: e.testpkg_version.clone(),
+        testpkg_version: bare_version(&e.testpkg_version),
         release: e.release.clone(),
         requester: e.requester.clone(),
         swift_dir: e.swift_dir.clone(),
@@ -334,5 +328,72 @@ pub fn complete_from_index(e: &IndexEntry) -> TestComplete {
             attempts: 0,
             finished: e.finished,
         }),
+    }
+}
+
+/// The second word of `testpkg-version` (`hello 1.0-1` gives `1.0-1`), as autopkgtest-cloud
+/// sends it; `unknown` and `blacklisted` pass through the same way.
+pub fn bare_version(testpkg_version: &str) -> String {
+    let mut words = testpkg_version.split_whitespace();
+    match (words.next(), words.next()) {
+        (_, Some(v)) => v.to_string(),
+        (Some(only), None) => only.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Write what autopkgtest-cloud's worker adds to an output directory before packing: exit code,
+/// duration, requester, `testpkg-version` when autopkgtest wrote none (`<pkg> unknown`), a
+/// `testinfo.json` with the triggers when it is missing (britney ignores a result without it),
+/// and `readable-by`. Returns the files written, for `result.tar`.
+fn prepare_output(out: &Path, req: &Request, a: &Attempt) -> Result<()> {
+    let p = &req.params;
+    let mut files = vec![
+        ("exitcode", format!("{}\n", a.code.0)),
+        ("duration", format!("{}\n", a.duration)),
+    ];
+    if !out.join("testpkg-version").is_file() {
+        files.push(("testpkg-version", format!("{} unknown\n", req.package)));
+    }
+    if !out.join("testinfo.json").is_file() {
+        let info = if p.triggers.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({
+                "custom_environment": [format!("ADT_TEST_TRIGGERS={}", p.triggers_joined())]
+            })
+        };
+        files.push(("testinfo.json", serde_json::to_string_pretty(&info)?));
+    }
+    if let Some(r) = &p.requester {
+        files.push(("requester", format!("{r}\n")));
+    }
+    match &p.readable_by {
+        Some(serde_json::Value::Array(users)) => {
+            let users: Vec<&str> = users.iter().filter_map(|u| u.as_str()).collect();
+            files.push((layout::READABLE_BY_OBJECT, users.join("\n")));
+        }
+        Some(serde_json::Value::String(user)) => {
+            files.push((layout::READABLE_BY_OBJECT, format!("{user}\n")));
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(out).context("output directory")?;
+    for (name, content) in &files {
+        std::fs::write(out.join(name), content).with_context(|| format!("write {name}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_versions_like_autopkgtest_cloud() {
+        assert_eq!(bare_version("hello 1.0-1\n"), "1.0-1");
+        assert_eq!(bare_version("hello blacklisted"), "blacklisted");
+        assert_eq!(bare_version("hello unknown"), "unknown");
+        assert_eq!(bare_version(""), "");
     }
 }

@@ -13,7 +13,8 @@ use super::presence::{self, Incoming};
 use super::{Flow, Worker, classify, deliver, hold, runner};
 use crate::broker::{Session, publish};
 use crate::protocol::messages::{
-    AfterStop, ControlAction, JobInfo, LogChunk, StatusExtra, TestStatus, WorkerState,
+    AfterStop, ControlAction, JobInfo, LogChunk, PRIVATE_LOGTAIL, PRIVATE_PACKAGE, StatusExtra,
+    TestStatus, WorkerState,
 };
 use crate::protocol::{ExitCode, QueueName, RejectReason, Request, names};
 
@@ -216,11 +217,18 @@ fn denied(job: &Job) -> Result<Attempt> {
         .tempdir()
         .context("temporary output directory")?;
     let log = format!(
-        "adtop: {} is on this worker's never_run list; not running it (exit code 99)\n",
+        "This package is marked to never run (adtop: {} is on this worker's never_run list; exit code 99). To get the entry removed, contact the operators of this deployment.\n",
         job.req.package
     );
-    std::fs::create_dir_all(dir.path().join("out")).context("output directory")?;
-    std::fs::write(dir.path().join("out").join("log"), &log).context("write log")?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).context("output directory")?;
+    std::fs::write(out.join("log"), &log).context("write log")?;
+    // britney's hints match on "blacklisted" (autopkgtest-cloud's wording).
+    std::fs::write(
+        out.join("testpkg-version"),
+        format!("{} blacklisted\n", job.req.package),
+    )
+    .context("write testpkg-version")?;
     Ok(Attempt {
         code: ExitCode::DENIED,
         dir,
@@ -358,14 +366,28 @@ async fn publish_status(
     log: &str,
     silent: u64,
 ) {
+    // A private run says only that it runs, as autopkgtest-cloud's worker does.
+    let private = job.req.params.private();
     let status = TestStatus {
         release: job.queue.release.clone(),
         architecture: job.queue.arch.clone(),
-        package: job.req.package.clone(),
+        package: if private {
+            PRIVATE_PACKAGE.into()
+        } else {
+            job.req.package.clone()
+        },
         running,
-        params: serde_json::to_value(&job.req.params).unwrap_or_default(),
+        params: if private {
+            serde_json::json!({})
+        } else {
+            serde_json::to_value(&job.req.params).unwrap_or_default()
+        },
         duration,
-        logtail: logtail(log),
+        logtail: if private {
+            PRIVATE_LOGTAIL.into()
+        } else {
+            logtail(log)
+        },
         uuid: job.uuid.clone(),
         adtop: Some(StatusExtra {
             worker: w.opts.id.clone(),
@@ -386,11 +408,18 @@ async fn publish_status(
 async fn publish_log(
     w: &Worker,
     session: &Session,
-    uuid: &str,
+    job: &Job,
     offset: u64,
     data: &str,
     eof: bool,
 ) {
+    // `adtop.log` is readable by anyone on the broker: a private run's log stays in its container.
+    let uuid = job.uuid.as_str();
+    let data = if job.req.params.private() && !data.is_empty() {
+        ""
+    } else {
+        data
+    };
     let chunk = LogChunk {
         uuid: uuid.to_string(),
         worker: w.opts.id.clone(),
@@ -430,19 +459,37 @@ async fn run_once(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(t.deadline);
     let lease_at = tokio::time::Instant::now() + w.opts.lease;
     {
+        let private = job.req.params.private();
         let info = JobInfo {
             uuid: job.uuid.clone(),
-            package: job.req.package.clone(),
+            package: if private {
+                PRIVATE_PACKAGE.into()
+            } else {
+                job.req.package.clone()
+            },
             release: job.queue.release.clone(),
             arch: job.queue.arch.clone(),
             queue: job.queue.to_string(),
-            triggers: job.req.params.triggers.clone(),
+            triggers: if private {
+                Vec::new()
+            } else {
+                job.req.params.triggers.clone()
+            },
             requester: job.req.params.requester.clone().unwrap_or_default(),
-            identity: job.req.identity(),
+            identity: if private {
+                Request {
+                    package: job.req.package.clone(),
+                    params: job.req.params.redacted(),
+                }
+                .identity()
+            } else {
+                job.req.identity()
+            },
             started,
             timeout: t.deadline,
             last_output: started,
             attempt,
+            private,
         };
         if let Ok(mut s) = w.shared.lock() {
             s.job = Some(info);
@@ -486,7 +533,7 @@ async fn run_once(
             chunk = output.recv(), if output_open => match chunk {
                 Some(text) => {
                     last_output = Instant::now();
-                    publish_log(w, session, &job.uuid, offset, &text, false).await;
+                    publish_log(w, session, job, offset, &text, false).await;
                     offset += text.len() as u64;
                     if live.len() < LIVE_LOG_CAP {
                         live.push_str(&text);
@@ -524,7 +571,7 @@ async fn run_once(
                         break None;
                     }
                     ControlAction::Replay => {
-                        publish_log(w, session, &job.uuid, 0, &live, false).await;
+                        publish_log(w, session, job, 0, &live, false).await;
                         presence::reply(w, session, &m, true, "replayed").await;
                     }
                     ControlAction::Drain => {
@@ -558,7 +605,7 @@ async fn run_once(
     while output_open {
         match tokio::time::timeout(Duration::from_millis(200), output.recv()).await {
             Ok(Some(text)) => {
-                publish_log(w, session, &job.uuid, offset, &text, false).await;
+                publish_log(w, session, job, offset, &text, false).await;
                 offset += text.len() as u64;
                 if live.len() < LIVE_LOG_CAP {
                     live.push_str(&text);
@@ -567,7 +614,7 @@ async fn run_once(
             _ => output_open = false,
         }
     }
-    publish_log(w, session, &job.uuid, offset, "", true).await;
+    publish_log(w, session, job, offset, "", true).await;
     if urgent {
         return Ok(End::Urgent);
     }

@@ -7,21 +7,46 @@ use anyhow::{Context, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::protocol::layout::RESULT_TAR_FILES;
+use crate::protocol::layout::{
+    ARTIFACTS_OBJECT, LOG_OBJECT, READABLE_BY_OBJECT, RESULT_OBJECT, RESULT_TAR_FILES,
+};
 
 pub struct Packed {
     pub log_gz: Vec<u8>,
     pub result_tar: Vec<u8>,
     pub artifacts_tar_gz: Vec<u8>,
+    /// `readable-by`, uploaded as it is (autopkgtest-cloud's private-results ACL file).
+    pub readable_by: Option<Vec<u8>>,
 }
 
-/// `log` → log.gz (gzip -9); the small files → result.tar; everything else → artifacts.tar.gz.
-/// `extra` files (exitcode, duration, requester, and testpkg-version when autopkgtest wrote
-/// none) are written into the directory first so both tars see one truth.
-pub fn pack(dir: &Path, extra: &[(&str, String)]) -> Result<Packed> {
-    for (name, content) in extra {
-        std::fs::write(dir.join(name), content).with_context(|| format!("write {name}"))?;
+impl Packed {
+    /// The run's objects, `result.tar` last: it is uploaded last.
+    pub fn objects(self) -> Vec<(&'static str, Vec<u8>)> {
+        let mut v = vec![
+            (LOG_OBJECT, self.log_gz),
+            (ARTIFACTS_OBJECT, self.artifacts_tar_gz),
+        ];
+        if let Some(r) = self.readable_by {
+            v.push((READABLE_BY_OBJECT, r));
+        }
+        v.push((RESULT_OBJECT, self.result_tar));
+        v
     }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut v = vec![LOG_OBJECT.to_string(), ARTIFACTS_OBJECT.to_string()];
+        if self.readable_by.is_some() {
+            v.push(READABLE_BY_OBJECT.to_string());
+        }
+        v.push(RESULT_OBJECT.to_string());
+        v
+    }
+}
+
+/// `log` → log.gz (gzip -9); the small files → result.tar; `readable-by` as it is; everything
+/// else → artifacts.tar.gz.
+pub fn pack(dir: &Path) -> Result<Packed> {
+    let readable_by = std::fs::read(dir.join(READABLE_BY_OBJECT)).ok();
     let log = std::fs::read(dir.join("log")).unwrap_or_default();
     let mut gz = GzEncoder::new(Vec::new(), Compression::best());
     gz.write_all(&log).context("compress log")?;
@@ -48,7 +73,10 @@ pub fn pack(dir: &Path, extra: &[(&str, String)]) -> Result<Packed> {
     for entry in names {
         let name = entry.file_name();
         let name_str = name.to_string_lossy();
-        if name_str == "log" || RESULT_TAR_FILES.contains(&name_str.as_ref()) {
+        if name_str == "log"
+            || name_str == READABLE_BY_OBJECT
+            || RESULT_TAR_FILES.contains(&name_str.as_ref())
+        {
             continue;
         }
         let path = entry.path();
@@ -71,6 +99,7 @@ pub fn pack(dir: &Path, extra: &[(&str, String)]) -> Result<Packed> {
         log_gz,
         result_tar,
         artifacts_tar_gz,
+        readable_by,
     })
 }
 
@@ -102,11 +131,9 @@ mod tests {
         std::fs::write(d.path().join("log"), "the log\n").expect("write");
         std::fs::write(d.path().join("summary"), "t PASS\n").expect("write");
         std::fs::write(d.path().join("t-stdout"), "out\n").expect("write");
-        let p = pack(
-            d.path(),
-            &[("exitcode", "0\n".into()), ("duration", "3\n".into())],
-        )
-        .expect("packs");
+        std::fs::write(d.path().join("exitcode"), "0\n").expect("write");
+        std::fs::write(d.path().join("duration"), "3\n").expect("write");
+        let p = pack(d.path()).expect("packs");
         let members: Vec<String> = tar_members(&p.result_tar)
             .expect("tar")
             .into_iter()

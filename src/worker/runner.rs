@@ -23,44 +23,67 @@ pub struct RunnerConfig {
     pub virt: Vec<String>,
     pub source_dir: Option<PathBuf>,
     pub extra_args: Vec<String>,
+    /// Each becomes `--setup-commands <command>` (autopkgtest-cloud's `setup_command`s).
+    pub setup_commands: Vec<String>,
 }
 
-/// The autopkgtest command line for one request, as autopkgtest-cloud builds it.
+/// The baseline britney asks for: the package tested without anything from -proposed.
+pub const BASELINE_TRIGGER: &str = "migration-reference/0";
+
+impl RunnerConfig {
+    /// The `null` server tests on the worker's own host: no pocket pinning or upgrade there.
+    pub fn null_testbed(&self) -> bool {
+        self.virt.first().is_none_or(|v| v == "null")
+    }
+}
+
+/// The autopkgtest command line for one request, as autopkgtest-cloud's worker builds it.
 pub fn args(cfg: &RunnerConfig, req: &Request, out: &Path, t: &JobTimeouts) -> Vec<String> {
     let p = &req.params;
     let mut a = vec![format!("--output-dir={}", out.display())];
     a.extend(cfg.extra_args.iter().cloned());
-    if !p.triggers.is_empty() && cfg.source_dir.is_none() {
-        if p.all_proposed() {
-            a.push("--apt-pocket=proposed".into());
-        } else {
-            let srcs: Vec<&str> = p
-                .triggers
-                .iter()
-                .filter_map(|t| t.split('/').next())
-                .collect();
-            a.push(format!("--apt-pocket=proposed=src:{}", srcs.join(",")));
-        }
-        a.push("--apt-upgrade".into());
+    for c in &cfg.setup_commands {
+        a.push("--setup-commands".into());
+        a.push(c.clone());
     }
     for ppa in &p.ppas {
-        a.push(format!(
-            "--add-apt-source=ppa:{}",
-            ppa.split(':').next().unwrap_or(ppa)
-        ));
+        a.push(format!("--add-apt-source=ppa:{ppa}"));
     }
-    for e in &p.env {
-        a.push(format!("--env={e}"));
-    }
-    if let Some(name) = &p.testname {
-        a.push(format!("--test-name={name}"));
+    // Only the triggering packages from -proposed (better isolation), unless all-proposed; not
+    // for git tests or PPA runs; never the baseline; and only on a real testbed.
+    if !cfg.null_testbed() {
+        if p.test_git.is_none() && (p.ppas.is_empty() || p.all_proposed.is_some()) {
+            if p.all_proposed() {
+                a.push("--apt-pocket=proposed".into());
+            } else {
+                let srcs: Vec<String> = p
+                    .triggers
+                    .iter()
+                    .filter(|t| *t != BASELINE_TRIGGER)
+                    .filter_map(|t| t.split('/').next())
+                    .map(|s| format!("src:{s}"))
+                    .collect();
+                if !srcs.is_empty() {
+                    a.push(format!("--apt-pocket=proposed={}", srcs.join(",")));
+                }
+            }
+        }
+        a.push("--apt-upgrade".into());
     }
     a.push(format!("--timeout-short={}", t.short));
     a.push(format!("--timeout-install={}", t.install));
     a.push(format!("--timeout-test={}", t.test));
     a.push(format!("--timeout-copy={}", t.copy));
     a.push(format!("--timeout-build={}", t.build));
-    a.push(format!("--env=ADT_TEST_TRIGGERS={}", p.triggers_joined()));
+    for e in &p.env {
+        a.push(format!("--env={e}"));
+    }
+    if !p.triggers.is_empty() {
+        a.push(format!("--env=ADT_TEST_TRIGGERS={}", p.triggers_joined()));
+    }
+    if let Some(name) = &p.testname {
+        a.push(format!("--test-name={name}"));
+    }
     match &cfg.source_dir {
         // The trailing slash tells autopkgtest this is an unbuilt source tree.
         Some(dir) => a.push(format!("{}/", dir.join(&req.package).display())),
@@ -236,18 +259,14 @@ fn descendants(root: Pid) -> Vec<Pid> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn command_line_like_autopkgtest_cloud() {
+    fn cmdline(virt: &str, body: &[u8]) -> Vec<String> {
         let cfg = RunnerConfig {
             program: "autopkgtest".into(),
-            virt: vec!["null".into()],
+            virt: virt.split(' ').map(str::to_string).collect(),
             source_dir: None,
             extra_args: vec![],
+            setup_commands: vec!["apt-get update".into()],
         };
-        let req = Request::parse(
-            b"hello\n{\"triggers\": [\"glibc/2.39\", \"hello/1\"], \"env\": [\"A_B=c\"]}",
-        )
-        .expect("valid");
         let t = JobTimeouts {
             short: 1,
             install: 2,
@@ -256,11 +275,42 @@ mod tests {
             build: 5,
             deadline: 6,
         };
-        let a = args(&cfg, &req, Path::new("/tmp/out"), &t);
-        assert!(a.contains(&"--apt-pocket=proposed=src:glibc,hello".to_string()));
+        args(&cfg, &Request::parse(body).expect("valid"), Path::new("/tmp/out"), &t)
+    }
+
+    #[test]
+    fn command_line_like_autopkgtest_cloud() {
+        let body = b"hello\n{\"triggers\": [\"glibc/2.39\", \"hello/1\"], \"env\": [\"A_B=c\"]}";
+        let a = cmdline("qemu /img", body);
+        assert!(a.contains(&"--apt-pocket=proposed=src:glibc,src:hello".to_string()));
+        assert!(a.contains(&"--apt-upgrade".to_string()));
+        assert!(a.windows(2).any(|w| w == ["--setup-commands", "apt-get update"]));
         assert!(a.contains(&"--env=ADT_TEST_TRIGGERS=glibc/2.39 hello/1".to_string()));
         assert!(a.contains(&"--env=A_B=c".to_string()));
-        assert_eq!(&a[a.len() - 3..], ["hello", "--", "null"]);
+        assert_eq!(&a[a.len() - 4..], ["hello", "--", "qemu", "/img"]);
+        // The null server tests on this host: no pinning, no upgrade.
+        let null = cmdline("null", body);
+        assert!(!null.iter().any(|x| x.starts_with("--apt-pocket") || x == "--apt-upgrade"));
+    }
+
+    #[test]
+    fn baseline_ppas_and_all_proposed() {
+        // The baseline runs without -proposed at all.
+        let a = cmdline("lxd img", b"hello\n{\"triggers\": [\"migration-reference/0\"]}");
+        assert!(!a.iter().any(|x| x.starts_with("--apt-pocket")), "{a:?}");
+        assert!(a.contains(&"--apt-upgrade".to_string()));
+        let a = cmdline("lxd img", b"hello\n{\"triggers\": [\"hello/1\"], \"all-proposed\": \"1\"}");
+        assert!(a.contains(&"--apt-pocket=proposed".to_string()));
+        // A PPA run takes the PPA, not -proposed; a private one keeps its credentials for apt.
+        let a = cmdline(
+            "lxd img",
+            b"hello\n{\"triggers\": [\"hello/1\"], \"ppas\": [\"u:t@me/fix\"], \"swiftuser\": \"me\"}",
+        );
+        assert!(!a.iter().any(|x| x.starts_with("--apt-pocket")));
+        assert!(a.contains(&"--add-apt-source=ppa:u:t@me/fix".to_string()));
+        // No triggers: no ADT_TEST_TRIGGERS at all.
+        let a = cmdline("null", b"hello");
+        assert!(!a.iter().any(|x| x.starts_with("--env=ADT_TEST_TRIGGERS")));
     }
 
     #[tokio::test]
