@@ -116,6 +116,8 @@ struct Bench {
     /// Where workers put their store and spool (the temp dir, or a tmpfs to take disk
     /// durability out of the figure).
     data: PathBuf,
+    /// Another store for the workers (the test Swift), with the environment holding its user.
+    store: Option<(String, Vec<(String, String)>)>,
 }
 
 impl Bench {
@@ -150,6 +152,7 @@ impl Bench {
             workers: Vec::new(),
             queues: Vec::new(),
             data: PathBuf::new(),
+            store: None,
         })
     }
 
@@ -180,10 +183,11 @@ impl Bench {
             .arg("--broker")
             .arg(&self.broker)
             .arg("--store")
-            .arg(format!(
-                "file://{}",
-                self.data_dir().join("store").display()
+            .arg(self.store.as_ref().map_or_else(
+                || format!("file://{}", self.data_dir().join("store").display()),
+                |(url, _)| url.clone(),
             ))
+            .envs(self.store.iter().flat_map(|(_, env)| env.clone()))
             .args(["worker", "--arch", ARCH, "--release", release, "--id", &id])
             .arg("--spool")
             .arg(self.data_dir().join(format!("spool-{id}")))
@@ -614,6 +618,8 @@ async fn run(b: &mut Bench) -> Result<()> {
         );
     }
 
+    swift_part(b, n).await?;
+
     if real == 0 {
         println!("real autopkgtest jobs: skipped (ADTOP_BENCH_REAL=0)");
     } else if Command::new("autopkgtest")
@@ -648,6 +654,104 @@ async fn run(b: &mut Bench) -> Result<()> {
         "idle worker, 10 s, heartbeat_interval 1 ({beats} heartbeats seen): peak RSS (VmHWM) {}, RSS {}",
         mib(hwm),
         mib(rss)
+    );
+    Ok(())
+}
+
+/// The test Swift of `scripts/swift.sh` (or `ADTOP_TEST_SWIFT_*`): (auth URL, user, key).
+fn swift_env() -> (String, String, String) {
+    let v = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.into());
+    (
+        v("ADTOP_TEST_SWIFT_AUTH", "http://127.0.0.1:8080/auth/v1.0"),
+        v("ADTOP_TEST_SWIFT_USER", "test:tester"),
+        v("ADTOP_TEST_SWIFT_KEY", "testing"),
+    )
+}
+
+/// Part 5 (issue 6): results stored per second into Swift by one worker with the no-op runner,
+/// beside a plain HTTP PUT loop of the same objects to the same Swift (one result's objects one
+/// after another, as a naive uploader would). Skipped when no Swift answers.
+async fn swift_part(b: &mut Bench, n: usize) -> Result<()> {
+    let (auth, user, key) = swift_env();
+    let http = reqwest::Client::new();
+    let Ok(resp) = http
+        .get(&auth)
+        .header("X-Auth-User", &user)
+        .header("X-Auth-Key", &key)
+        .send()
+        .await
+    else {
+        println!("Swift: skipped (nothing answers at {auth}; start one with scripts/swift.sh start)");
+        return Ok(());
+    };
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(storage), Some(token)) = (header("X-Storage-Url"), header("X-Auth-Token")) else {
+        println!("Swift: skipped (no token from {auth})");
+        return Ok(());
+    };
+
+    // The objects of one no-op result, as the worker stores them.
+    let out = b.dir.path().join("swift-sample");
+    std::fs::create_dir_all(&out)?;
+    for (name, text) in [
+        ("log", "no-op runner\n"),
+        ("exitcode", "0\n"),
+        ("duration", "0\n"),
+        ("testpkg-version", "bench-noop unknown\n"),
+        ("testinfo.json", "{}"),
+    ] {
+        std::fs::write(out.join(name), text)?;
+    }
+    let packed = adtop::worker::results::pack(&out)?;
+    let index = vec![b'x'; 700];
+    let mut objects = packed.objects();
+    objects.push(("index", index.clone()));
+    objects.push(("by-uuid", index));
+    let container = format!("adtop-bench-{}", b.tag);
+    http.put(format!("{storage}/{container}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let t0 = Instant::now();
+    for i in 0..n {
+        for (name, data) in &objects {
+            http.put(format!("{storage}/{container}/run{i}/{name}"))
+                .header("X-Auth-Token", &token)
+                .body(data.clone())
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    let plain = t0.elapsed();
+    let plain_rate = n as f64 / plain.as_secs_f64();
+
+    b.store = Some((
+        format!("swift+{auth}"),
+        vec![
+            ("ADTOP_SWIFT_USER".into(), user.clone()),
+            ("ADTOP_SWIFT_KEY".into(), key.clone()),
+        ],
+    ));
+    let w = worker_noop(b, n, "noopswift").await;
+    b.store = None;
+    let w = w?;
+    let rate = n as f64 / w.elapsed.as_secs_f64();
+    println!(
+        "Swift, plain PUT loop ({} objects per result, one at a time): {n} results in {:.2} s = {plain_rate:.1} results/s",
+        objects.len(),
+        plain.as_secs_f64()
+    );
+    println!(
+        "Swift, adtop worker (no-op runner; container check once, one listing to keep the run id unique, log and artifacts in parallel, result.tar last, index): {n} in {:.2} s = {rate:.1} results/s; ratio worker/plain PUT loop {:.2}",
+        w.elapsed.as_secs_f64(),
+        rate / plain_rate
     );
     Ok(())
 }

@@ -338,6 +338,16 @@ for name, port in zip(rest[::2], rest[1::2]):
 EOF
 }
 
+# Servers outlive this script: they must not inherit its open descriptors beyond 0-2 (a caller's
+# lock file, a test harness's pipe), or they hold them for as long as they run.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd="${fd##*/}"
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 start_memcached() {
   if pid_alive memcached; then return 0; fi
   if port_open "$memcached_port"; then
@@ -346,8 +356,9 @@ start_memcached() {
   local as_user=()
   if [ "$(id -u)" = 0 ]; then as_user=(-u root); fi   # memcached refuses root without -u
   # -U 0: no UDP; -d/-P: it daemonizes and writes its own pid file.
-  memcached -d -l 127.0.0.1 -p "$memcached_port" -U 0 -m 64 "${as_user[@]}" \
-    -P "$run/memcached.pid" >>"$logd/memcached.log" 2>&1
+  ( close_inherited_fds
+    exec memcached -d -l 127.0.0.1 -p "$memcached_port" -U 0 -m 64 "${as_user[@]}" \
+      -P "$run/memcached.pid" >>"$logd/memcached.log" 2>&1 )
   wait_for memcached port_open "$memcached_port"
 }
 
@@ -358,8 +369,9 @@ start_server() {  # start_server NAME: no-op if it is already running
   if port_open "$port"; then die "port $port (for $s-server) is taken by another program"; fi
   # setsid: detach from the caller's terminal and process group, so a ^C or the end of the
   # calling test's session does not take the store down.
-  setsid "$py" "$etc/launch.py" "$etc" "$s" "$etc/$s-server.conf" "$run/$s.pid" \
-    </dev/null >>"$logd/$s-server.log" 2>&1 &
+  ( close_inherited_fds
+    exec setsid "$py" "$etc/launch.py" "$etc" "$s" "$etc/$s-server.conf" "$run/$s.pid" \
+      </dev/null >>"$logd/$s-server.log" 2>&1 ) &
   say "started $s-server on 127.0.0.1:$port"
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run adtop's whole test suite on a fresh Debian machine: installs and starts what the tests
-# need (autopkgtest, debhelper, tmux, RabbitMQ with its management plugin), then runs
-# formatting, lint, unit, snapshot, integration and end-to-end tests.
+# need (autopkgtest, debhelper, tmux, RabbitMQ with its management plugin, a single-node Swift
+# from scripts/swift.sh), then runs formatting, lint, unit, snapshot, integration and end-to-end
+# tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -35,6 +36,11 @@ for _ in $(seq 1 60); do
   (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break
   sleep 1
 done
+
+say "starting the test Swift (scripts/swift.sh)"
+eval "$(./scripts/swift.sh start)"
+# Swift tests fail rather than skip when the Swift this script started is not there.
+export ADTOP_REQUIRE_SWIFT=1
 
 say "cargo fmt --check"
 cargo fmt --check

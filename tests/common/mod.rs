@@ -4,6 +4,9 @@
 //! and deletes its queues when dropped, so tests run in parallel without seeing each other.
 #![allow(dead_code)]
 
+pub mod britney;
+pub mod swift;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -43,6 +46,10 @@ pub struct Harness {
     extra_queues: Vec<String>,
     /// Set by tests whose workers never run autopkgtest, so cleanup does not wait for others'.
     pub no_autopkgtest: bool,
+    /// Another store than the harness's file store (e.g. the test Swift).
+    pub store_override: Option<String>,
+    /// Environment for every adtop process the harness starts (e.g. Swift credentials).
+    pub env: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -72,6 +79,8 @@ impl Harness {
             ch,
             extra_queues: Vec::new(),
             no_autopkgtest: false,
+            store_override: None,
+            env: Vec::new(),
         }
     }
 
@@ -84,7 +93,9 @@ impl Harness {
     }
 
     pub fn store_url(&self) -> String {
-        format!("file://{}", self.store().display())
+        self.store_override
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.store().display()))
     }
 
     pub fn worker_id(&self, n: &str) -> String {
@@ -119,6 +130,7 @@ impl Harness {
         .args(["--source-dir", &fixtures().display().to_string()])
         .args(extra)
         .env("RUST_LOG", "adtop=debug,warn")
+        .envs(self.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log);
         let child = cmd.spawn().expect("start worker");
@@ -140,6 +152,7 @@ impl Harness {
                 &self.store_url(),
             ])
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run adtop")
     }
