@@ -681,7 +681,9 @@ async fn swift_part(b: &mut Bench, n: usize) -> Result<()> {
         .send()
         .await
     else {
-        println!("Swift: skipped (nothing answers at {auth}; start one with scripts/swift.sh start)");
+        println!(
+            "Swift: skipped (nothing answers at {auth}; start one with scripts/swift.sh start)"
+        );
         return Ok(());
     };
     let header = |name: &str| {

@@ -374,14 +374,24 @@ async fn declare_cmd(r: &Resolved, a: DeclareArgs) -> Result<u8> {
         }
     };
     let releases = pick(a.releases, &qc.releases, wc.releases.clone());
-    let arches = pick(a.arches, &qc.architectures, wc.arch.iter().cloned().collect());
+    let arches = pick(
+        a.arches,
+        &qc.architectures,
+        wc.arch.iter().cloned().collect(),
+    );
     let contexts = if !a.contexts.is_empty() {
         a.contexts
     } else if let Some(c) = &qc.contexts {
         c.clone()
     } else {
         let mut c: Vec<String> = CLOUD_CONTEXTS.iter().map(|s| s.to_string()).collect();
-        c.extend(wc.contexts.iter().filter(|x| !c.contains(x)).cloned().collect::<Vec<_>>());
+        c.extend(
+            wc.contexts
+                .iter()
+                .filter(|x| !c.contains(x))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         c
     };
     if releases.is_empty() || arches.is_empty() {

@@ -33,7 +33,10 @@ async fn pass_fail_and_neutral_results_in_autopkgtest_cloud_layout() {
     assert_eq!(c.container, format!("autopkgtest-{}", h.release));
     assert_eq!(c.triggers, "fx-pass/1.0");
     assert_eq!(c.requester, "tester");
-    assert_eq!(c.testpkg_version, "1.0", "the bare version, as autopkgtest-cloud sends it");
+    assert_eq!(
+        c.testpkg_version, "1.0",
+        "the bare version, as autopkgtest-cloud sends it"
+    );
     let re = regex::Regex::new(&format!(
         r"^{}/amd64/f/fx-pass/\d{{8}}_\d{{6}}_[0-9a-f]{{5}}@$",
         h.release

@@ -189,3 +189,106 @@ async fn every_view_and_action_works_from_the_command_line() {
     );
     h.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch() {
+    let mut h = Harness::new("declare", "").await;
+    h.no_autopkgtest = true;
+    let (rel, other) = (h.release.clone(), format!("{}x", h.release));
+    let names = [
+        format!("debci-{rel}-amd64"),
+        format!("debci-huge-{rel}-amd64"),
+        format!("debci-ppa-{rel}-amd64"),
+        format!("debci-upstream-{rel}-amd64"),
+        format!("debci-{other}-amd64"),
+        format!("debci-huge-{other}-amd64"),
+        format!("debci-ppa-{other}-amd64"),
+        format!("debci-upstream-{other}-amd64"),
+    ];
+    for q in &names {
+        h.track_queue(q);
+    }
+    let dry = json(&h.adtop(&[
+        "queues",
+        "declare",
+        "--release",
+        &rel,
+        "--arch",
+        "amd64",
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(dry.as_array().map(Vec::len), Some(4), "{dry}");
+    assert_eq!(
+        adtop::broker::topology::peek_counts(
+            &h.conn.create_channel().await.expect("ch"),
+            &names[0]
+        )
+        .await
+        .expect("peek"),
+        None,
+        "a dry run declares nothing"
+    );
+    let out = json(&h.adtop(&[
+        "queues",
+        "declare",
+        "--release",
+        &rel,
+        "--release",
+        &other,
+        "--arch",
+        "amd64",
+        "--json",
+    ]));
+    let declared: Vec<&str> = out
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["ok"] == true)
+        .filter_map(|d| d["queue"].as_str())
+        .collect();
+    let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+    want.sort();
+    let mut got = declared.clone();
+    got.sort();
+    assert_eq!(got, want);
+    for q in &names {
+        assert!(depth(&h, q).await.0 == 0, "{q} exists and is empty");
+    }
+    // A client that publishes without declaring and without `mandatory` (britney) now reaches it.
+    publish_raw(&h, b"fx-pass").await;
+    assert_eq!(depth(&h, &h.queue()).await.0, 1);
+
+    // Declared once with other arguments: reported, exit 1, the rest still declared.
+    let clash = format!("debci-upstream-{rel}-arm64");
+    let also = format!("debci-{rel}-arm64");
+    h.track_queue(&clash);
+    h.track_queue(&also);
+    for q in [
+        format!("debci-huge-{rel}-arm64"),
+        format!("debci-ppa-{rel}-arm64"),
+    ] {
+        h.track_queue(&q);
+    }
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-max-priority".into(),
+        lapin::types::AMQPValue::LongInt(10),
+    );
+    h.ch.queue_declare(
+        clash.as_str().into(),
+        lapin::options::QueueDeclareOptions::durable(),
+        args,
+    )
+    .await
+    .expect("declare with a priority");
+    let out = h.adtop(&["queues", "declare", "--release", &rel, "--arch", "arm64"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&clash) && text.contains("other arguments"),
+        "{text}"
+    );
+    assert!(depth(&h, &also).await.0 == 0);
+    h.cleanup().await;
+}

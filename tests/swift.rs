@@ -95,7 +95,10 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
         .args(["--config", &h.config.display().to_string()])
         .args(["--store", &h.store_url(), "results-db"])
         .args(["--db", &db_dir.join("live.db").display().to_string()])
-        .args(["--output", &db_dir.join("autopkgtest.db").display().to_string()])
+        .args([
+            "--output",
+            &db_dir.join("autopkgtest.db").display().to_string(),
+        ])
         .args(["--queue", &db_queue, "--publish-every", "1"])
         .envs(h.env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "adtop=debug")
@@ -119,7 +122,12 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
     let fast = h.submit("fx-pass", &["--trigger", "fx-dep/2.0"]);
     let c_fast = wait_completion(&mut done, &fast, RUN).await;
     assert_eq!(c_fast.testpkg_version, "1.0");
-    assert_eq!(c_fast.swift_dir.split('/').count(), 5, "{}", c_fast.swift_dir);
+    assert_eq!(
+        c_fast.swift_dir.split('/').count(),
+        5,
+        "{}",
+        c_fast.swift_dir
+    );
 
     let mut britney = SwiftReader::new(&swift_url, &release);
     britney.fetch("fx-pass", ARCH).await;
@@ -130,17 +138,26 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
     );
     let key = |t: &str, s: &str| (t.to_string(), s.to_string(), ARCH.to_string());
     assert_eq!(
-        britney.results.get(&key("fx-dep/2.0", "fx-pass")).map(|r| r.verdict),
+        britney
+            .results
+            .get(&key("fx-dep/2.0", "fx-pass"))
+            .map(|r| r.verdict),
         Some(Verdict::Pass),
         "{:?}",
         britney.results
     );
     let c_slow = wait_completion(&mut done, &slow, RUN).await;
-    assert!(c_slow.swift_dir > c_fast.swift_dir, "run ids in the order results were stored");
+    assert!(
+        c_slow.swift_dir > c_fast.swift_dir,
+        "run ids in the order results were stored"
+    );
 
     // never_run, an early testbed failure, the baseline, and a private run.
     let never = h.submit("fx-never", &["--trigger", "fx-never/1.0"]);
-    let broken = h.submit("fx-broken", &["--trigger", "fx-broken/1.0", "--env", "FAKE_EXIT=16"]);
+    let broken = h.submit(
+        "fx-broken",
+        &["--trigger", "fx-broken/1.0", "--env", "FAKE_EXIT=16"],
+    );
     let base = h.submit("fx-base", &["--trigger", "migration-reference/0"]);
     let secret = uuid::Uuid::new_v4().to_string();
     publish_raw(
@@ -153,7 +170,10 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
     )
     .await;
     let c_never = wait_completion(&mut done, &never, RUN).await;
-    assert_eq!((c_never.exitcode, c_never.testpkg_version.as_str()), (99, "blacklisted"));
+    assert_eq!(
+        (c_never.exitcode, c_never.testpkg_version.as_str()),
+        (99, "blacklisted")
+    );
     let c_broken = wait_completion(&mut done, &broken, RUN).await;
     assert_eq!(c_broken.exitcode, 16);
     assert_eq!(c_broken.testpkg_version, "unknown");
@@ -179,13 +199,18 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
             .results
             .get(&key(t, s))
             .unwrap_or_else(|| panic!("britney did not find {s} for {t}: {:?}", britney.results));
-        assert_eq!((r.verdict, r.version.as_str()), (verdict, version), "{s} {t}");
+        assert_eq!(
+            (r.verdict, r.version.as_str()),
+            (verdict, version),
+            "{s} {t}"
+        );
     }
     assert_eq!(britney.results.len(), expect.len(), "{:?}", britney.results);
 
     // The private run: nothing of it on the fanouts anyone reads, its container closed to
     // anonymous readers and open to its swiftuser.
-    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(300), status.next()).await
+    while let Ok(Some(Ok(d))) =
+        tokio::time::timeout(Duration::from_millis(300), status.next()).await
     {
         let s: TestStatus = serde_json::from_slice(&d.data).expect("status JSON");
         if s.uuid == secret {
@@ -197,11 +222,19 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
         }
     }
     let private_url = format!("{swift_url}/{}", c_secret.container);
-    assert_eq!(get_status(&private_url, None).await, 401, "anonymous listing");
+    assert_eq!(
+        get_status(&private_url, None).await,
+        401,
+        "anonymous listing"
+    );
     let object = format!("{private_url}/{}/result.tar", c_secret.swift_dir);
     assert_eq!(get_status(&object, None).await, 401, "anonymous read");
     let (_, token2) = sw.token(&sw.user2, &sw.key2).await.expect("second user");
-    assert_eq!(get_status(&object, Some(&token2)).await, 200, "its swiftuser reads it");
+    assert_eq!(
+        get_status(&object, Some(&token2)).await,
+        200,
+        "its swiftuser reads it"
+    );
     let logs = h.adtop(&["logs", &secret]);
     assert!(!logs.status.success());
     assert!(String::from_utf8_lossy(&logs.stderr).contains("private"));
@@ -222,9 +255,20 @@ async fn britney_finds_every_result_in_swift_and_in_the_results_database() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for (t, s, verdict, version) in expect {
-        let r = db.results.get(&key(t, s)).unwrap_or_else(|| panic!("{s} {t} not in the db"));
-        assert_eq!((r.verdict, r.version.as_str()), (verdict, version), "{s} {t}");
-        assert_eq!(Some(r), britney.results.get(&key(t, s)), "both readers agree");
+        let r = db
+            .results
+            .get(&key(t, s))
+            .unwrap_or_else(|| panic!("{s} {t} not in the db"));
+        assert_eq!(
+            (r.verdict, r.version.as_str()),
+            (verdict, version),
+            "{s} {t}"
+        );
+        assert_eq!(
+            Some(r),
+            britney.results.get(&key(t, s)),
+            "both readers agree"
+        );
     }
     assert!(!db.results.keys().any(|(_, s, _)| s == "fx-secret"));
 
@@ -242,31 +286,47 @@ async fn swift_down_during_a_job_means_one_result_acknowledged_after_upload() {
     let (mut h, runner) = harness("swiftdown", &sw, "").await;
     let mut done = h.completions().await;
     h.start_worker("a", &["--runner", &runner]);
-    let uuid = h.submit("fx-pass", &["--trigger", "fx-pass/1.0", "--env", "FAKE_SECONDS=4"]);
+    let uuid = h.submit(
+        "fx-pass",
+        &["--trigger", "fx-pass/1.0", "--env", "FAKE_SECONDS=4"],
+    );
     // Two seconds of margin for the listener to bind after the job started.
     wait_live(&h, &uuid, "fake tick 2", RUN).await;
     script("stop-proxy");
     wait_log(&h, "a", "store unavailable", RUN).await;
     // Neither announced nor back in the queue: held unacknowledged while it waits in the spool.
-    assert_eq!(count_completions(&mut done, &uuid, Duration::from_secs(1)).await, 0);
+    assert_eq!(
+        count_completions(&mut done, &uuid, Duration::from_secs(1)).await,
+        0
+    );
     assert_eq!(depth(&h, &h.queue()).await.0, 0);
     script("start-proxy");
     let c = wait_completion(&mut done, &uuid, RUN).await;
     assert_eq!(c.exitcode, 0);
-    assert_eq!(count_completions(&mut done, &uuid, Duration::from_secs(3)).await, 0);
+    assert_eq!(
+        count_completions(&mut done, &uuid, Duration::from_secs(3)).await,
+        0
+    );
     // Acknowledged: with the worker gone, nothing comes back to the queue.
     h.stop_workers();
     let until = tokio::time::Instant::now() + RUN;
     let mut d = depth(&h, &h.queue()).await;
     while d.1 != 0 {
-        assert!(tokio::time::Instant::now() < until, "the worker's consumer did not go away");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the worker's consumer did not go away"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         d = depth(&h, &h.queue()).await;
     }
     assert_eq!(d.0, 0, "the request was acknowledged after the upload");
     let swift_url = sw.storage_url().await;
     let url = format!("{swift_url}/{}/{}/result.tar", c.container, c.swift_dir);
-    assert_eq!(get_status(&url, None).await, 200, "stored, readable anonymously");
+    assert_eq!(
+        get_status(&url, None).await,
+        200,
+        "stored, readable anonymously"
+    );
     h.cleanup().await;
 }
 
@@ -296,7 +356,10 @@ async fn a_wrong_key_stops_the_worker_before_it_takes_a_request_and_is_never_pri
     let status = status.expect("the worker exits on a wrong key");
     assert!(!status.success());
     let log = h.worker_log("a");
-    assert!(log.contains("not usable") && log.contains(&sw.user), "{log}");
+    assert!(
+        log.contains("not usable") && log.contains(&sw.user),
+        "{log}"
+    );
     assert!(!log.contains("wr0ng-s3cret"), "{log}");
     // The request was never taken.
     assert_eq!(depth(&h, &h.queue()).await, (1, 0));
@@ -335,16 +398,25 @@ async fn real_autopkgtest_end_to_end_into_swift() {
     britney.fetch("fx-pass", ARCH).await;
     let r = britney
         .results
-        .get(&("fx-pass/1.0".to_string(), "fx-pass".to_string(), ARCH.to_string()))
+        .get(&(
+            "fx-pass/1.0".to_string(),
+            "fx-pass".to_string(),
+            ARCH.to_string(),
+        ))
         .unwrap_or_else(|| panic!("britney did not find it: {:?}", britney.damaged));
     assert_eq!((r.verdict, r.version.as_str()), (Verdict::Pass, "1.0"));
     let log = client()
-        .get(format!("{swift_url}/{}/{}/log.gz", c.container, c.swift_dir))
+        .get(format!(
+            "{swift_url}/{}/{}/log.gz",
+            c.container, c.swift_dir
+        ))
         .send()
         .await
         .expect("log.gz");
     assert_eq!(
-        log.headers().get("content-encoding").and_then(|v| v.to_str().ok()),
+        log.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
         Some("gzip")
     );
     h.cleanup().await;

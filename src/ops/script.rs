@@ -197,7 +197,10 @@ pub async fn declare_queues(
     if json {
         print_json(&out)?;
     } else {
-        println!("{:<40} {:>8} {:>9}  OUTCOME", "QUEUE", "MESSAGES", "CONSUMERS");
+        println!(
+            "{:<40} {:>8} {:>9}  OUTCOME",
+            "QUEUE", "MESSAGES", "CONSUMERS"
+        );
         for d in &out {
             println!(
                 "{:<40} {:>8} {:>9}  {}",

@@ -134,7 +134,12 @@ mod tests {
             container("noble", &["bot:tok@me/fix:ABCDEF12".into()], true),
             "private-autopkgtest-noble-me-fix"
         );
-        assert_eq!(run_dir("noble", "amd64", "hello", t, "12345").split('/').count(), 5);
+        assert_eq!(
+            run_dir("noble", "amd64", "hello", t, "12345")
+                .split('/')
+                .count(),
+            5
+        );
         assert_eq!(index_key(t, "u-1"), "20240501/090807_u-1");
     }
 }

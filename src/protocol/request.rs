@@ -29,7 +29,9 @@ static GIT_BRANCH: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9._/-]+$"))
 // `[user:token@]lpuser/ppa[:fingerprint]`, as autopkgtest-cloud's worker splits it; the
 // credentials make the run private.
 static PPA: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^([A-Za-z0-9._+-]+:[A-Za-z0-9._+~-]+@)?[a-z0-9][a-z0-9+.-]*/[a-z0-9][a-z0-9+._-]*(:[0-9A-Fa-f]{8,40})?$")
+    re(
+        r"^([A-Za-z0-9._+-]+:[A-Za-z0-9._+~-]+@)?[a-z0-9][a-z0-9+.-]*/[a-z0-9][a-z0-9+._-]*(:[0-9A-Fa-f]{8,40})?$",
+    )
 });
 static SWIFTUSER: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$"));
 static TESTNAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_.+:-]*$"));
@@ -57,7 +59,11 @@ pub fn parse_submit_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
                 .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
                 .map(|t| t.and_utc())
         })
-        .or_else(|| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).ok())
+        .or_else(|| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+        })
 }
 
 /// Why a body was refused. `code()` is stable and goes into the `x-adtop-reason-code` header.
@@ -431,7 +437,11 @@ fn validate_params(map: &Map<String, Value>) -> Result<Params, RejectReason> {
                         let shown = ppa_credentials(s).map_or(s.clone(), |_| {
                             format!("***@{}", s.rsplit_once('@').map_or("", |(_, r)| r))
                         });
-                        return Err(bad(key, &shown, "expected [user:token@]<lpuser>/<ppa>[:fingerprint]"));
+                        return Err(bad(
+                            key,
+                            &shown,
+                            "expected [user:token@]<lpuser>/<ppa>[:fingerprint]",
+                        ));
                     }
                 }
             }
@@ -596,10 +606,14 @@ mod tests {
     #[test]
     fn accepts_what_real_clients_send() {
         // britney2-ubuntu: datetime.utcnow() formatted with %z, so no offset at all.
-        let britney = "hello\n{\"submit-time\": \"2026-12-01 22:15:03\", \"triggers\": [\"hello/1.0-1\"]}";
+        let britney =
+            "hello\n{\"submit-time\": \"2026-12-01 22:15:03\", \"triggers\": [\"hello/1.0-1\"]}";
         let r = parse(britney).expect("britney's own request");
         let t = parse_submit_time(r.params.submit_time.as_deref().unwrap_or_default());
-        assert_eq!(t.map(|t| t.to_rfc3339()).as_deref(), Some("2026-12-01T22:15:03+00:00"));
+        assert_eq!(
+            t.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-12-01T22:15:03+00:00")
+        );
         assert!(parse("hello\n{\"submit-time\": \"2026-12-01 22:15:03+0100\"}").is_ok());
         // The web app: ppas, all-proposed "1", readable-by as a list.
         let web = "hello\n{\"all-proposed\": \"1\", \"ppas\": [\"me/fix:ABCDEF0123456789\"], \"readable-by\": [\"a\", \"b\"], \"requester\": \"someone\", \"triggers\": [\"hello/1.0-1\"], \"uuid\": \"6f3c1f0e-0d9e-4e63-9b44-2f3b1c1a0e11\"}";
@@ -610,16 +624,23 @@ mod tests {
 
     #[test]
     fn private_runs_need_a_reader_and_never_echo_tokens() {
-        let no_reader = parse("hello\n{\"ppas\": [\"bot:s3cret@me/embargo\"]}").expect_err("private");
+        let no_reader =
+            parse("hello\n{\"ppas\": [\"bot:s3cret@me/embargo\"]}").expect_err("private");
         assert_eq!(no_reader.code(), "private-without-swiftuser");
-        let r = parse("hello\n{\"ppas\": [\"bot:s3cret@me/embargo\"], \"swiftuser\": \"sec-team\"}")
-            .expect("private with reader");
+        let r =
+            parse("hello\n{\"ppas\": [\"bot:s3cret@me/embargo\"], \"swiftuser\": \"sec-team\"}")
+                .expect("private with reader");
         assert!(r.params.private());
         assert_eq!(r.params.redacted().ppas, ["***@me/embargo"]);
         assert_eq!(ppa_name(&r.params.ppas[0]), "me/embargo");
         let bad = parse("hello\n{\"ppas\": [\"bot:s3cret@../x\"]}").expect_err("bad ppa");
         assert!(!bad.to_string().contains("s3cret"), "{bad}");
-        assert!(parse("hello\n{\"swiftuser\": \"x\"}").expect("swiftuser").params.private());
+        assert!(
+            parse("hello\n{\"swiftuser\": \"x\"}")
+                .expect("swiftuser")
+                .params
+                .private()
+        );
     }
 
     #[test]

@@ -100,7 +100,11 @@ impl Store {
 
     /// Create a result container with its read ACL (Swift), once per process. On an existing
     /// container this sets the ACL too, so containers made before it was configured heal.
-    pub async fn ensure_container(&self, container: &str, access: &Access) -> Result<(), StoreError> {
+    pub async fn ensure_container(
+        &self,
+        container: &str,
+        access: &Access,
+    ) -> Result<(), StoreError> {
         check_name(container)?;
         match self {
             Self::File(_) => Ok(()),

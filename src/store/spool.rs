@@ -158,7 +158,11 @@ const NAME_TRIES: i64 = 30;
 /// objects with `result.tar` last (a reader that finds `result.tar` finds the whole run), then
 /// the index entry and by-uuid pointer, then make it all durable. A failed attempt leaves at
 /// most objects without `result.tar`, which readers skip; the next attempt names a new run.
-pub async fn upload(entry: &mut SpoolEntry, files: &[(&str, Vec<u8>)], store: &Store) -> Result<()> {
+pub async fn upload(
+    entry: &mut SpoolEntry,
+    files: &[(&str, Vec<u8>)],
+    store: &Store,
+) -> Result<()> {
     store
         .ensure_container(&entry.container, &entry.access)
         .await
@@ -196,9 +200,8 @@ pub async fn upload(entry: &mut SpoolEntry, files: &[(&str, Vec<u8>)], store: &S
                 .with_context(|| format!("store {container}/{key}"))
         }
     };
-    let (last, first): (Vec<_>, Vec<_>) = files
-        .iter()
-        .partition(|(n, _)| *n == layout::RESULT_OBJECT);
+    let (last, first): (Vec<_>, Vec<_>) =
+        files.iter().partition(|(n, _)| *n == layout::RESULT_OBJECT);
     // Independent objects go up together; result.tar only once they are all in.
     futures::future::try_join_all(first.into_iter().map(|(n, d)| put(n, d.clone()))).await?;
     for (n, d) in last {

@@ -8,8 +8,8 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::{Access, Listing, ObjectMeta, StoreError, apply_delimiter};
-use crate::protocol::layout;
 use crate::config::SwiftConfig;
+use crate::protocol::layout;
 
 /// Object names keep their slashes; everything else unusual is encoded.
 const PATH: &AsciiSet = &NON_ALPHANUMERIC
@@ -218,7 +218,11 @@ impl SwiftStore {
     }
 
     /// PUT the container with its read ACL, once per process.
-    pub async fn ensure_container(&self, container: &str, access: &Access) -> Result<(), StoreError> {
+    pub async fn ensure_container(
+        &self,
+        container: &str,
+        access: &Access,
+    ) -> Result<(), StoreError> {
         if self.created.lock().await.contains(container) {
             return Ok(());
         }

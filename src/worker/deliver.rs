@@ -13,8 +13,8 @@ use super::{Flow, Worker, hold, results};
 use crate::broker::{Backoff, Session, publish};
 use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
 use crate::protocol::{Request, layout, names};
-use crate::store::{Access, ObjectMeta};
 use crate::store::spool::{self, SpoolEntry, announced_key};
+use crate::store::{Access, ObjectMeta};
 
 /// Was this uuid's result already stored (by us before a failure, or by another worker)?
 pub async fn already_done(w: &Worker, uuid: &str) -> bool {

@@ -405,14 +405,7 @@ async fn publish_status(
     }
 }
 
-async fn publish_log(
-    w: &Worker,
-    session: &Session,
-    job: &Job,
-    offset: u64,
-    data: &str,
-    eof: bool,
-) {
+async fn publish_log(w: &Worker, session: &Session, job: &Job, offset: u64, data: &str, eof: bool) {
     // `adtop.log` is readable by anyone on the broker: a private run's log stays in its container.
     let uuid = job.uuid.as_str();
     let data = if job.req.params.private() && !data.is_empty() {

@@ -275,7 +275,12 @@ mod tests {
             build: 5,
             deadline: 6,
         };
-        args(&cfg, &Request::parse(body).expect("valid"), Path::new("/tmp/out"), &t)
+        args(
+            &cfg,
+            &Request::parse(body).expect("valid"),
+            Path::new("/tmp/out"),
+            &t,
+        )
     }
 
     #[test]
@@ -284,22 +289,35 @@ mod tests {
         let a = cmdline("qemu /img", body);
         assert!(a.contains(&"--apt-pocket=proposed=src:glibc,src:hello".to_string()));
         assert!(a.contains(&"--apt-upgrade".to_string()));
-        assert!(a.windows(2).any(|w| w == ["--setup-commands", "apt-get update"]));
+        assert!(
+            a.windows(2)
+                .any(|w| w == ["--setup-commands", "apt-get update"])
+        );
         assert!(a.contains(&"--env=ADT_TEST_TRIGGERS=glibc/2.39 hello/1".to_string()));
         assert!(a.contains(&"--env=A_B=c".to_string()));
         assert_eq!(&a[a.len() - 4..], ["hello", "--", "qemu", "/img"]);
         // The null server tests on this host: no pinning, no upgrade.
         let null = cmdline("null", body);
-        assert!(!null.iter().any(|x| x.starts_with("--apt-pocket") || x == "--apt-upgrade"));
+        assert!(
+            !null
+                .iter()
+                .any(|x| x.starts_with("--apt-pocket") || x == "--apt-upgrade")
+        );
     }
 
     #[test]
     fn baseline_ppas_and_all_proposed() {
         // The baseline runs without -proposed at all.
-        let a = cmdline("lxd img", b"hello\n{\"triggers\": [\"migration-reference/0\"]}");
+        let a = cmdline(
+            "lxd img",
+            b"hello\n{\"triggers\": [\"migration-reference/0\"]}",
+        );
         assert!(!a.iter().any(|x| x.starts_with("--apt-pocket")), "{a:?}");
         assert!(a.contains(&"--apt-upgrade".to_string()));
-        let a = cmdline("lxd img", b"hello\n{\"triggers\": [\"hello/1\"], \"all-proposed\": \"1\"}");
+        let a = cmdline(
+            "lxd img",
+            b"hello\n{\"triggers\": [\"hello/1\"], \"all-proposed\": \"1\"}",
+        );
         assert!(a.contains(&"--apt-pocket=proposed".to_string()));
         // A PPA run takes the PPA, not -proposed; a private one keeps its credentials for apt.
         let a = cmdline(

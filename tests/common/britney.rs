@@ -173,11 +173,12 @@ impl SwiftReader {
         };
         let words: Vec<&str> = srcver.split_whitespace().collect();
         let [ressrc, ver] = words[..] else {
-            self.damaged.push(format!("{url}: testpkg-version {srcver:?}"));
+            self.damaged
+                .push(format!("{url}: testpkg-version {srcver:?}"));
             return;
         };
-        let Some(info) = text("testinfo.json")
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        let Some(info) =
+            text("testinfo.json").and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         else {
             self.damaged.push(format!("{url}: no testinfo.json"));
             return;
@@ -274,7 +275,14 @@ impl DbReader {
             .expect("britney's query");
         let rows: Vec<(String, String, String, String, String, i64)> = stmt
             .query_map(rusqlite::params![self.series, self.latest], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .expect("query")
             .collect::<Result<_, _>>()
