@@ -221,6 +221,10 @@ pub struct AuditRecord {
     pub ok: bool,
 }
 
+/// What a private run shows on `teststatus.fanout`, as autopkgtest-cloud sends it.
+pub const PRIVATE_PACKAGE: &str = "private-test";
+pub const PRIVATE_LOGTAIL: &str = "Running private test";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +280,3 @@ mod tests {
         assert!(s.running && s.adtop.is_none());
     }
 }
-
-/// What a private run shows on `teststatus.fanout`, as autopkgtest-cloud sends it.
-pub const PRIVATE_PACKAGE: &str = "private-test";
-pub const PRIVATE_LOGTAIL: &str = "Running private test";
