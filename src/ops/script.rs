@@ -367,7 +367,11 @@ pub async fn results(
             "{:<20} {:<36} {:<24} {:<20} {:>4} {:<8} {:>6}",
             e.finished.format("%Y-%m-%d %H:%M:%S"),
             line(&e.uuid),
-            line(&e.package),
+            if e.private {
+                format!("{} (private)", line(&e.package))
+            } else {
+                line(&e.package)
+            },
             line(&format!("{}/{}", e.release, e.arch)),
             e.exitcode,
             format!("{:?}", e.class).to_lowercase(),

@@ -76,7 +76,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             (
                 vec![
                     Span::raw(when),
-                    Span::raw(s(&e.package)),
+                    Span::raw(if e.private {
+                        format!("{} (private)", s(&e.package))
+                    } else {
+                        s(&e.package)
+                    }),
                     Span::raw(s(version)),
                     Span::raw(s(&e.release)),
                     Span::raw(s(&e.arch)),
