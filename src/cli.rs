@@ -159,6 +159,40 @@ pub enum Command {
         /// The worker id, as its heartbeats show it
         worker: String,
     },
+    /// Keep autopkgtest-cloud's results database from the completions and publish it for britney
+    #[command(
+        long_about = "Keep autopkgtest-cloud's results database (the sqlite `autopkgtest.db` of \
+autopkgtest-db-writer and autopkgtest-db-publisher, same schema) from the completions on \
+testcomplete.fanout, and publish a copy of it with its sha256 for Ubuntu's britney.\n\n\
+Completions reach it through a durable queue (--queue), so none are lost while it is stopped; each is \
+acknowledged once written. Like autopkgtest-cloud's writer it keeps only distribution runs (container \
+autopkgtest-<release>) that have triggers. Every --publish-every seconds, when something changed, it \
+writes the copy to --output (and --output.sha256) and uploads both to the result store as \
+adtop-db/autopkgtest.db and adtop-db/autopkgtest.db.sha256.\n\n\
+britney reads it through ADT_DB_URL (it also fetches ADT_DB_URL.sha256 and compares): point it at the \
+published object, <swift storage URL>/adtop-db/autopkgtest.db (the container must be publicly \
+readable: swift post -r '.r:*,.rlistings' adtop-db), or at the local copy, file:///path/to/autopkgtest.db.\n\n\
+SIGTERM or Ctrl-C: finishes the completion being written and exits 0.",
+        after_help = "Examples:\n  adtop results-db\n  adtop --store swift+https://swift.example.org/auth/v1.0 results-db --output /srv/www/autopkgtest.db"
+    )]
+    ResultsDb(ResultsDbArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ResultsDbArgs {
+    /// The live database the completions are written to [default: $XDG_DATA_HOME/adtop/results-db/live.db]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Where the published copy goes, with PATH.sha256 beside it [default: $XDG_DATA_HOME/adtop/results-db/autopkgtest.db]
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Durable queue bound to testcomplete.fanout; completions wait in it while this is stopped.
+    /// Delete it (rabbitmqctl delete_queue NAME) when retiring the service, or it fills up
+    #[arg(long, value_name = "NAME", default_value = crate::protocol::names::RESULTS_DB_QUEUE)]
+    pub queue: String,
+    /// Publish at most this often, in seconds, and only when something changed
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub publish_every: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,4 +312,32 @@ pub struct WorkerArgs {
     /// Spool directory for finished results [default: $XDG_DATA_HOME/adtop/spool/<id>]
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resultsdb_help_teaches_adt_db_url() {
+        let err = Cli::try_parse_from(["adtop", "results-db", "--help"]).expect_err("help");
+        let help = err.to_string();
+        for needle in [
+            "ADT_DB_URL",
+            "adtop-db/autopkgtest.db",
+            "testcomplete.fanout",
+            "--publish-every",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+        let cli = Cli::try_parse_from(["adtop", "results-db"]).expect("parses");
+        let Some(Command::ResultsDb(a)) = cli.command else {
+            panic!("not results-db: {:?}", cli.command);
+        };
+        assert_eq!(
+            (a.queue.as_str(), a.publish_every),
+            ("adtop.results-db", 60)
+        );
+        assert!(Cli::try_parse_from(["adtop", "results-db", "--publish-every", "0"]).is_err());
+    }
 }

@@ -7,6 +7,8 @@
 //! - [`store`]: the result store (local directory or Swift) and the spool.
 //! - [`controller`]: `adtop submit`: validation, duplicate checks, routing.
 //! - [`worker`]: the job loop that runs autopkgtest and never loses a request.
+//! - [`resultsdb`]: `adtop results-db`: autopkgtest-cloud's results database, kept from the
+//!   completions and published for britney (`ADT_DB_URL`).
 //! - [`ops`]: reading the system's state and acting on it, for the console and the scripting commands.
 //! - [`console`]: the operations console (TUI): model, views, key maps, themes.
 //! - [`cli`]: the command line.
@@ -17,5 +19,6 @@ pub mod console;
 pub mod controller;
 pub mod ops;
 pub mod protocol;
+pub mod resultsdb;
 pub mod store;
 pub mod worker;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use adtop::broker::{self, Session};
 use adtop::cli::{
-    Cli, Command, ConsoleArgs, DeclareArgs, Global, QueuesAction, SubmitArgs, WorkerArgs,
+    Cli, Command, ConsoleArgs, DeclareArgs, Global, QueuesAction, ResultsDbArgs, SubmitArgs,
+    WorkerArgs,
 };
 use adtop::config::{self, Config};
 use adtop::controller::submit;
@@ -81,7 +82,11 @@ fn init_tracing(verbose: u8, default: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Some(Command::Worker(_))) {
+    // Services log what they do; the interactive commands only warn.
+    let default_level = if matches!(
+        cli.command,
+        Some(Command::Worker(_) | Command::ResultsDb(_))
+    ) {
         "info"
     } else {
         "warn"
@@ -159,6 +164,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Some(Command::Submit(args)) => submit_cmd(&r, args).await,
         Some(Command::Worker(args)) => worker_cmd(&r, args).await,
+        Some(Command::ResultsDb(args)) => results_db_cmd(&r, args).await,
         Some(Command::RequeueHeld { worker }) => {
             let s = Session::open(&r.broker, "adtop requeue-held").await?;
             let get = s.channel().await?;
@@ -254,6 +260,20 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
         }
     }
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+async fn results_db_cmd(r: &Resolved, a: ResultsDbArgs) -> Result<u8> {
+    let dir = config::data_dir().join("results-db");
+    let opts = adtop::resultsdb::ServeOptions {
+        broker_url: r.broker.clone(),
+        db: a.db.unwrap_or_else(|| dir.join("live.db")),
+        output: a.output.unwrap_or_else(|| dir.join("autopkgtest.db")),
+        queue: a.queue,
+        publish_every: Duration::from_secs(a.publish_every),
+        store: open_store(r)?,
+    };
+    adtop::resultsdb::serve(opts, adtop::resultsdb::Stop::signals()?).await?;
+    Ok(0)
 }
 
 fn operator(r: &Resolved, flag: Option<String>) -> String {

@@ -23,6 +23,10 @@ pub enum BrokerError {
         "queue {queue} exists with other arguments than adtop's configuration ({message}); set [queues] max_priority/type in the config to match how the deployment declared it"
     )]
     Mismatch { queue: String, message: String },
+    #[error(
+        "queue {queue} exists with other arguments than adtop declares ({message}); delete it (rabbitmqctl delete_queue {queue}) or choose another name"
+    )]
+    Conflict { queue: String, message: String },
     #[error("broker operation {what} failed: {source}")]
     Amqp { what: String, source: lapin::Error },
     #[error("the broker returned the message for {key}: {reply}")]

@@ -119,6 +119,44 @@ pub async fn declare_common(ch: &Channel) -> Result<(), BrokerError> {
     Ok(())
 }
 
+/// A durable queue of one service's own, bound to a fanout `exchange`: messages published while
+/// the service is away wait in it (autopkgtest-cloud's db-writer has `complete-listener-<fqdn>`).
+/// Returns the messages waiting in it. A queue of that name declared otherwise is
+/// [`BrokerError::Conflict`], which will not fix itself.
+pub async fn durable_subscription(
+    ch: &Channel,
+    queue: &str,
+    exchange: &str,
+) -> Result<u32, BrokerError> {
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| match is_precondition_failed(&e) {
+            Some(message) => BrokerError::Conflict {
+                queue: queue.to_string(),
+                message,
+            },
+            None => BrokerError::Amqp {
+                what: format!("declare queue {queue}"),
+                source: e,
+            },
+        })?;
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(BrokerError::amqp(format!("bind {queue} to {exchange}")))?;
+    Ok(q.message_count())
+}
+
 /// A server-named, exclusive, auto-delete queue bound to `exchange` with each of `keys`.
 pub async fn private_queue(
     ch: &Channel,

@@ -1,7 +1,7 @@
 //! Every message adtop sends or reads, defined once. Field names are the wire names.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::exitcode::Class;
@@ -45,17 +45,29 @@ pub struct TestComplete {
     /// The bare version (`1.0-1`): the second word of the `testpkg-version` file.
     pub testpkg_version: String,
     pub release: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub requester: String,
     /// Exactly `<release>/<arch>/<prefix>/<pkg>/<run_id>`: readers split it into five parts.
     pub swift_dir: String,
     /// Space-joined, as autopkgtest-cloud sends them.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub triggers: String,
     /// One string: the comma-joined `key=value` of the request's `all-proposed` and `testname`
     /// (empty when neither), as autopkgtest-cloud's worker sends it and its db-writer binds it.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub env: String,
+    /// adtop always sends one; autopkgtest-cloud's worker sends none (read as empty).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub uuid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adtop: Option<CompleteExtra>,
+}
+
+/// autopkgtest-cloud's worker sends `requester` and `triggers` as `null` when the request had
+/// none, and no `uuid`; its readers treat those as empty. Read them so, so that its completions
+/// on a shared `testcomplete.fanout` parse instead of being dropped.
+fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +283,15 @@ mod tests {
                 "uuid"
             ]
         );
+    }
+
+    #[test]
+    fn testcomplete_reads_autopkgtest_cloud_messages() {
+        // As its worker sends it: no uuid, null requester and triggers.
+        let wire = r#"{"architecture":"amd64","container":"autopkgtest-noble","duration":3,"exitcode":0,"package":"hello","testpkg_version":"1.0","release":"noble","requester":null,"swift_dir":"noble/amd64/h/hello/20240101_000000_abcde@","triggers":null,"env":""}"#;
+        let m: TestComplete = serde_json::from_str(wire).expect("parses");
+        assert_eq!((m.requester.as_str(), m.triggers.as_str()), ("", ""));
+        assert!(m.uuid.is_empty() && m.adtop.is_none());
     }
 
     #[test]

@@ -37,6 +37,16 @@ pub const H_REJECTED_AT: &str = "x-adtop-rejected-at";
 pub const INDEX_CONTAINER: &str = "adtop-index";
 /// Store container of the audit trail.
 pub const AUDIT_CONTAINER: &str = "adtop-audit";
+/// Store container of the published results database (`adtop results-db`), which britney
+/// downloads through `ADT_DB_URL`.
+pub const RESULTS_DB_CONTAINER: &str = "adtop-db";
+/// The published results database in [`RESULTS_DB_CONTAINER`]: autopkgtest-cloud's name.
+pub const RESULTS_DB_OBJECT: &str = "autopkgtest.db";
+/// Its checksum beside it: the lowercase hex sha256 of the database, nothing else.
+pub const RESULTS_DB_SHA256_OBJECT: &str = "autopkgtest.db.sha256";
+/// adtop: the results database's durable queue on [`TESTCOMPLETE_EXCHANGE`] (autopkgtest-cloud
+/// calls its own `complete-listener-<fqdn>`), so completions wait while the service is away.
+pub const RESULTS_DB_QUEUE: &str = "adtop.results-db";
 
 /// Routing key for one worker on [`CONTROL_EXCHANGE`].
 pub fn control_key(worker_id: &str) -> String {
