@@ -428,13 +428,21 @@ async fn declare_cmd(r: &Resolved, a: DeclareArgs) -> Result<u8> {
 
 async fn worker_cmd(r: &Resolved, a: WorkerArgs) -> Result<u8> {
     let opts = worker_options(r, a)?;
-    // A wrong key or an unwritable directory is found now, before any request is taken.
-    opts.store.check().await.with_context(|| {
-        format!(
-            "the result store {} is not usable; the worker takes no requests until it is (check the store URL, user and key)",
+    // Wrong credentials are found now, before any request is taken. A store that is merely away
+    // is not a reason to stop: results wait in the spool until it is back.
+    match opts.store.check().await {
+        Ok(()) => {}
+        Err(e) if e.is_permanent() => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "the result store {} is not usable; the worker takes no requests until it is (check the store URL, user and key)",
+                opts.store.describe()
+            )));
+        }
+        Err(e) => tracing::warn!(
+            "the result store {} is not reachable now ({e}); results will wait in the spool until it is",
             opts.store.describe()
-        )
-    })?;
+        ),
+    }
     tracing::info!(
         "worker {} serving {} with store {}",
         opts.id,

@@ -28,6 +28,17 @@ pub enum StoreError {
     },
     #[error("Swift {what}: {detail}")]
     Swift { what: String, detail: String },
+    #[error(
+        "Swift refused the credentials of user {user} ({status}): check swift.user and the key"
+    )]
+    Credentials { user: String, status: u16 },
+}
+
+impl StoreError {
+    /// An error that waiting will not fix (wrong credentials), as opposed to a store that is away.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Credentials { .. })
+    }
 }
 
 /// Content metadata of an object (Swift sets these as headers; the file store ignores them).

@@ -119,6 +119,12 @@ impl SwiftStore {
             .send()
             .await
             .map_err(|e| swift_err("authentication", e))?;
+        if matches!(resp.status().as_u16(), 401 | 403) {
+            return Err(StoreError::Credentials {
+                user: self.user.clone(),
+                status: resp.status().as_u16(),
+            });
+        }
         if !resp.status().is_success() {
             return Err(swift_err(
                 "authentication",
@@ -152,6 +158,12 @@ impl SwiftStore {
             .send()
             .await
             .map_err(|e| swift_err("keystone authentication", e))?;
+        if matches!(resp.status().as_u16(), 401 | 403) {
+            return Err(StoreError::Credentials {
+                user: self.user.clone(),
+                status: resp.status().as_u16(),
+            });
+        }
         if !resp.status().is_success() {
             return Err(swift_err(
                 "keystone authentication",
