@@ -253,7 +253,9 @@ async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch
     got.sort();
     assert_eq!(got, want);
     for q in &names {
-        assert!(depth(&h, q).await.0 == 0, "{q} exists and is empty");
+        let ch = h.conn.create_channel().await.expect("ch");
+        let counts = adtop::broker::topology::peek_counts(&ch, q).await.expect("peek");
+        assert_eq!(counts, Some((0, 0)), "{q} exists and is empty");
     }
     // A client that publishes without declaring and without `mandatory` (britney) now reaches it.
     publish_raw(&h, b"fx-pass").await;
@@ -289,6 +291,8 @@ async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch
         text.contains(&clash) && text.contains("other arguments"),
         "{text}"
     );
-    assert!(depth(&h, &also).await.0 == 0);
+    let ch = h.conn.create_channel().await.expect("ch");
+    let counts = adtop::broker::topology::peek_counts(&ch, &also).await.expect("peek");
+    assert_eq!(counts, Some((0, 0)), "{also} declared despite the clash");
     h.cleanup().await;
 }
