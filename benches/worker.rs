@@ -12,6 +12,8 @@
 //!    ratio worker/bare (target: at least 0.5).
 //! 3. The worker's own wall time per real autopkgtest job minus autopkgtest's.
 //! 4. The idle worker's peak RSS after 10 s of heartbeats.
+//! 5. With the test Swift answering (`scripts/swift.sh start`): results stored per second by one
+//!    worker into Swift, beside a plain HTTP PUT loop of the same objects to the same Swift.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
