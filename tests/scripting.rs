@@ -254,7 +254,9 @@ async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch
     assert_eq!(got, want);
     for q in &names {
         let ch = h.conn.create_channel().await.expect("ch");
-        let counts = adtop::broker::topology::peek_counts(&ch, q).await.expect("peek");
+        let counts = adtop::broker::topology::peek_counts(&ch, q)
+            .await
+            .expect("peek");
         assert_eq!(counts, Some((0, 0)), "{q} exists and is empty");
     }
     // A client that publishes without declaring and without `mandatory` (britney) now reaches it.
@@ -292,7 +294,9 @@ async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch
         "{text}"
     );
     let ch = h.conn.create_channel().await.expect("ch");
-    let counts = adtop::broker::topology::peek_counts(&ch, &also).await.expect("peek");
+    let counts = adtop::broker::topology::peek_counts(&ch, &also)
+        .await
+        .expect("peek");
     assert_eq!(counts, Some((0, 0)), "{also} declared despite the clash");
     h.cleanup().await;
 }
