@@ -321,3 +321,29 @@ fn a_flood_of_new_worker_and_job_ids_stays_bounded() {
             .all(|w| w[0].heartbeat.id < w[1].heartbeat.id)
     );
 }
+
+/// TOML-ish text: table headers, keys and hostile values, so that parsing gets past the
+/// syntax and into the checks.
+fn tomlish() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        "\\[[a-z._]{0,12}\\]",
+        "[a-z_]{1,12} = \"\\PC{0,20}\"",
+        "[a-z_]{1,12} = -?[0-9]{1,25}",
+        "[a-z_]{1,12} = \\[\"[a-zA-Z+-]{0,8}\"\\]",
+        "[a-z_-]{1,8} = \"[a-z-]{0,12}\"",
+        "\\PC{0,30}",
+    ];
+    proptest::collection::vec(line, 0..12).prop_map(|l| l.join("\n"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_config_key_map_or_theme_file_is_read_or_refused(text in tomlish()) {
+        let _ = crate::config::Config::parse(&text, std::path::Path::new("fuzz.toml"));
+        let mut km = super::keymap::KeyMap::default();
+        let _ = km.overlay(&text, "fuzz.toml");
+        let _ = super::theme::Theme::parse("fuzz", &text, "fuzz.toml");
+    }
+}
