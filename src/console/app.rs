@@ -182,6 +182,13 @@ impl App {
 
     /// Do what an action means in the current mode and view.
     pub fn dispatch(&mut self, action: Action) -> Vec<Outbound> {
+        self.keep_selection(self.view);
+        let out = self.dispatch_here(action);
+        self.keep_selection(self.view);
+        out
+    }
+
+    fn dispatch_here(&mut self, action: Action) -> Vec<Outbound> {
         let mut out = Vec::new();
         let page = self.page.get().max(1) as isize;
         match (&mut self.mode, action) {
@@ -244,8 +251,8 @@ impl App {
             Action::Down => cur.move_by(1, len),
             Action::PageUp => cur.move_by(-page, len),
             Action::PageDown => cur.move_by(page, len),
-            Action::Top => cur.selected = 0,
-            Action::Bottom => cur.selected = len.saturating_sub(1),
+            Action::Top => cur.select(0),
+            Action::Bottom => cur.select(len.saturating_sub(1)),
             Action::Left | Action::Right => {}
             Action::ViewQueues => return self.go(View::Queues),
             Action::ViewRequests => return self.open_requests(None),
@@ -317,7 +324,7 @@ impl App {
                     } else {
                         p.offset.saturating_sub(cap)
                     };
-                    self.cursors[view].selected = 0;
+                    self.cursors[view].select(0);
                     return vec![Outbound::Fetch(Fetch::Requests {
                         queue: p.queue.clone(),
                         offset,
@@ -338,7 +345,7 @@ impl App {
                 } else {
                     self.result_filter.class = class;
                 }
-                self.cursors[View::Results].selected = 0;
+                self.cursors[View::Results].select(0);
                 if view != View::Results {
                     return self.go(View::Results);
                 }
@@ -650,7 +657,7 @@ impl App {
                 match Filter::new(&p.input) {
                     Ok(f) => {
                         self.filters[i] = Some(f);
-                        self.cursors[i].selected = 0;
+                        self.cursors[i].select(0);
                     }
                     Err(e) => self.reopen(p, e),
                 }
@@ -693,7 +700,7 @@ impl App {
                 if let Some(i) = self.model.running.iter().position(|j| j.uuid == uuid) {
                     self.go(View::Running);
                     if let Some(pos) = self.rows(View::Running).iter().position(|&r| r == i) {
-                        self.cursors[View::Running].selected = pos;
+                        self.cursors[View::Running].select(pos);
                     }
                     return self.open();
                 }
@@ -707,7 +714,7 @@ impl App {
                     self.result_filter = ResultFilter::default();
                     self.filters[View::Results] = None;
                     self.go(View::Results);
-                    self.cursors[View::Results].selected = i;
+                    self.cursors[View::Results].select(i);
                     return self.open();
                 }
                 self.status(
@@ -727,7 +734,7 @@ impl App {
                     _ => &mut self.result_filter.package,
                 };
                 *slot = value;
-                self.cursors[View::Results].selected = 0;
+                self.cursors[View::Results].select(0);
                 return self.go(View::Results);
             }
             Command::Sort(col) => {

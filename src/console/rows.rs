@@ -167,12 +167,35 @@ impl App {
         }
     }
 
+    /// Keep the selection of `view` on the item it was on: rows added, removed or re-sorted
+    /// above it must not move Enter or an action onto another queue or result. An item that
+    /// has gone leaves the selection where it was (clamped), on whatever is there now.
+    pub fn keep_selection(&mut self, view: View) {
+        let rows = self.rows(view);
+        if let Some(key) = self.cursors[view].key() {
+            let at = rows
+                .iter()
+                .position(|&i| self.row_key(view, i).as_deref() == Some(key));
+            match at {
+                Some(pos) => self.cursors[view].follow(pos),
+                None => self.cursors[view].pin(None),
+            }
+        }
+        self.cursors[view].clamp(rows.len());
+        if self.cursors[view].key().is_none() {
+            let key = rows
+                .get(self.cursors[view].selected())
+                .and_then(|&i| self.row_key(view, i));
+            self.cursors[view].pin(key);
+        }
+    }
+
     /// The collection index of the selected row, if any.
     pub fn selected(&self, view: View) -> Option<usize> {
         // The list may have shrunk under the cursor: the last row is then the one shown selected.
         let rows = self.rows(view);
         let sel = self.cursors[view]
-            .selected
+            .selected()
             .min(rows.len().saturating_sub(1));
         rows.get(sel).copied()
     }

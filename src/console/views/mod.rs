@@ -146,7 +146,7 @@ fn table<'a>(
     app.page.set(height.max(1));
     let cursor = &app.cursors[view];
     let first = cursor.window(rows.len(), height);
-    let selected = cursor.selected.min(rows.len().saturating_sub(1));
+    let selected = cursor.selected().min(rows.len().saturating_sub(1));
     let mut widths_all = vec![Constraint::Length(1)];
     widths_all.extend_from_slice(widths);
     let mut head = vec![Span::raw("")];
