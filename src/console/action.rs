@@ -67,6 +67,7 @@ actions! {
     Command = "command", "Command line";
     Help = "help", "Help";
     Quit = "quit", "Quit";
+    Redraw = "redraw", "Redraw the whole screen";
     Mark = "mark", "Mark / unmark the row";
     MarkAll = "mark-all", "Mark every shown row";
     ClearMarks = "clear-marks", "Clear marks";
@@ -101,6 +102,8 @@ actions! {
     PromptCancel = "prompt-cancel", "Cancel";
     PromptComplete = "prompt-complete", "Complete";
     PromptBackspace = "prompt-backspace", "Delete a character";
+    PromptClear = "prompt-clear", "Delete the whole line";
+    PromptDeleteWord = "prompt-delete-word", "Delete the word before the cursor";
 }
 
 impl Action {

@@ -77,6 +77,8 @@ pub struct App {
     pub embedded_worker: bool,
     pub log_dir: PathBuf,
     pub quit: bool,
+    /// The operator asked for a full redraw (the terminal loop clears the screen once).
+    pub redraw: bool,
     /// Rows in the body at the last draw, for paging.
     pub page: Cell<usize>,
     next_op: u64,
@@ -102,6 +104,7 @@ impl App {
             embedded_worker: config.embedded_worker,
             log_dir: config.log_dir.clone(),
             quit: false,
+            redraw: false,
             page: Cell::new(20),
             next_op: 1,
         }
@@ -204,6 +207,8 @@ impl App {
             (Mode::Help { .. }, _) => {}
 
             (Mode::Prompt(p), Action::PromptBackspace) => p.backspace(),
+            (Mode::Prompt(p), Action::PromptClear) => p.clear(),
+            (Mode::Prompt(p), Action::PromptDeleteWord) => p.delete_word(),
             (Mode::Prompt(p), Action::PromptComplete) => p.complete(),
             (Mode::Prompt(_), Action::PromptCancel) => self.mode = Mode::Normal,
             (Mode::Prompt(_), Action::PromptSubmit) => {
@@ -283,6 +288,7 @@ impl App {
             Action::Command => self.mode = Mode::Prompt(Prompt::new(PromptKind::Command, "")),
             Action::Help => self.mode = Mode::Help { scroll: 0 },
             Action::Quit => self.quit = true,
+            Action::Redraw => self.redraw = true,
             Action::Mark => {
                 if let Some(i) = self.selected(view) {
                     if let Some(key) = self.row_key(view, i) {
@@ -521,7 +527,11 @@ impl App {
             })
             .or_else(|| self.model.requests.as_ref().map(|p| p.queue.clone()));
         let Some(queue) = queue else {
-            self.status(Level::Info, "select a queue first");
+            // Nothing chosen yet: the view itself says how to choose one.
+            if self.view != View::Requests {
+                self.history.push(self.view);
+                self.view = View::Requests;
+            }
             return Vec::new();
         };
         let fresh = self

@@ -50,6 +50,25 @@ impl Prompt {
         self.error = None;
     }
 
+    pub fn clear(&mut self) {
+        self.input.clear();
+        self.error = None;
+    }
+
+    /// Ctrl-W as in a shell: the spaces before the cursor, then the word.
+    pub fn delete_word(&mut self) {
+        let kept = self.input.trim_end().len();
+        self.input.truncate(kept);
+        let start = self
+            .input
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        self.input.truncate(start);
+        self.error = None;
+    }
+
     /// Complete the command word: the only match, or the longest common prefix.
     pub fn complete(&mut self) {
         if self.kind != PromptKind::Command || self.input.contains(' ') {

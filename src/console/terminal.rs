@@ -105,6 +105,9 @@ where
                     if app.quit {
                         return Ok(frames);
                     }
+                    if std::mem::take(&mut app.redraw) {
+                        terminal.clear()?;
+                    }
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,

@@ -699,3 +699,71 @@ fn the_selection_moves_on_when_its_item_goes() {
     app.keep_selection(View::Results);
     assert_eq!(app.selected(View::Results), before);
 }
+
+#[test]
+fn an_empty_view_says_when_the_filter_hides_everything() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('4'));
+    assert!(!app.rows(View::Running).is_empty());
+    app.handle_key(key('/'));
+    for c in "zzznomatch".chars() {
+        app.handle_key(key(c));
+    }
+    app.handle_key(code(KeyCode::Enter));
+    let s = screen(&app);
+    assert!(s.contains("nothing matches /zzznomatch/"), "{s}");
+    assert!(!s.contains("nothing running"), "{s}");
+}
+
+#[test]
+fn requests_in_a_fresh_console_opens_the_view_that_says_how_to_choose() {
+    let mut app = demo::app("dark");
+    app.model.queues.clear();
+    app.model.requests = None;
+    let out = app.handle_key(key('2'));
+    assert!(out.is_empty());
+    assert_eq!(app.view, View::Requests);
+    assert!(screen(&app).contains("select a queue in Queues and press Enter"));
+}
+
+#[test]
+fn every_builtin_theme_keeps_text_readable_where_styles_combine() {
+    use super::theme::{Role, Theme};
+    for name in Theme::BUILTIN {
+        let t = Theme::builtin(name).expect("builtin").expect("parses");
+        let header = t.style(Role::Header);
+        // The roles drawn over the header bar (views/chrome.rs).
+        for role in [Role::Title, Role::Warn, Role::Ok, Role::HeaderAlert] {
+            let s = header.patch(t.style(role));
+            if let (Some(fg), Some(bg)) = (s.fg, s.bg) {
+                assert_ne!(fg, bg, "{name}: {role:?} on the header is invisible");
+            }
+        }
+        for &role in Role::ALL.iter() {
+            let s = t.style(Role::Base).patch(t.style(role));
+            if let (Some(fg), Some(bg)) = (s.fg, s.bg) {
+                assert_ne!(fg, bg, "{name}: {role:?} on the base is invisible");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_filter_prompt_clears_with_ctrl_u_and_ctrl_w() {
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    let mut app = demo::app("dark");
+    app.handle_key(key('/'));
+    for c in "noble amd64".chars() {
+        app.handle_key(key(c));
+    }
+    app.handle_key(ctrl('w'));
+    match &app.mode {
+        Mode::Prompt(p) => assert_eq!(p.input, "noble "),
+        m => panic!("{m:?}"),
+    }
+    app.handle_key(ctrl('u'));
+    match &app.mode {
+        Mode::Prompt(p) => assert_eq!(p.input, ""),
+        m => panic!("{m:?}"),
+    }
+}

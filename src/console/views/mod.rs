@@ -136,8 +136,13 @@ fn table<'a>(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if rows.is_empty() {
+        // Say so when the filter, not the system, is why nothing shows.
+        let text = match &app.filters[view] {
+            Some(f) => format!("nothing matches /{}/ (Esc clears the filter)", s(&f.text)),
+            None => empty.to_string(),
+        };
         frame.render_widget(
-            Paragraph::new(Span::styled(empty.to_string(), t.style(Role::Dim))),
+            Paragraph::new(Span::styled(text, t.style(Role::Dim))),
             inner,
         );
         return;

@@ -60,7 +60,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &header,
         &widths,
         &rows,
-        "no results (yet, or none match)",
+        if m.results.entries().is_empty() {
+            "no results yet"
+        } else {
+            "no results match the class, release or package filter"
+        },
         |i| {
             let e = m.results.entries().get(i)?;
             Some({
