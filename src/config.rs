@@ -321,3 +321,44 @@ mod tests {
         assert!(format!("{e:#}").contains("worker.attempts"));
     }
 }
+
+/// Who runs adtop, for the audit trail: `$USER`, else `$LOGNAME`, else the account of the
+/// process's uid (a cron job or `env -i` has neither variable), else `uid-<n>`.
+pub fn account_name() -> String {
+    account_name_from(|v| std::env::var(v).ok())
+}
+
+fn account_name_from(var: impl Fn(&str) -> Option<String>) -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| var(v))
+        .find(|s| !s.trim().is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .unwrap_or_else(|| format!("uid-{}", nix::unistd::getuid()))
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::account_name_from;
+
+    #[test]
+    fn the_account_name_comes_from_the_uid_without_user_or_logname() {
+        let uid = nix::unistd::getuid();
+        let expected = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid-{uid}"), |u| u.name);
+        assert_eq!(account_name_from(|_| None), expected);
+        assert_eq!(account_name_from(|_| Some(" ".into())), expected);
+        assert_eq!(
+            account_name_from(|v| (v == "LOGNAME").then(|| "alice".into())),
+            "alice"
+        );
+        assert_ne!(expected, "operator");
+    }
+}

@@ -313,8 +313,7 @@ async fn results_db_cmd(r: &Resolved, a: ResultsDbArgs) -> Result<u8> {
 
 fn operator(r: &Resolved, flag: Option<String>) -> String {
     flag.or(r.config.console.operator.clone())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into())
+        .unwrap_or_else(adtop::config::account_name)
 }
 
 fn ops_context(r: &Resolved, operator_flag: Option<String>) -> Result<ops::Context> {

@@ -30,7 +30,7 @@ pub struct ConsoleConfig {
 impl Default for ConsoleConfig {
     fn default() -> Self {
         Self {
-            operator: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+            operator: crate::config::account_name(),
             read_only: false,
             keymap: "default".into(),
             theme: "dark".into(),
