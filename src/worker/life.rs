@@ -187,14 +187,14 @@ async fn run_with_retries(
                     delay.as_secs()
                 );
                 drop(a);
-                // A first SIGTERM lets the retry run; a second stops now.
+                // A SIGTERM ends the wait and the next attempt starts at once; a second one
+                // (or a stop of an embedded worker) requeues the request.
                 let mut urgent = false;
-                let slept = decide::wait_unless(delay, async {
-                    while !w.signals.next().await {}
-                    urgent = true;
+                decide::wait_unless(delay, async {
+                    urgent = w.signals.next().await;
                 })
                 .await;
-                if !slept && urgent {
+                if urgent {
                     return requeue_and_leave(w, session, job, holding)
                         .await
                         .map(Ran::Stopped);
