@@ -161,3 +161,100 @@ fn object_meta(name: &str) -> ObjectMeta {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::TestComplete;
+    use crate::store::{Access, FileStore};
+
+    fn entry(uuid: &str, body: &str) -> SpoolEntry {
+        let index = IndexEntry {
+            uuid: uuid.into(),
+            package: "hello".into(),
+            release: "noble".into(),
+            arch: "amd64".into(),
+            queue: "debci-noble-amd64".into(),
+            exitcode: 0,
+            class: crate::protocol::Class::Pass,
+            container: "autopkgtest-noble".into(),
+            swift_dir: String::new(),
+            duration: 1,
+            finished: chrono::Utc::now(),
+            worker: "w".into(),
+            triggers: vec![],
+            requester: String::new(),
+            testpkg_version: "hello 1".into(),
+            body: body.into(),
+            private: false,
+        };
+        let complete: TestComplete = serde_json::from_value(serde_json::json!({
+            "architecture": "amd64", "container": "autopkgtest-noble", "duration": 1,
+            "exitcode": 0, "package": "hello", "testpkg_version": "1", "release": "noble",
+            "requester": "", "swift_dir": "", "triggers": "", "env": "", "uuid": uuid
+        }))
+        .expect("completion");
+        SpoolEntry {
+            uuid: uuid.into(),
+            container: "autopkgtest-noble".into(),
+            access: Access::Public,
+            run_dir: String::new(),
+            hash5: "abcde".into(),
+            stored: false,
+            index,
+            complete,
+            files: vec!["log.gz".into(), "result.tar".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_uuid_belongs_to_one_request() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::File(FileStore::new(root.path().to_path_buf()));
+        let files = tempfile::tempdir().expect("tempdir");
+        std::fs::write(files.path().join("log.gz"), b"log").expect("write");
+        std::fs::write(files.path().join("result.tar"), b"tar").expect("write");
+
+        let mut first = entry("u1", "hello\n{\"uuid\": \"u1\"}");
+        put_run(&mut first, files.path(), &store)
+            .await
+            .expect("stored");
+        assert!(first.stored && !first.run_dir.is_empty());
+        let pointer = std::fs::read(root.path().join("adtop-index/by-uuid/u1")).expect("by-uuid");
+
+        // Another request under the same uuid: refused, permanently; the pointer is untouched.
+        let mut other = entry("u1", "other\n{\"uuid\": \"u1\"}");
+        let e = put_run(&mut other, files.path(), &store)
+            .await
+            .expect_err("uuid taken");
+        assert!(
+            matches!(e, StoreError::UuidTaken { .. }) && e.is_permanent(),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read(root.path().join("adtop-index/by-uuid/u1")).expect("by-uuid"),
+            pointer
+        );
+
+        // The same request again: the stored run is reused, nothing is uploaded twice.
+        let mut again = entry("u1", "hello\n{\"uuid\": \"u1\"}");
+        put_run(&mut again, files.path(), &store)
+            .await
+            .expect("known");
+        assert_eq!(again.run_dir, first.run_dir);
+        assert_eq!(again.complete.swift_dir, first.run_dir);
+        let runs = store
+            .list("autopkgtest-noble", "noble/amd64/h/hello/", Some('@'))
+            .await
+            .expect("list");
+        assert_eq!(runs.len(), 1, "{runs:?}");
+
+        // An unreadable pointer is a clear, permanent error for that uuid.
+        std::fs::write(root.path().join("adtop-index/by-uuid/u2"), b"{not json").expect("write");
+        let e = by_uuid(&store, "u2").await.expect_err("unreadable");
+        assert!(
+            e.is_permanent() && e.to_string().contains("by-uuid/u2"),
+            "{e}"
+        );
+    }
+}
