@@ -126,7 +126,9 @@ async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
     // A hung job: stop it with keys, confirm (focus starts on Cancel), and see it requeued.
     let hang = h.submit("fx-hang", &[]);
     wait_live(&h, &hang, "starting a test that never ends", RUN).await;
-    t.keys(&["4"]);
+    // Only this test's jobs: other workers may share the broker.
+    t.keys(&["4", "/"]);
+    t.keys(&[&h.release, "Enter"]);
     t.wait_for("the hung job in Running", Duration::from_secs(15), |s| {
         s.contains("fx-hang")
     })
@@ -234,4 +236,39 @@ async fn the_embedded_worker_runs_jobs_and_keys_stop_and_start_it() {
     t.keys(&["q"]);
     drop(t);
     h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_output_goes_to_a_file_never_onto_the_console_screen() {
+    let h = Harness::new("console-log", "").await;
+    let state = h.dir.path().join("state");
+    // Everything at trace level, lapin's and the HTTP client's too: none of it may reach the
+    // screen the renderer owns.
+    let console = format!(
+        "RUST_LOG=trace XDG_STATE_HOME={state} {bin} --config {cfg} --store {store}",
+        state = state.display(),
+        bin = bin(),
+        cfg = h.config.display(),
+        store = h.store_url(),
+    );
+    let t = Tmux::start(&format!("adtop-{}", h.release), &console);
+    t.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Queues")
+    })
+    .await;
+    let log = state.join("adtop/console.log");
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    while std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < until, "no {}", log.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&log).expect("console log");
+    assert!(!text.contains('\x1b'), "colour codes in the log file");
+    let screen = t.screen();
+    for level in ["TRACE", "DEBUG", " INFO", " WARN"] {
+        assert!(
+            !screen.contains(level),
+            "log output on the screen:\n{screen}"
+        );
+    }
 }

@@ -76,6 +76,7 @@ where
     let mut dirty = true;
     loop {
         if dirty {
+            app.keep_selection(app.view);
             terminal.draw(|f| views::draw(f, app))?;
             frames += 1;
             dirty = false;

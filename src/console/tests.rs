@@ -37,7 +37,7 @@ fn code(c: KeyCode) -> KeyEvent {
 fn select(app: &mut App, view: View, pred: impl Fn(&App, usize) -> bool) {
     let rows = app.rows(view);
     let pos = rows.iter().position(|&i| pred(app, i)).expect("row exists");
-    app.cursors[view.index()].selected = pos;
+    app.cursors[view].select(pos);
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn bulk_needs_typed_count_then_sends_each() {
         }
     )));
     assert!(
-        app.marks[View::Workers.index()].is_empty(),
+        app.marks[View::Workers].is_empty(),
         "marks clear after acting"
     );
 }
@@ -345,7 +345,7 @@ fn filter_marks_and_esc() {
         "Esc clears the filter first"
     );
     app.handle_key(code(KeyCode::Esc));
-    assert!(app.marks[View::Queues.index()].is_empty(), "then the marks");
+    assert!(app.marks[View::Queues].is_empty(), "then the marks");
     app.handle_key(key('4'));
     app.handle_key(code(KeyCode::Esc));
     assert_eq!(app.view, View::Queues, "then goes back");
@@ -640,4 +640,62 @@ fn a_late_page_of_another_queue_is_ignored() {
         app.model.requests.as_ref().map(|p| p.queue.as_str()),
         Some("debci-noble-amd64")
     );
+}
+
+#[test]
+fn the_selection_stays_on_its_queue_when_rows_arrive_above_it() {
+    let mut app = demo::app("dark");
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.keep_selection(View::Queues);
+    // A full list with new queues that sort before it (the default sort is by name).
+    let now = app.model.now;
+    let mut queues: Vec<QueueStat> = app
+        .model
+        .queues
+        .iter()
+        .map(|q| QueueStat {
+            name: q.name.clone(),
+            ready: q.ready,
+            unacked: q.unacked,
+            consumers: q.consumers,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+        })
+        .collect();
+    for n in ["a", "b", "c"] {
+        queues.push(QueueStat {
+            name: format!("aaa-{n}"),
+            ready: 0,
+            unacked: 0,
+            consumers: 0,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+        });
+    }
+    app.apply(ModelEvent::QueueStats {
+        queues,
+        received: now,
+    });
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert!(
+        matches!(&out[..], [Outbound::Fetch(super::op::Fetch::Requests { queue, .. })] if queue == "debci-noble-amd64"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_selection_moves_on_when_its_item_goes() {
+    let mut app = demo::app("dark");
+    app.handle_key(key('5'));
+    app.handle_key(key('j'));
+    let before = app.selected(View::Results);
+    let uuid = before.map(|i| app.model.results.entries()[i].uuid.clone());
+    app.keep_selection(View::Results);
+    assert_eq!(app.cursors[View::Results].key(), uuid.as_deref());
+    // The key of an item that is gone is dropped; the position stays, clamped.
+    app.cursors[View::Results].pin(Some("gone".into()));
+    app.keep_selection(View::Results);
+    assert_eq!(app.selected(View::Results), before);
 }

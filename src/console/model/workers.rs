@@ -37,11 +37,12 @@ impl WorkerRow {
     }
 
     pub fn health(&self, now: DateTime<Utc>, t: &Thresholds) -> Health {
-        let interval = self.heartbeat.interval.max(1) as i64;
-        let age = self.age_secs(now);
-        if age > interval * i64::from(t.lost_intervals) {
+        // A worker announces its own interval: any value, however absurd, must not overflow.
+        let interval = self.heartbeat.interval.max(1);
+        let age = self.age_secs(now).unsigned_abs();
+        if age > interval.saturating_mul(u64::from(t.lost_intervals)) {
             Health::Lost
-        } else if age > interval * i64::from(t.stale_intervals) {
+        } else if age > interval.saturating_mul(u64::from(t.stale_intervals)) {
             Health::Stale
         } else {
             Health::Ok
@@ -74,6 +75,18 @@ pub(super) fn apply_heartbeat(
         }
     }
     true
+}
+
+/// Forget the longest-silent workers beyond `max`, keeping the rest sorted by id.
+pub(super) fn cap(rows: &mut Vec<WorkerRow>, max: usize) {
+    if rows.len() > max {
+        let mut by_age: Vec<_> = rows.iter().map(|w| w.received).collect();
+        by_age.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(&cutoff) = by_age.get(max) {
+            // Ties at the cutoff may keep a few less than `max`: never more.
+            rows.retain(|w| w.received > cutoff);
+        }
+    }
 }
 
 #[cfg(test)]
