@@ -711,11 +711,16 @@ async fn swift_part(b: &mut Bench, n: usize) -> Result<()> {
     ] {
         std::fs::write(out.join(name), text)?;
     }
-    let packed = adtop::worker::results::pack(&out)?;
+    let packed_dir = b.dir.path().join("swift-sample-packed");
+    std::fs::create_dir_all(&packed_dir)?;
+    let mut objects = Vec::new();
+    for name in adtop::worker::results::pack(&out, &packed_dir)? {
+        let data = std::fs::read(packed_dir.join(&name))?;
+        objects.push((name, data));
+    }
     let index = vec![b'x'; 700];
-    let mut objects = packed.objects();
-    objects.push(("index", index.clone()));
-    objects.push(("by-uuid", index));
+    objects.push(("index".into(), index.clone()));
+    objects.push(("by-uuid".into(), index));
     let container = format!("adtop-bench-{}", b.tag);
     http.put(format!("{storage}/{container}"))
         .header("X-Auth-Token", &token)

@@ -36,6 +36,25 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// An error that reconnecting will not fix: the broker refused the credentials or the
+    /// virtual host, or a queue exists with other arguments.
+    pub fn is_permanent(&self) -> bool {
+        use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+        match self {
+            Self::Connect { source, .. } => match source.kind() {
+                lapin::ErrorKind::ProtocolError(e) => matches!(
+                    e.kind(),
+                    AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+                        | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED)
+                ),
+                lapin::ErrorKind::AuthProviderError(_) => true,
+                _ => false,
+            },
+            Self::Mismatch { .. } => true,
+            _ => false,
+        }
+    }
+
     pub fn amqp(what: impl Into<String>) -> impl FnOnce(lapin::Error) -> Self {
         let what = what.into();
         move |source| Self::Amqp { what, source }

@@ -51,6 +51,34 @@ impl FileStore {
         })?
     }
 
+    /// Copy the file at `from` into place, streaming, the same atomic way as [`FileStore::put`].
+    pub async fn put_file(
+        &self,
+        container: &str,
+        name: &str,
+        from: &Path,
+    ) -> Result<(), StoreError> {
+        let path = self.path(container, name);
+        let from = from.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let mut src = std::fs::File::open(&from).map_err(io(&from))?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+            std::io::copy(&mut src, &mut tmp).map_err(io(&path))?;
+            tmp.persist(&path).map_err(|e| StoreError::Io {
+                path: path.display().to_string(),
+                source: e.error,
+            })?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            path: "<blocking task>".into(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
     /// The root exists (or can be made) and takes a file.
     pub async fn check(&self) -> Result<(), StoreError> {
         let root = self.root.clone();

@@ -1,7 +1,12 @@
-//! The result store: a local directory (the default) or OpenStack Swift, behind one type, and
-//! the spool where finished results wait until they are stored and announced.
+//! The result store: a local directory (the default) or OpenStack Swift, behind one type;
+//! [`run`] writes one finished run into it; the [`spool`] keeps a result on local disk only
+//! when the store (or the broker) is away, until it is stored and announced.
+//!
+//! Objects go up from files ([`Store::put_file`]): a result of any size is streamed, never
+//! held in memory.
 
 pub mod file;
+pub mod run;
 pub mod spool;
 
 pub mod swift;
@@ -32,12 +37,41 @@ pub enum StoreError {
         "Swift refused the credentials of user {user} ({status}): check swift.user and the key"
     )]
     Credentials { user: String, status: u16 },
+    /// Swift answered with an HTTP status: see [`StoreError::is_permanent`].
+    #[error("Swift {what}: answered {status}")]
+    Status { what: String, status: u16 },
+    /// `by-uuid/<uuid>` names another request's result: this one must not replace it.
+    #[error(
+        "uuid {uuid} already names another request's result ({existing}); a request must carry a uuid of its own"
+    )]
+    UuidTaken { uuid: String, existing: String },
+    /// An object adtop wrote (an index entry) does not parse: corrupt, or from a newer adtop.
+    #[error("unreadable {key}: {detail}")]
+    Unreadable { key: String, detail: String },
 }
 
 impl StoreError {
-    /// An error that waiting will not fix (wrong credentials), as opposed to a store that is away.
+    /// An error that waiting will not fix, as opposed to a store that is away: wrong
+    /// credentials, a name the store cannot take, an object too large, any 4xx answer except
+    /// an expired token (401, re-authenticated), a timeout (408), a conflict (409) and
+    /// throttling (429), and a by-uuid pointer owned by another request or unreadable.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Credentials { .. })
+        match self {
+            Self::Credentials { .. }
+            | Self::BadName(_)
+            | Self::BadUrl(_)
+            | Self::UuidTaken { .. }
+            | Self::Unreadable { .. } => true,
+            Self::Status { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 401 | 404 | 408 | 409 | 429)
+            }
+            // A name the filesystem cannot take; everything else (a full disk, a missing or
+            // blocked directory) may be fixed by an operator while the result waits.
+            Self::Io { source, .. } => {
+                matches!(source.raw_os_error(), Some(nix::libc::ENAMETOOLONG))
+            }
+            Self::Swift { .. } => false,
+        }
     }
 }
 
@@ -109,6 +143,24 @@ impl Store {
         }
     }
 
+    /// Store the file at `path` as an object, streaming it: the file store copies it, Swift
+    /// sends it as the request body. Memory use does not grow with the file's size.
+    pub async fn put_file(
+        &self,
+        container: &str,
+        name: &str,
+        path: &std::path::Path,
+        meta: ObjectMeta,
+    ) -> Result<(), StoreError> {
+        check_name(container)?;
+        check_container(container)?;
+        check_name(name)?;
+        match self {
+            Self::File(f) => f.put_file(container, name, path).await,
+            Self::Swift(s) => s.put_file(container, name, path, meta).await,
+        }
+    }
+
     /// Create a result container with its read ACL (Swift), once per process. On an existing
     /// container this sets the ACL too, so containers made before it was configured heal.
     pub async fn ensure_container(
@@ -117,6 +169,7 @@ impl Store {
         access: &Access,
     ) -> Result<(), StoreError> {
         check_name(container)?;
+        check_container(container)?;
         match self {
             Self::File(_) => Ok(()),
             Self::Swift(s) => s.ensure_container(container, access).await,
@@ -177,8 +230,26 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::BadName(name.to_string()))
+        // The name goes into messages and rejection reasons: cut, not echoed whole.
+        Err(StoreError::BadName(crate::protocol::sanitize::cap(
+            name,
+            crate::protocol::sanitize::REASON_MAX / 4,
+        )))
     }
+}
+
+/// Swift's limit on a container name (256 bytes); a longer one is refused here, permanently,
+/// instead of by a 400 after every object was tried.
+pub const CONTAINER_MAX: usize = 256;
+
+fn check_container(container: &str) -> Result<(), StoreError> {
+    if container.len() > CONTAINER_MAX || container.contains('/') {
+        return Err(StoreError::BadName(crate::protocol::sanitize::cap(
+            container,
+            crate::protocol::sanitize::REASON_MAX / 4,
+        )));
+    }
+    Ok(())
 }
 
 /// Apply Swift's prefix/delimiter semantics to a sorted list of names.
@@ -186,7 +257,7 @@ pub fn apply_delimiter(mut names: Vec<String>, prefix: &str, delimiter: Option<c
     names.retain(|n| n.starts_with(prefix));
     if let Some(d) = delimiter {
         for n in &mut names {
-            if let Some(i) = n[prefix.len()..].find(d) {
+            if let Some(i) = n.get(prefix.len()..).and_then(|rest| rest.find(d)) {
                 n.truncate(prefix.len() + i + d.len_utf8());
             }
         }
@@ -217,6 +288,33 @@ mod tests {
             "b/z".into(),
         ];
         assert_eq!(apply_delimiter(names, "a/", Some('@')), ["a/x@", "a/y@"]);
+    }
+
+    #[test]
+    fn permanent_and_transient_errors() {
+        let status = |status| StoreError::Status {
+            what: "upload".into(),
+            status,
+        };
+        for s in [400, 403, 411, 413, 422] {
+            assert!(status(s).is_permanent(), "{s}");
+        }
+        for s in [401, 404, 408, 409, 429, 500, 503] {
+            assert!(!status(s).is_permanent(), "{s}");
+        }
+        let io = |errno| StoreError::Io {
+            path: "x".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        };
+        assert!(io(nix::libc::ENAMETOOLONG).is_permanent());
+        assert!(!io(nix::libc::ENOSPC).is_permanent());
+        assert!(!io(nix::libc::ENOTDIR).is_permanent());
+        assert!(check_container(&"c".repeat(CONTAINER_MAX + 1)).is_err());
+        let long = check_name(&"\n".repeat(70_000)).expect_err("control characters");
+        assert!(
+            long.to_string().len() < 1024,
+            "the name is cut in the error"
+        );
     }
 
     #[test]

@@ -1,15 +1,19 @@
-//! The local spool: a finished result is written here first, atomically, and leaves only
-//! once it is in the store and announced. A crash or an outage in between loses nothing.
+//! The local spool, where a finished result waits while the store or the broker is away.
+//!
+//! The worker packs every result into a staging directory here ([`Spool::staging`]), on the
+//! same filesystem, and stores it from there. Only when storing or announcing fails does the
+//! staging directory become a spool entry ([`Spool::add`], an atomic rename: nothing is
+//! copied), which leaves once it is in the store and announced. A crash or an outage in
+//! between loses nothing: the request stays unacknowledged, and a restarted worker delivers
+//! its spool first.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{Access, ObjectMeta, Store};
-use crate::protocol::layout;
+use super::{Access, Store, StoreError};
 use crate::protocol::messages::{IndexEntry, TestComplete};
-use crate::protocol::names::INDEX_CONTAINER;
 
 /// What a spooled result is and how far it got.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,7 +23,8 @@ pub struct SpoolEntry {
     /// Who may read the container: public, or one Swift user for a private run.
     #[serde(default)]
     pub access: Access,
-    /// The run's directory; named by [`upload`] when the result is stored, empty before.
+    /// The run's directory; named by [`super::run::put_run`] when the result is stored,
+    /// empty before.
     pub run_dir: String,
     /// `sha1(body)[:5]`, the run id's suffix.
     #[serde(default)]
@@ -57,24 +62,29 @@ impl Spool {
         self.dir.join(uuid)
     }
 
-    /// Write the entry and its files to a temporary directory, then rename it into place.
-    pub fn add(&self, entry: &SpoolEntry, files: &[(&str, Vec<u8>)]) -> Result<()> {
-        let tmp = tempfile::Builder::new()
+    /// A fresh directory to pack a result into, inside the spool (so that [`Spool::add`] is a
+    /// rename); removed when dropped unless added. Skipped by [`Spool::pending`].
+    pub fn staging(&self) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
             .prefix(".tmp-")
             .tempdir_in(&self.dir)
-            .context("spool: temporary directory")?;
-        for (name, data) in files {
-            std::fs::write(tmp.path().join(name), data)
-                .with_context(|| format!("spool: write {name}"))?;
-        }
-        std::fs::write(tmp.path().join(ENTRY), serde_json::to_vec_pretty(entry)?)
-            .context("spool: write entry")?;
+            .context("spool: staging directory")
+    }
+
+    /// Make a staging directory with its packed files a spool entry: write the description,
+    /// then rename the directory into place.
+    pub fn add(&self, entry: &SpoolEntry, staging: tempfile::TempDir) -> Result<()> {
+        std::fs::write(
+            staging.path().join(ENTRY),
+            serde_json::to_vec_pretty(entry)?,
+        )
+        .context("spool: write entry")?;
         let dest = self.entry_dir(&entry.uuid);
         if dest.exists() {
             std::fs::remove_dir_all(&dest)
                 .with_context(|| format!("spool: replace {}", dest.display()))?;
         }
-        let kept = tmp.keep();
+        let kept = staging.keep();
         std::fs::rename(&kept, &dest)
             .with_context(|| format!("spool: move into {}", dest.display()))?;
         Ok(())
@@ -107,23 +117,18 @@ impl Spool {
         Ok(out)
     }
 
-    /// Upload the run's files, then the index entry and the by-uuid pointer, unless that was
-    /// done already; the entry on disk then records its run directory.
-    pub async fn store(&self, entry: &mut SpoolEntry, store: &Store) -> Result<()> {
+    /// Store a spooled result (see [`super::run::put_run`]), unless that was done already;
+    /// the entry on disk then records its run directory.
+    pub async fn store(&self, entry: &mut SpoolEntry, store: &Store) -> Result<(), StoreError> {
         if entry.stored {
             return Ok(());
         }
         let dir = self.entry_dir(&entry.uuid);
-        let names = entry.files.clone();
-        let mut files = Vec::new();
-        for name in &names {
-            let data = tokio::fs::read(dir.join(name))
-                .await
-                .with_context(|| format!("spool: read {name}"))?;
-            files.push((name.as_str(), data));
-        }
-        upload(entry, &files, store).await?;
-        self.rewrite(entry)
+        super::run::put_run(entry, &dir, store).await?;
+        self.rewrite(entry).map_err(|e| StoreError::Io {
+            path: dir.display().to_string(),
+            source: std::io::Error::other(format!("{e:#}")),
+        })
     }
 
     /// Replace the entry's description, keeping its files.
@@ -148,101 +153,4 @@ impl Spool {
 /// Key of the marker that says a result's completion was announced.
 pub fn announced_key(uuid: &str) -> String {
     format!("announced/{uuid}")
-}
-
-/// How many later seconds a run id may move to when its name is taken (two results of one
-/// package with the same body stored in the same second).
-const NAME_TRIES: i64 = 30;
-
-/// Name the run now (autopkgtest-cloud takes the run id when the result is stored), upload its
-/// objects with `result.tar` last (a reader that finds `result.tar` finds the whole run), then
-/// the index entry and by-uuid pointer, then make it all durable. A failed attempt leaves at
-/// most objects without `result.tar`, which readers skip; the next attempt names a new run.
-pub async fn upload(
-    entry: &mut SpoolEntry,
-    files: &[(&str, Vec<u8>)],
-    store: &Store,
-) -> Result<()> {
-    store
-        .ensure_container(&entry.container, &entry.access)
-        .await
-        .with_context(|| format!("create container {}", entry.container))?;
-    let (release, arch, package) = (
-        entry.index.release.clone(),
-        entry.index.arch.clone(),
-        entry.index.package.clone(),
-    );
-    let mut at = chrono::Utc::now();
-    let mut run_dir = layout::run_dir(&release, &arch, &package, at, &entry.hash5);
-    for _ in 0..NAME_TRIES {
-        let taken = store
-            .list(&entry.container, &format!("{run_dir}/"), Some('/'))
-            .await
-            .with_context(|| format!("list {}/{run_dir}", entry.container))?;
-        if taken.is_empty() {
-            break;
-        }
-        at += chrono::Duration::seconds(1);
-        run_dir = layout::run_dir(&release, &arch, &package, at, &entry.hash5);
-    }
-    entry.run_dir = run_dir.clone();
-    entry.index.swift_dir = run_dir.clone();
-    entry.complete.swift_dir = run_dir.clone();
-
-    let put = |name: &str, data: Vec<u8>| {
-        let key = format!("{run_dir}/{name}");
-        let meta = object_meta(name);
-        let container = entry.container.clone();
-        async move {
-            store
-                .put(&container, &key, data, meta)
-                .await
-                .with_context(|| format!("store {container}/{key}"))
-        }
-    };
-    let (last, first): (Vec<_>, Vec<_>) =
-        files.iter().partition(|(n, _)| *n == layout::RESULT_OBJECT);
-    // Independent objects go up together; result.tar only once they are all in.
-    futures::future::try_join_all(first.into_iter().map(|(n, d)| put(n, d.clone()))).await?;
-    for (n, d) in last {
-        put(n, d.clone()).await?;
-    }
-
-    let json = serde_json::to_vec(&entry.index)?;
-    let meta = ObjectMeta {
-        content_type: Some("application/json"),
-        content_encoding: None,
-    };
-    let index_key = layout::index_key(entry.index.finished, &entry.uuid);
-    let uuid_key = layout::uuid_key(&entry.uuid);
-    futures::future::try_join(
-        store.put(INDEX_CONTAINER, &index_key, json.clone(), meta),
-        store.put(INDEX_CONTAINER, &uuid_key, json, meta),
-    )
-    .await?;
-    // One flush for the whole result, before it is announced and acknowledged.
-    store.sync().await?;
-    entry.stored = true;
-    Ok(())
-}
-
-fn object_meta(name: &str) -> ObjectMeta {
-    match name {
-        layout::LOG_OBJECT => ObjectMeta {
-            content_type: Some("text/plain; charset=UTF-8"),
-            content_encoding: Some("gzip"),
-        },
-        layout::RESULT_OBJECT => ObjectMeta {
-            content_type: Some("application/x-tar"),
-            content_encoding: None,
-        },
-        layout::READABLE_BY_OBJECT => ObjectMeta {
-            content_type: Some("text/plain"),
-            content_encoding: None,
-        },
-        _ => ObjectMeta {
-            content_type: Some("application/octet-stream"),
-            content_encoding: None,
-        },
-    }
 }

@@ -45,6 +45,14 @@ impl std::fmt::Debug for SwiftStore {
     }
 }
 
+/// An HTTP answer that is not a success, classified by [`StoreError::is_permanent`].
+fn status_err(what: impl Into<String>, status: reqwest::StatusCode) -> StoreError {
+    StoreError::Status {
+        what: what.into(),
+        status: status.as_u16(),
+    }
+}
+
 fn swift_err(what: impl Into<String>, detail: impl ToString) -> StoreError {
     StoreError::Swift {
         what: what.into(),
@@ -67,7 +75,10 @@ impl SwiftStore {
             .clone()
             .ok_or_else(|| swift_err("configuration", "set swift.key (or ADTOP_SWIFT_KEY)"))?;
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
+            // No limit on a whole request: a large artifact may take long to upload. A store
+            // that stops answering is noticed by the read timeout.
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| swift_err("HTTP client", e))?;
         Ok(Self {
@@ -180,14 +191,20 @@ impl SwiftStore {
             .json()
             .await
             .map_err(|e| swift_err("keystone catalog", e))?;
-        let url = v["token"]["catalog"]
-            .as_array()
+        let url = v
+            .pointer("/token/catalog")
+            .and_then(|c| c.as_array())
             .into_iter()
             .flatten()
-            .filter(|s| s["type"] == "object-store")
-            .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
-            .find(|e| e["interface"] == "public")
-            .and_then(|e| e["url"].as_str().map(str::to_string))
+            .filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("object-store"))
+            .flat_map(|s| {
+                s.get("endpoints")
+                    .and_then(|e| e.as_array())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .find(|e| e.get("interface").and_then(|i| i.as_str()) == Some("public"))
+            .and_then(|e| e.get("url").and_then(|u| u.as_str()).map(str::to_string))
             .ok_or_else(|| swift_err("keystone catalog", "no public object-store endpoint"))?;
         Ok((url, token))
     }
@@ -225,7 +242,7 @@ impl SwiftStore {
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(swift_err("account check", resp.status()))
+            Err(status_err("account check", resp.status()))
         }
     }
 
@@ -260,7 +277,30 @@ impl SwiftStore {
             })
             .await?;
         if !resp.status().is_success() {
-            return Err(swift_err(
+            return Err(status_err(
+                format!("create container {container}"),
+                resp.status(),
+            ));
+        }
+        self.created.lock().await.insert(container.to_string());
+        Ok(())
+    }
+
+    /// PUT the container (no ACL change) unless this process made it already.
+    async fn create_container(&self, container: &str) -> Result<(), StoreError> {
+        if self.created.lock().await.contains(container) {
+            return Ok(());
+        }
+        let c = utf8_percent_encode(container, PATH).to_string();
+        let resp = self
+            .send("create container", |url, token| {
+                self.client
+                    .put(format!("{url}/{c}"))
+                    .header("X-Auth-Token", token)
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(status_err(
                 format!("create container {container}"),
                 resp.status(),
             ));
@@ -276,23 +316,8 @@ impl SwiftStore {
         data: Vec<u8>,
         meta: ObjectMeta,
     ) -> Result<(), StoreError> {
+        self.create_container(container).await?;
         let c = utf8_percent_encode(container, PATH).to_string();
-        if !self.created.lock().await.contains(container) {
-            let resp = self
-                .send("create container", |url, token| {
-                    self.client
-                        .put(format!("{url}/{c}"))
-                        .header("X-Auth-Token", token)
-                })
-                .await?;
-            if !resp.status().is_success() {
-                return Err(swift_err(
-                    format!("create container {container}"),
-                    resp.status(),
-                ));
-            }
-            self.created.lock().await.insert(container.to_string());
-        }
         let n = utf8_percent_encode(name, PATH).to_string();
         let resp = self
             .send("upload", |url, token| {
@@ -310,14 +335,65 @@ impl SwiftStore {
                 rb
             })
             .await?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(swift_err(
-                format!("upload {container}/{name}"),
-                resp.status(),
-            ))
+        self.upload_answer(container, name, resp.status()).await
+    }
+
+    async fn upload_answer(
+        &self,
+        container: &str,
+        name: &str,
+        status: reqwest::StatusCode,
+    ) -> Result<(), StoreError> {
+        if status.is_success() {
+            return Ok(());
         }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            // The container went away under us: create it again on the next try.
+            self.created.lock().await.remove(container);
+        }
+        Err(status_err(format!("upload {container}/{name}"), status))
+    }
+
+    /// PUT the file at `path` as an object, streaming it from disk as the request body with its
+    /// length: memory stays flat whatever the size. Opened again for a retry after 401.
+    pub async fn put_file(
+        &self,
+        container: &str,
+        name: &str,
+        path: &std::path::Path,
+        meta: ObjectMeta,
+    ) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        self.create_container(container).await?;
+        let c = utf8_percent_encode(container, PATH).to_string();
+        let n = utf8_percent_encode(name, PATH).to_string();
+        for _ in 0..2 {
+            let (url, token) = self.session().await?;
+            let file = tokio::fs::File::open(path).await.map_err(io)?;
+            let len = file.metadata().await.map_err(io)?.len();
+            let mut rb = self
+                .client
+                .put(format!("{url}/{c}/{n}"))
+                .header("X-Auth-Token", token)
+                .header(reqwest::header::CONTENT_LENGTH, len)
+                .body(reqwest::Body::from(file));
+            if let Some(t) = meta.content_type {
+                rb = rb.header("Content-Type", t);
+            }
+            if let Some(e) = meta.content_encoding {
+                rb = rb.header("Content-Encoding", e);
+            }
+            let resp = rb.send().await.map_err(|e| swift_err("upload", e))?;
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+                *self.session.lock().await = None;
+                continue;
+            }
+            return self.upload_answer(container, name, resp.status()).await;
+        }
+        Err(swift_err("upload", "unauthorised after re-authenticating"))
     }
 
     pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -340,7 +416,10 @@ impl SwiftStore {
                 .await
                 .map(|b| Some(b.to_vec()))
                 .map_err(|e| swift_err("download", e)),
-            s => Err(swift_err(format!("download {container}/{name}"), s)),
+            s => Err(StoreError::Status {
+                what: format!("download {container}/{name}"),
+                status: s,
+            }),
         }
     }
 
@@ -373,14 +452,23 @@ impl SwiftStore {
             match resp.status().as_u16() {
                 404 => return Ok(out),
                 200 | 204 => {}
-                s => return Err(swift_err(format!("list {container}"), s)),
+                s => {
+                    return Err(StoreError::Status {
+                        what: format!("list {container}"),
+                        status: s,
+                    });
+                }
             }
             let page: Vec<serde_json::Value> = resp.json().await.unwrap_or_default();
             if page.is_empty() {
                 break;
             }
             for item in &page {
-                if let Some(n) = item["name"].as_str().or_else(|| item["subdir"].as_str()) {
+                if let Some(n) = item
+                    .get("name")
+                    .or_else(|| item.get("subdir"))
+                    .and_then(|n| n.as_str())
+                {
                     out.push(n.to_string());
                 }
             }

@@ -1,41 +1,42 @@
-//! The end of a request's life: pack, spool, store, announce, acknowledge — in that order, so
-//! that a request is acknowledged only once its result is safe and announced exactly once.
+//! The end of a request's life: pack, store, announce, acknowledge — in that order, so that a
+//! request is acknowledged only once its result is safe and announced exactly once.
+//!
+//! The result is packed into a staging directory of the spool and stored from there, streamed.
+//! While the store is away it becomes a spool entry and is retried with backoff; a signal
+//! during that wait leaves it there and exits (the next start delivers it). A permanent store
+//! error sends the request to `adtop.rejected` with the reason.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use lapin::options::BasicAckOptions;
+use tempfile::TempDir;
 
+use super::decide::{self, Announce, StoreNext};
 use super::job::{Attempt, Holding, Job};
+use super::life::{self, STORE_RETRY_MAX};
 use super::{Flow, Worker, hold, results};
 use crate::broker::{Backoff, Session, publish};
 use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
 use crate::protocol::{Request, layout, names};
-use crate::store::spool::{self, SpoolEntry, announced_key};
-use crate::store::{Access, ObjectMeta};
+use crate::store::spool::{SpoolEntry, announced_key};
+use crate::store::{Access, ObjectMeta, run};
 
-/// Was this uuid's result already stored (by us before a failure, or by another worker)?
-pub async fn already_done(w: &Worker, uuid: &str) -> bool {
-    if w.opts
-        .spool
-        .pending()
-        .map(|p| p.iter().any(|e| e.uuid == uuid))
-        .unwrap_or(false)
-    {
-        return true;
-    }
-    matches!(
-        w.opts
-            .store
-            .get(names::INDEX_CONTAINER, &layout::uuid_key(uuid))
-            .await,
-        Ok(Some(_))
-    )
+/// Where a result's packed files are.
+enum Place {
+    /// Packed for this delivery, not spooled (yet).
+    Staging(TempDir),
+    /// A spool entry.
+    Spooled,
 }
 
-pub async fn finish(
+/// What a rejection needs of the request: its body and queue (not known for a spooled result
+/// delivered after a restart: its request comes back and is refused then).
+type Origin<'a> = Option<(&'a [u8], String)>;
+
+/// Step 5 for a fresh result: pack, then store, announce, acknowledge.
+pub async fn deliver(
     w: &mut Worker,
     session: &Session,
     job: &Job,
@@ -43,28 +44,283 @@ pub async fn finish(
     a: Attempt,
     attempts: u32,
 ) -> Result<Flow> {
+    let staging = w.opts.spool.staging()?;
+    let files = pack(&job.req, &a, staging.path()).await?;
+    let entry = describe(w, job, &a, attempts, files);
+    count(w, &entry);
+    tracing::info!(
+        "{}: finished with exit code {} ({})",
+        job.uuid,
+        a.code.0,
+        a.code.describe()
+    );
+    drop(a);
+    let origin = Some((job.body.as_slice(), job.queue.to_string()));
+    store_announce_ack(
+        w,
+        session,
+        entry,
+        Place::Staging(staging),
+        Some(holding),
+        origin,
+    )
+    .await
+}
+
+/// A redelivery whose result waits in this worker's spool: deliver it with this delivery.
+pub async fn finish_spooled(
+    w: &mut Worker,
+    session: &Session,
+    job: &Job,
+    holding: Holding,
+) -> Result<Flow> {
+    let Some(entry) = w
+        .opts
+        .spool
+        .pending()?
+        .into_iter()
+        .find(|e| e.uuid == job.uuid)
+    else {
+        // Delivered meanwhile: what is stored answers.
+        return announce_stored(w, session, job, holding).await;
+    };
+    let origin = Some((job.body.as_slice(), job.queue.to_string()));
+    store_announce_ack(w, session, entry, Place::Spooled, Some(holding), origin).await
+}
+
+/// After (re)connecting: deliver whatever finished while the broker or store was away.
+pub async fn flush_spool(w: &mut Worker, session: &Session) -> Result<Flow> {
+    for entry in w.opts.spool.pending()? {
+        tracing::info!("{}: delivering a spooled result", entry.uuid);
+        let flow = store_announce_ack(w, session, entry, Place::Spooled, None, None).await?;
+        if flow != Flow::Continue {
+            return Ok(flow);
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// A redelivered request whose result is already stored: make sure it is announced once (the
+/// worker that stored it may have died before announcing), then acknowledge it.
+pub async fn announce_stored(
+    w: &mut Worker,
+    session: &Session,
+    job: &Job,
+    holding: Holding,
+) -> Result<Flow> {
+    let stored = match run::by_uuid(&w.opts.store, &job.uuid).await {
+        Ok(run::ByUuid::Stored(e)) => e,
+        // Gone or unreadable since it was looked at: let the redelivery decide again.
+        Ok(run::ByUuid::Nothing) | Err(_) => return Ok(Flow::Reconnect),
+    };
+    tracing::info!(
+        "{}: already stored ({}); announcing it if it was not, acknowledging the redelivery",
+        job.uuid,
+        stored.swift_dir
+    );
+    announce_ack(w, session, &complete_from_index(&stored), Some(holding)).await
+}
+
+/// Store (waiting while the store is away), then announce once and acknowledge.
+async fn store_announce_ack(
+    w: &mut Worker,
+    session: &Session,
+    mut entry: SpoolEntry,
+    mut place: Place,
+    holding: Option<Holding>,
+    origin: Origin<'_>,
+) -> Result<Flow> {
+    let mut backoff = Backoff::new(Duration::from_secs(1), STORE_RETRY_MAX);
+    loop {
+        let stored = match &place {
+            Place::Staging(t) => run::put_run(&mut entry, t.path(), &w.opts.store).await,
+            Place::Spooled => w.opts.spool.store(&mut entry, &w.opts.store).await,
+        };
+        let e = match stored {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        match decide::on_store_error(&e, &mut backoff) {
+            StoreNext::Reject(why) => {
+                w.opts.spool.remove(&entry.uuid)?;
+                return match (holding, origin) {
+                    (Some(holding), Some((body, queue))) => {
+                        life::reject(w, session, holding, &queue, body, &why).await
+                    }
+                    _ => {
+                        tracing::error!(
+                            "{}: {}; spooled result dropped, its request is refused when it comes back",
+                            entry.uuid,
+                            why.reason
+                        );
+                        Ok(Flow::Continue)
+                    }
+                };
+            }
+            StoreNext::Wait(delay) => {
+                if let Place::Staging(t) = place {
+                    w.opts.spool.add(&entry, t)?;
+                    place = Place::Spooled;
+                }
+                tracing::warn!(
+                    "{}: store unavailable ({e}); result kept in the spool, retrying in {}s",
+                    entry.uuid,
+                    delay.as_secs()
+                );
+                if !decide::wait_unless(delay, async {
+                    w.signals.next().await;
+                })
+                .await
+                {
+                    tracing::info!(
+                        "{}: leaving with the result in the spool {}; it is stored when the worker starts again",
+                        entry.uuid,
+                        w.opts.spool.dir().display()
+                    );
+                    return Ok(Flow::Exit(w.signals.leaving.unwrap_or(0)));
+                }
+                if !session.alive() {
+                    return Ok(Flow::Reconnect);
+                }
+            }
+        }
+    }
+    let flow = announce_ack(w, session, &entry.complete, holding).await?;
+    match (flow, place) {
+        (Flow::Continue, _) => w.opts.spool.remove(&entry.uuid)?,
+        // Stored, not announced: the spool announces it after reconnecting.
+        (_, Place::Staging(t)) => w.opts.spool.add(&entry, t)?,
+        (_, Place::Spooled) => {}
+    }
+    Ok(flow)
+}
+
+/// Announce once (unless it runs elsewhere), then acknowledge. `Reconnect` when the broker
+/// did not take the announcement or the acknowledgement.
+async fn announce_ack(
+    w: &mut Worker,
+    session: &Session,
+    complete: &TestComplete,
+    holding: Option<Holding>,
+) -> Result<Flow> {
+    let uuid = complete.uuid.as_str();
+    // A request moved to the held queue and reclaimed meanwhile is being run again elsewhere.
+    let released = match &holding {
+        Some(Holding::Held { .. }) => {
+            Some(hold::release(&session.confirm, &w.opts.id, uuid).await?)
+        }
+        _ => None,
+    };
+    let marker = matches!(
+        w.opts
+            .store
+            .get(names::INDEX_CONTAINER, &announced_key(uuid))
+            .await,
+        Ok(Some(_))
+    );
+    match decide::announce(marker, released) {
+        Announce::RunsElsewhere => {
+            tracing::warn!(
+                "{uuid}: its held request was reclaimed by another worker; stored, not announced"
+            );
+            return Ok(Flow::Continue);
+        }
+        Announce::AlreadyAnnounced => {}
+        Announce::Publish => {
+            if !publish_completion(w, session, complete).await {
+                return Ok(Flow::Reconnect);
+            }
+        }
+    }
+    match holding {
+        Some(h @ Holding::Delivery(_)) => {
+            if !life::acknowledge(w, session, h, uuid, "the request").await? {
+                return Ok(Flow::Reconnect);
+            }
+        }
+        // Released above, or none (a spooled result: its request comes back and is known).
+        Some(Holding::Held { .. }) | None => {}
+    }
+    Ok(Flow::Continue)
+}
+
+/// Publish the completion (confirmed), then set the `announced/<uuid>` marker.
+async fn publish_completion(w: &Worker, session: &Session, complete: &TestComplete) -> bool {
+    let Ok(body) = serde_json::to_vec(complete) else {
+        return false;
+    };
+    let props = publish::persistent().with_content_type("application/json".into());
+    if let Err(e) = publish::publish_confirmed(
+        &session.confirm,
+        names::TESTCOMPLETE_EXCHANGE,
+        "",
+        &body,
+        props,
+        false,
+    )
+    .await
+    {
+        tracing::warn!(
+            "{}: cannot announce the completion yet ({e}); it waits in the spool",
+            complete.uuid
+        );
+        return false;
+    }
+    let meta = ObjectMeta {
+        content_type: Some("text/plain"),
+        content_encoding: None,
+    };
+    if let Err(e) = w
+        .opts
+        .store
+        .put(
+            names::INDEX_CONTAINER,
+            &announced_key(&complete.uuid),
+            Utc::now().to_rfc3339().into_bytes(),
+            meta,
+        )
+        .await
+    {
+        tracing::warn!(
+            "{}: announced, but could not record it ({e})",
+            complete.uuid
+        );
+    }
+    true
+}
+
+/// Write the files autopkgtest-cloud adds, then pack the output off the async threads.
+async fn pack(req: &Request, a: &Attempt, into: &Path) -> Result<Vec<String>> {
     let out = a.out();
+    prepare_output(&out, req, a)?;
+    let into = into.to_path_buf();
+    tokio::task::spawn_blocking(move || results::pack(&out, &into))
+        .await
+        .context("pack results")?
+        .context("pack results")
+}
+
+/// At most this much of `testpkg-version` is read (it is written by the test's tooling).
+const VERSION_MAX: u64 = 4096;
+
+fn read_version(out: &Path) -> String {
+    let mut s = String::new();
+    if let Ok(f) = std::fs::File::open(out.join("testpkg-version")) {
+        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(f, VERSION_MAX), &mut s);
+    }
+    s.trim().to_string()
+}
+
+/// The spool entry of a fresh result: index entry, completion, where it goes.
+fn describe(w: &Worker, job: &Job, a: &Attempt, attempts: u32, files: Vec<String>) -> SpoolEntry {
     let p = &job.req.params;
     let requester = p.requester.clone().unwrap_or_default();
     let private = p.private();
-    prepare_output(&out, &job.req, &a)?;
-    let packed = results::pack(&out).context("pack results")?;
     let container = layout::container(&job.queue.release, &p.ppas, private);
-    let version = std::fs::read_to_string(out.join("testpkg-version")).unwrap_or_default();
-    let version = version.trim().to_string();
+    let version = read_version(&a.out());
     let finished = Utc::now();
     let class = a.code.class();
-    // The index is read by every operator: a private PPA's token stays out of it.
-    let body = if private {
-        Request {
-            package: job.req.package.clone(),
-            params: p.redacted(),
-        }
-        .body()
-    } else {
-        String::from_utf8_lossy(&job.body).to_string()
-    };
-    let mut entry = SpoolEntry {
+    SpoolEntry {
         uuid: job.uuid.clone(),
         container: container.clone(),
         access: match &p.swiftuser {
@@ -74,7 +330,7 @@ pub async fn finish(
         run_dir: String::new(),
         hash5: Request::body_hash5(&job.body),
         stored: false,
-        files: packed.names(),
+        files,
         index: IndexEntry {
             uuid: job.uuid.clone(),
             package: job.req.package.clone(),
@@ -91,7 +347,8 @@ pub async fn finish(
             triggers: p.triggers.clone(),
             requester: requester.clone(),
             testpkg_version: version.clone(),
-            body,
+            // The index is read by every operator: a private PPA's token stays out of it.
+            body: job.index_body.clone(),
             private,
         },
         complete: TestComplete {
@@ -115,192 +372,18 @@ pub async fn finish(
                 finished,
             }),
         },
-    };
-    let files = packed.objects();
+    }
+}
+
+fn count(w: &Worker, entry: &SpoolEntry) {
     if let Ok(mut s) = w.shared.lock() {
         s.done += 1;
-        match class {
+        match entry.index.class {
             crate::protocol::Class::Fail => s.failed += 1,
             crate::protocol::Class::Tmpfail => s.tmpfailed += 1,
             _ => {}
         }
     }
-    tracing::info!(
-        "{}: finished with exit code {} ({})",
-        job.uuid,
-        a.code.0,
-        a.code.describe()
-    );
-    // The common case goes straight to the store. The spool is for when the store or the broker
-    // is away: then the result waits there, and the request stays unacknowledged.
-    if let Err(e) = spool::upload(&mut entry, &files, &w.opts.store).await {
-        tracing::warn!(
-            "{}: store unavailable ({e:#}); keeping the result in the spool",
-            entry.uuid
-        );
-        entry.stored = false;
-        w.opts.spool.add(&entry, &files)?;
-        return deliver(w, session, &mut entry, Some(holding)).await;
-    }
-    let flow = announce_and_ack(w, session, &entry, Some(holding)).await?;
-    if flow == Flow::Reconnect && !announced(w, &entry.uuid).await {
-        // Stored but not announced: the spool announces it after reconnecting.
-        w.opts.spool.add(&entry, &files)?;
-    }
-    Ok(flow)
-}
-
-async fn announced(w: &Worker, uuid: &str) -> bool {
-    matches!(
-        w.opts
-            .store
-            .get(names::INDEX_CONTAINER, &announced_key(uuid))
-            .await,
-        Ok(Some(_))
-    )
-}
-
-/// Store (waiting for the store if it is down), announce once, acknowledge, forget.
-pub async fn deliver(
-    w: &mut Worker,
-    session: &Session,
-    entry: &mut SpoolEntry,
-    holding: Option<Holding>,
-) -> Result<Flow> {
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-    while let Err(e) = w.opts.spool.store(entry, &w.opts.store).await {
-        let delay = backoff.next_delay();
-        tracing::warn!(
-            "{}: store unavailable ({e:#}); result kept in the spool, retrying in {}s",
-            entry.uuid,
-            delay.as_secs()
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = w.signals.next() => {}
-        }
-        if !session.alive() {
-            return Ok(Flow::Reconnect);
-        }
-    }
-    announce_and_ack(w, session, entry, holding).await
-}
-
-/// Announce once, acknowledge, forget the spool entry (if any).
-async fn announce_and_ack(
-    w: &mut Worker,
-    session: &Session,
-    entry: &SpoolEntry,
-    holding: Option<Holding>,
-) -> Result<Flow> {
-    // A request moved to the held queue and reclaimed meanwhile is being run again elsewhere:
-    // announcing here too would announce it twice.
-    if let Some(Holding::Held { .. }) = &holding
-        && !hold::release(&session.confirm, &w.opts.id, &entry.uuid).await?
-    {
-        tracing::warn!(
-            "{}: its held request was reclaimed by another worker; stored, not announced",
-            entry.uuid
-        );
-        w.opts.spool.remove(&entry.uuid)?;
-        return Ok(Flow::Continue);
-    }
-    if announce_once(w, session, &entry.complete).await? == Flow::Reconnect {
-        return Ok(Flow::Reconnect);
-    }
-    if let Some(Holding::Delivery(d)) = holding
-        && let Err(e) = d.ack(BasicAckOptions::default()).await
-    {
-        // The connection dropped after the announcement: the broker will deliver the request
-        // again, and `already_done` acknowledges it without running it twice.
-        tracing::warn!(
-            "{}: acknowledgement failed ({e}); the redelivery will be recognised",
-            entry.uuid
-        );
-        w.opts.spool.remove(&entry.uuid)?;
-        return Ok(Flow::Reconnect);
-    }
-    w.opts.spool.remove(&entry.uuid)?;
-    Ok(Flow::Continue)
-}
-
-/// After (re)connecting: deliver whatever finished while the broker or store was away.
-pub async fn flush_spool(w: &mut Worker, session: &Session) -> Result<Flow> {
-    for mut entry in w.opts.spool.pending()? {
-        tracing::info!("{}: delivering a spooled result", entry.uuid);
-        if deliver(w, session, &mut entry, None).await? == Flow::Reconnect {
-            return Ok(Flow::Reconnect);
-        }
-    }
-    Ok(Flow::Continue)
-}
-
-/// Publish the completion unless the `announced/<uuid>` marker says it already was.
-async fn announce_once(w: &Worker, session: &Session, complete: &TestComplete) -> Result<Flow> {
-    let marker = announced_key(&complete.uuid);
-    if matches!(
-        w.opts.store.get(names::INDEX_CONTAINER, &marker).await,
-        Ok(Some(_))
-    ) {
-        return Ok(Flow::Continue);
-    }
-    let body = serde_json::to_vec(complete)?;
-    let props = publish::persistent().with_content_type("application/json".into());
-    if let Err(e) = publish::publish_confirmed(
-        &session.confirm,
-        names::TESTCOMPLETE_EXCHANGE,
-        "",
-        &body,
-        props,
-        false,
-    )
-    .await
-    {
-        tracing::warn!(
-            "{}: cannot announce the completion yet ({e}); it waits in the spool",
-            complete.uuid
-        );
-        return Ok(Flow::Reconnect);
-    }
-    let meta = ObjectMeta {
-        content_type: Some("text/plain"),
-        content_encoding: None,
-    };
-    if let Err(e) = w
-        .opts
-        .store
-        .put(
-            names::INDEX_CONTAINER,
-            &marker,
-            Utc::now().to_rfc3339().into_bytes(),
-            meta,
-        )
-        .await
-    {
-        tracing::warn!(
-            "{}: announced, but could not record it ({e})",
-            complete.uuid
-        );
-    }
-    Ok(Flow::Continue)
-}
-
-/// A redelivered request whose result is already stored: make sure it is announced once,
-/// even if the worker that stored it died before announcing and never came back.
-pub async fn announce_stored(w: &mut Worker, session: &Session, uuid: &str) -> Result<Flow> {
-    if let Some(mut entry) = w.opts.spool.pending()?.into_iter().find(|e| e.uuid == uuid) {
-        return deliver(w, session, &mut entry, None).await;
-    }
-    let Some(data) = w
-        .opts
-        .store
-        .get(names::INDEX_CONTAINER, &layout::uuid_key(uuid))
-        .await?
-    else {
-        return Ok(Flow::Continue);
-    };
-    let e: IndexEntry = serde_json::from_slice(&data).context("corrupt index entry")?;
-    announce_once(w, session, &complete_from_index(&e)).await
 }
 
 /// The completion message of a stored result, rebuilt from its index entry.

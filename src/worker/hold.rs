@@ -5,9 +5,10 @@
 //! would get the channel closed under it, so past `lease` seconds the worker copies the request
 //! into its own durable queue `adtop.held.<worker-id>` (publisher-confirmed), then acknowledges
 //! the original. Nobody consumes a held queue, so no timeout applies. When the job ends the
-//! worker takes the copy out; if it dies, it requeues its held requests when it starts again,
-//! and `adtop requeue-held <worker>` does it for a worker that does not come back. A held
-//! request whose result is already in the store is dropped instead of requeued.
+//! worker takes the copy out ([`release`]); if it dies, it requeues its held requests when it
+//! starts again ([`requeue_held`]), other workers do when its heartbeats stop
+//! ([`super::peers`]), and `adtop requeue-held <worker>` does it by hand. A held request whose
+//! very result is already in the store is dropped instead of requeued.
 
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -15,6 +16,18 @@ use lapin::{BasicProperties, Channel};
 
 use crate::broker::{BrokerError, publish};
 use crate::protocol::names;
+
+/// Is this very request's result stored (the same body under `by-uuid/<uuid>`)?
+async fn already_stored(store: &crate::store::Store, uuid: &str, body: &[u8]) -> bool {
+    let Ok(crate::store::run::ByUuid::Stored(e)) = crate::store::run::by_uuid(store, uuid).await
+    else {
+        return false;
+    };
+    match crate::protocol::Request::parse(body) {
+        Ok(req) => super::validate::index_body(&req, body) == e.body,
+        Err(_) => false,
+    }
+}
 
 fn header(props: &BasicProperties, key: &str) -> Option<String> {
     props
@@ -94,9 +107,14 @@ pub async fn release(ch: &Channel, worker_id: &str, uuid: &str) -> Result<bool, 
     Ok(found)
 }
 
+/// The former name of [`requeue_held`], kept for callers outside the worker (`adtop
+/// requeue-held` in `main.rs`).
+pub use requeue_held as reclaim;
+
 /// Move every held request of `worker_id` back to the queue it came from. Returns how many.
-/// Safe to race: each message is got by one reclaimer only.
-pub async fn reclaim(
+/// A held request whose very result is already stored (same body in `by-uuid`) is dropped
+/// instead. Safe to race: each message is got by one requeuer only.
+pub async fn requeue_held(
     confirm: &Channel,
     get: &Channel,
     worker_id: &str,
@@ -124,15 +142,7 @@ pub async fn reclaim(
             break;
         };
         if let (Some(store), Some(uuid)) = (store, header(&d.properties, "x-adtop-uuid"))
-            && matches!(
-                store
-                    .get(
-                        names::INDEX_CONTAINER,
-                        &crate::protocol::layout::uuid_key(&uuid)
-                    )
-                    .await,
-                Ok(Some(_))
-            )
+            && already_stored(store, &uuid, &d.data).await
         {
             tracing::info!(
                 "held request {uuid} already has a stored result; dropping it instead of requeueing"

@@ -1,20 +1,39 @@
 //! The worker: consume every queue it can serve, one request at a time, run it with the real
 //! `autopkgtest`, store the results, announce them, and only then acknowledge the request.
 //!
-//! The life of a request reads top to bottom across the submodules:
-//! [`job`] (receive, validate, run, watch, retry) → [`results`] (pack) → [`deliver`] (spool,
-//! store, announce, acknowledge). [`hold`] keeps long tests clear of the broker's consumer
-//! timeout; [`presence`] publishes heartbeats and takes control messages.
+//! Start with [`life::handle`]: one request's life, top to bottom (receive, validate,
+//! recognise a redelivery, run, watch, classify, retry, pack, store, announce, acknowledge),
+//! each step a small function. The modules, in that order:
+//!
+//! - [`validate`]: is this a request this worker accepts (format rules from `protocol`);
+//! - [`attempt`]: run and watch one attempt ([`runner`] starts and kills the process tree);
+//! - [`classify`]: autopkgtest-cloud's retry rules;
+//! - [`results`]: pack the output into the three objects, file to file;
+//! - [`deliver`]: store (`crate::store::run`), announce, acknowledge, with the spool while
+//!   the store or the broker is away;
+//! - [`decide`]: every decision above as a plain function, unit-tested without a broker;
+//! - [`control`]: the one handler of operators' control messages, idle or running;
+//! - [`hold`]: the held queue that keeps long tests clear of the consumer timeout, and
+//!   [`peers`], which requeues the held requests of workers gone silent;
+//! - [`presence`]: heartbeats, and the listener that feeds [`control`].
+//!
+//! This file is the session loop around it: connect, declare, deliver the spool, requeue what
+//! this worker held, consume, and reconnect with backoff.
 
+pub mod attempt;
 pub mod classify;
+pub mod control;
+pub mod decide;
 pub mod deliver;
 pub mod hold;
 pub mod job;
+pub mod life;
+pub mod peers;
 pub mod policy;
 pub mod presence;
-pub mod reclaim;
 pub mod results;
 pub mod runner;
+pub mod validate;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -165,7 +184,7 @@ pub struct Worker {
     pub signals: Signals,
     /// Taking no new jobs (drained by an operator).
     pub paused: bool,
-    seen: reclaim::Seen,
+    seen: peers::Seen,
 }
 
 impl Worker {
@@ -199,7 +218,7 @@ impl Worker {
             incoming_tx,
             signals,
             paused: false,
-            seen: reclaim::Seen::default(),
+            seen: peers::Seen::default(),
         }
     }
 
@@ -212,6 +231,7 @@ impl Worker {
 
     /// Run until told to stop. Returns the process exit code.
     pub async fn run(mut self) -> Result<i32> {
+        self.check_store().await?;
         tokio::spawn(presence::heartbeat_loop(
             self.opts.clone(),
             self.shared.clone(),
@@ -227,6 +247,13 @@ impl Worker {
             let name = format!("adtop worker {}", self.opts.id);
             let session = match Session::open(&self.opts.broker_url, &name).await {
                 Ok(s) => Arc::new(s),
+                // Wrong credentials or vhost: found before any request is taken, not retried.
+                Err(e) if e.is_permanent() => {
+                    self.set_state(WorkerState::Stopping);
+                    return Err(anyhow::Error::new(e).context(
+                        "the broker refused this worker; it takes no requests until its broker URL, user and password are right",
+                    ));
+                }
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!("{e}; retrying in {:.1}s", delay.as_secs_f64());
@@ -268,6 +295,26 @@ impl Worker {
         }
     }
 
+    /// Can results be written? A wrong store key or an unwritable directory stops the worker
+    /// before it takes any request; a store that is merely away does not (results wait in
+    /// the spool). The error names the store and its user, never the key.
+    async fn check_store(&self) -> Result<()> {
+        match self.opts.store.check().await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_permanent() => Err(anyhow::Error::new(e).context(format!(
+                "the result store {} is not usable; the worker takes no requests until it is (check the store URL, user and key)",
+                self.opts.store.describe()
+            ))),
+            Err(e) => {
+                tracing::warn!(
+                    "the result store {} is not reachable now ({e}); results will wait in the spool until it is",
+                    self.opts.store.describe()
+                );
+                Ok(())
+            }
+        }
+    }
+
     /// One broker session: declare, recover, consume until the connection drops.
     async fn serve(&mut self, session: &Arc<Session>) -> Result<Flow> {
         for q in &self.opts.queues {
@@ -277,7 +324,7 @@ impl Worker {
         presence::listen_control(session, &self.opts.id, self.incoming_tx.clone()).await?;
         self.fast.send_replace(Some(session.fast.clone()));
 
-        reclaim::watch(
+        peers::watch_silent(
             session.clone(),
             self.opts.id.clone(),
             self.seen.clone(),
@@ -286,11 +333,12 @@ impl Worker {
         )
         .await?;
         // Spool first: a result finished before a crash makes its held copy obsolete.
-        if deliver::flush_spool(self, session).await? == Flow::Reconnect {
-            return Ok(Flow::Reconnect);
+        match deliver::flush_spool(self, session).await? {
+            Flow::Continue => {}
+            other => return Ok(other),
         }
         let get = session.channel().await?;
-        let n = hold::reclaim(
+        let n = hold::requeue_held(
             &session.confirm,
             &get,
             &self.opts.id,
@@ -331,7 +379,7 @@ impl Worker {
             match next {
                 Next::Delivery(Some(Ok(delivery))) => {
                     let flow =
-                        job::handle(self, session, &consume, &mut consumers, delivery).await?;
+                        life::handle(self, session, (&consume, &mut consumers), delivery).await?;
                     if self.signals.leaving.is_some() && flow == Flow::Continue {
                         return Ok(Flow::Exit(self.signals.leaving.unwrap_or(0)));
                     }
@@ -353,18 +401,12 @@ impl Worker {
                     return Err(anyhow::Error::new(e).context("consuming requests"));
                 }
                 Next::Delivery(None) => return Ok(Flow::Reconnect),
-                Next::Incoming(Some(m)) => match presence::idle_control(self, session, m).await {
-                    presence::Change::None => {}
-                    presence::Change::Pause => {
-                        cancel(&consume, &mut consumers).await;
-                        self.set_state(WorkerState::Paused);
+                Next::Incoming(Some(m)) => match control::handle(self, session, &m, None).await {
+                    decide::Effect::Pause => cancel(&consume, &mut consumers).await,
+                    decide::Effect::Resume if consumers.is_empty() => {
+                        consumers = self.consume(&consume).await?;
                     }
-                    presence::Change::Resume => {
-                        if consumers.is_empty() {
-                            consumers = self.consume(&consume).await?;
-                        }
-                        self.set_state(WorkerState::Idle);
-                    }
+                    _ => {}
                 },
                 Next::Incoming(None) => return Ok(Flow::Exit(0)),
                 Next::Signal => return Ok(Flow::Exit(self.signals.leaving.unwrap_or(0))),
@@ -384,7 +426,7 @@ impl Worker {
         let seed = uuid::Uuid::new_v4().as_u128();
         if !queues.is_empty() {
             let len = queues.len();
-            queues.rotate_left((seed % len as u128) as usize);
+            queues.rotate_left(usize::try_from(seed % len as u128).unwrap_or(0));
         }
         let mut out = Vec::new();
         for q in queues {

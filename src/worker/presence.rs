@@ -1,5 +1,6 @@
 //! A worker's presence on the broker: heartbeats on `adtop.heartbeat` (also when idle), and the
-//! control messages operators send on `adtop.control`.
+//! listener that forwards the control messages operators send on `adtop.control` to the job
+//! loop (which answers them in [`super::control`]).
 
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::{Shared, Worker, WorkerOptions};
+use super::{Shared, WorkerOptions};
 use crate::broker::{BrokerError, Session, publish, topology};
-use crate::protocol::messages::{Control, ControlAction, ControlReply, Heartbeat, WorkerState};
+use crate::protocol::messages::{Control, Heartbeat, WorkerState};
 use crate::protocol::names;
 
 /// A control message and where to send the answer.
@@ -101,68 +102,16 @@ pub async fn listen_control(
                         break;
                     }
                 }
-                Err(e) => tracing::warn!("ignoring malformed control message: {e}"),
+                Err(e) => tracing::warn!(
+                    "ignoring malformed control message: {}",
+                    crate::protocol::sanitize::line(&crate::protocol::sanitize::cap(
+                        &e.to_string(),
+                        crate::protocol::sanitize::REASON_MAX
+                    ))
+                ),
             }
         }
         drop(ch);
     });
     Ok(())
-}
-
-/// Answer a control message to its `reply_to`, if it has one.
-pub async fn reply(
-    w: &Worker,
-    session: &Session,
-    m: &Incoming,
-    ok: bool,
-    message: impl Into<String>,
-) {
-    let message = message.into();
-    tracing::info!(
-        "control {:?} from {}: {message}",
-        m.control.action,
-        crate::protocol::sanitize::line(&m.control.operator)
-    );
-    if let Some(to) = &m.reply_to {
-        let r = ControlReply {
-            worker: w.opts.id.clone(),
-            ok,
-            message,
-        };
-        if let Ok(body) = serde_json::to_vec(&r) {
-            let _ = publish::publish_fast(&session.fast, "", to, &body).await;
-        }
-    }
-}
-
-/// What an idle worker must change after a control message.
-pub enum Change {
-    None,
-    Pause,
-    Resume,
-}
-
-pub async fn idle_control(w: &mut Worker, session: &Session, m: Incoming) -> Change {
-    match m.control.action {
-        ControlAction::Ping => {
-            w.wake_heartbeat.notify_one();
-            reply(w, session, &m, true, "pong").await;
-            Change::None
-        }
-        ControlAction::Drain => {
-            w.paused = true;
-            reply(w, session, &m, true, "drained: taking no new jobs").await;
-            Change::Pause
-        }
-        ControlAction::Resume => {
-            w.paused = false;
-            reply(w, session, &m, true, "resumed: taking jobs").await;
-            Change::Resume
-        }
-        ControlAction::Stop | ControlAction::Replay => {
-            let uuid = m.control.uuid.clone().unwrap_or_default();
-            reply(w, session, &m, false, format!("not running {uuid}")).await;
-            Change::None
-        }
-    }
 }

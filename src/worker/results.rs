@@ -1,6 +1,7 @@
 //! Packing an autopkgtest output directory into autopkgtest-cloud's three objects.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,48 +12,45 @@ use crate::protocol::layout::{
     ARTIFACTS_OBJECT, LOG_OBJECT, READABLE_BY_OBJECT, RESULT_OBJECT, RESULT_TAR_FILES,
 };
 
-pub struct Packed {
-    pub log_gz: Vec<u8>,
-    pub result_tar: Vec<u8>,
-    pub artifacts_tar_gz: Vec<u8>,
-    /// `readable-by`, uploaded as it is (autopkgtest-cloud's private-results ACL file).
-    pub readable_by: Option<Vec<u8>>,
+/// What [`pack`] wrote, as object names in upload order (`result.tar` last).
+pub fn object_names(readable_by: bool) -> Vec<String> {
+    let mut v = vec![LOG_OBJECT.to_string(), ARTIFACTS_OBJECT.to_string()];
+    if readable_by {
+        v.push(READABLE_BY_OBJECT.to_string());
+    }
+    v.push(RESULT_OBJECT.to_string());
+    v
 }
 
-impl Packed {
-    /// The run's objects, `result.tar` last: it is uploaded last.
-    pub fn objects(self) -> Vec<(&'static str, Vec<u8>)> {
-        let mut v = vec![
-            (LOG_OBJECT, self.log_gz),
-            (ARTIFACTS_OBJECT, self.artifacts_tar_gz),
-        ];
-        if let Some(r) = self.readable_by {
-            v.push((READABLE_BY_OBJECT, r));
-        }
-        v.push((RESULT_OBJECT, self.result_tar));
-        v
+/// Pack the output directory `dir` into `into`: `log` → `log.gz` (gzip -9); the small files
+/// → `result.tar`; `readable-by` as it is; everything else → `artifacts.tar.gz`. Every object
+/// is streamed from file to file, so memory does not grow with the size of a log or an
+/// artifact. Blocking (compression): run it off the async threads. Returns the object names.
+pub fn pack(dir: &Path, into: &Path) -> Result<Vec<String>> {
+    let readable_by = dir.join(READABLE_BY_OBJECT);
+    let has_readable_by = readable_by.is_file();
+    if has_readable_by {
+        std::fs::copy(&readable_by, into.join(READABLE_BY_OBJECT)).context("copy readable-by")?;
     }
 
-    pub fn names(&self) -> Vec<String> {
-        let mut v = vec![LOG_OBJECT.to_string(), ARTIFACTS_OBJECT.to_string()];
-        if self.readable_by.is_some() {
-            v.push(READABLE_BY_OBJECT.to_string());
+    let create = |name: &str| {
+        File::create(into.join(name))
+            .with_context(|| format!("create {}", into.join(name).display()))
+    };
+    let mut gz = GzEncoder::new(BufWriter::new(create(LOG_OBJECT)?), Compression::best());
+    match File::open(dir.join("log")) {
+        Ok(mut log) => {
+            std::io::copy(&mut log, &mut gz).context("compress log")?;
         }
-        v.push(RESULT_OBJECT.to_string());
-        v
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context("read log"),
     }
-}
+    gz.finish()
+        .context("compress log")?
+        .flush()
+        .context("write log.gz")?;
 
-/// `log` → log.gz (gzip -9); the small files → result.tar; `readable-by` as it is; everything
-/// else → artifacts.tar.gz.
-pub fn pack(dir: &Path) -> Result<Packed> {
-    let readable_by = std::fs::read(dir.join(READABLE_BY_OBJECT)).ok();
-    let log = std::fs::read(dir.join("log")).unwrap_or_default();
-    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
-    gz.write_all(&log).context("compress log")?;
-    let log_gz = gz.finish().context("compress log")?;
-
-    let mut result = tar::Builder::new(Vec::new());
+    let mut result = tar::Builder::new(BufWriter::new(create(RESULT_OBJECT)?));
     for name in RESULT_TAR_FILES {
         let path = dir.join(name);
         if path.is_file() {
@@ -61,9 +59,16 @@ pub fn pack(dir: &Path) -> Result<Packed> {
                 .with_context(|| format!("add {name} to result.tar"))?;
         }
     }
-    let result_tar = result.into_inner().context("finish result.tar")?;
+    result
+        .into_inner()
+        .context("finish result.tar")?
+        .flush()
+        .context("write result.tar")?;
 
-    let mut artifacts = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    let mut artifacts = tar::Builder::new(GzEncoder::new(
+        BufWriter::new(create(ARTIFACTS_OBJECT)?),
+        Compression::default(),
+    ));
     artifacts.follow_symlinks(false);
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .context("read output directory")?
@@ -90,17 +95,14 @@ pub fn pack(dir: &Path) -> Result<Packed> {
                 .with_context(|| format!("add {name_str} to artifacts"))?;
         }
     }
-    let artifacts_tar_gz = artifacts
+    artifacts
         .into_inner()
         .context("finish artifacts")?
         .finish()
-        .context("compress artifacts")?;
-    Ok(Packed {
-        log_gz,
-        result_tar,
-        artifacts_tar_gz,
-        readable_by,
-    })
+        .context("compress artifacts")?
+        .flush()
+        .context("write artifacts.tar.gz")?;
+    Ok(object_names(has_readable_by))
 }
 
 /// Names of the members of a tar, for tests and `adtop results`.
@@ -133,18 +135,25 @@ mod tests {
         std::fs::write(d.path().join("t-stdout"), "out\n").expect("write");
         std::fs::write(d.path().join("exitcode"), "0\n").expect("write");
         std::fs::write(d.path().join("duration"), "3\n").expect("write");
-        let p = pack(d.path()).expect("packs");
-        let members: Vec<String> = tar_members(&p.result_tar)
+        let into = tempfile::tempdir().expect("tempdir");
+        let names = pack(d.path(), into.path()).expect("packs");
+        assert_eq!(names, ["log.gz", "artifacts.tar.gz", "result.tar"]);
+        let read = |n: &str| std::fs::read(into.path().join(n)).expect("packed object");
+        let members: Vec<String> = tar_members(&read("result.tar"))
             .expect("tar")
             .into_iter()
             .map(|m| m.0)
             .collect();
         assert_eq!(members, ["exitcode", "duration", "summary"]);
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&p.log_gz[..]), &mut s)
-            .expect("gunzip");
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&read("log.gz")[..]),
+            &mut s,
+        )
+        .expect("gunzip");
         assert_eq!(s, "the log\n");
-        let gz = flate2::read::GzDecoder::new(&p.artifacts_tar_gz[..]);
+        let artifacts = read("artifacts.tar.gz");
+        let gz = flate2::read::GzDecoder::new(&artifacts[..]);
         let mut raw = Vec::new();
         std::io::Read::read_to_end(&mut { gz }, &mut raw).expect("gunzip");
         let names: Vec<String> = tar_members(&raw)

@@ -154,7 +154,7 @@ async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, tx: mpsc::Sender<String>
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                pending.extend_from_slice(&buf[..n]);
+                pending.extend_from_slice(buf.get(..n).unwrap_or_default());
                 // Keep an incomplete UTF-8 sequence for the next read instead of mangling it.
                 let cut = match std::str::from_utf8(&pending) {
                     Ok(_) => pending.len(),
@@ -247,8 +247,7 @@ fn descendants(root: Pid) -> Vec<Pid> {
     }
     let mut out = vec![root.as_raw()];
     let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
+    while let Some(&p) = out.get(i) {
         out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
         i += 1;
     }

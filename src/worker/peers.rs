@@ -1,4 +1,5 @@
-//! Requeueing the held requests of workers that went silent (see [`super::hold`]).
+//! Watching the other workers: requeueing the held requests of one that went silent
+//! ([`super::hold::requeue_held`]).
 //!
 //! Every worker listens to the others' heartbeats. When one it has heard from stays silent for
 //! `reclaim_after`, it moves that worker's held requests back to their queues. Several may try
@@ -20,8 +21,9 @@ use crate::store::Store;
 /// Last time each other worker was heard from; kept across reconnects.
 pub type Seen = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// Listen and reclaim until the session's connection drops.
-pub async fn watch(
+/// Listen to heartbeats and requeue silent workers' held requests, until the session's
+/// connection drops.
+pub async fn watch_silent(
     session: Arc<Session>,
     me: String,
     seen: Seen,
@@ -64,7 +66,7 @@ pub async fn watch(
                             }
                             continue;
                         }
-                        match hold::reclaim(&confirm, &get, &id, Some(&store)).await {
+                        match hold::requeue_held(&confirm, &get, &id, Some(&store)).await {
                             Ok(n) => {
                                 if n > 0 {
                                     tracing::warn!("worker {id} silent for over {}s: requeued {n} request(s) it held", after.as_secs());
