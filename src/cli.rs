@@ -110,10 +110,10 @@ pub enum Command {
     Results {
         #[arg(long)]
         json: bool,
-        /// Only failures (and tmpfails)
-        #[arg(long)]
+        /// Only real failures of the package (class fail; not tmpfails), as the console's `f`
+        #[arg(long, conflicts_with = "tmpfails")]
         failures: bool,
-        /// Only tmpfails (testbed failures)
+        /// Only tmpfails (testbed failures, exit code 16), as the console's `t`
         #[arg(long)]
         tmpfails: bool,
         #[arg(long)]
@@ -135,6 +135,10 @@ pub enum Command {
         /// Follow the live log until the job ends
         #[arg(short, long)]
         follow: bool,
+        /// Print at most this many MiB of a stored log, decompressed; a longer one ends with a
+        /// line `[adtop: log cut at N MiB; ...]` (the console's log view holds 16 MiB)
+        #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        max_mib: u64,
     },
     /// Queue a finished job again, exactly as it ran (new uuid)
     Retry { uuid: String },

@@ -132,18 +132,26 @@ async fn run(cli: Cli) -> Result<u8> {
             limit,
             days,
         }) => {
-            let filter = script::ResultFilter {
-                failures,
-                tmpfails,
+            let class = if failures {
+                ops::rules::ClassFilter::Failures
+            } else if tmpfails {
+                ops::rules::ClassFilter::Tmpfails
+            } else {
+                ops::rules::ClassFilter::All
+            };
+            let filter = ops::rules::ResultFilter {
+                class,
                 release,
                 arch,
                 package,
             };
             script::results(&ops_context(&r, None)?, json, &filter, days, limit).await
         }
-        Some(Command::Logs { uuid, follow }) => {
-            script::logs(&ops_context(&r, None)?, &uuid, follow).await
-        }
+        Some(Command::Logs {
+            uuid,
+            follow,
+            max_mib,
+        }) => script::logs(&ops_context(&r, None)?, &uuid, follow, max_mib << 20).await,
         Some(Command::Retry { uuid }) => script::retry(&ops_context(&r, None)?, &uuid).await,
         Some(Command::Cancel { queue, uuid }) => {
             script::cancel(&ops_context(&r, None)?, &queue, &uuid).await

@@ -374,9 +374,11 @@ pub fn events(now: DateTime<Utc>) -> Vec<ModelEvent> {
         h.done = done;
         h.failed = failed;
         h.tmpfailed = tmp;
+        // Sent when received: the console measures on its own clock (ops::rules).
+        h.sent = now - Duration::seconds(ago);
         ModelEvent::Heartbeat {
+            received: h.sent,
             heartbeat: Box::new(h),
-            received: now - Duration::seconds(ago),
         }
     };
     let t = |m: i64| now - Duration::minutes(m);
@@ -672,6 +674,7 @@ pub fn open_failed_log(app: &mut App) {
     app.model.apply(ModelEvent::LogText {
         uuid: e.uuid,
         text: LOG.into(),
+        cut_at: None,
     });
     app.view = super::view::View::Log;
     app.dispatch(super::action::Action::JumpFailure);
@@ -723,10 +726,11 @@ pub fn large(now: DateTime<Utc>, requests_held: usize) -> Model {
                 10000,
             )
         });
-        let h = heartbeat(&format!("juju-{arch}-{i}"), arch, j, now);
+        let received = now - Duration::seconds((i as i64 * 3) % 400);
+        let h = heartbeat(&format!("juju-{arch}-{i}"), arch, j, received);
         m.apply(ModelEvent::Heartbeat {
             heartbeat: Box::new(h),
-            received: now - Duration::seconds((i as i64 * 3) % 400),
+            received,
         });
     }
     m.apply(ModelEvent::Requests {

@@ -11,10 +11,11 @@ use futures::StreamExt;
 use lapin::{Channel, Consumer};
 use tokio::sync::mpsc;
 
+use super::event::{ConnState, ModelEvent, QueueStat, Service};
+use super::op::{Fetch, OpRequest, Outbound};
+use super::rules::Verb;
 use super::{Context, act, read};
 use crate::broker::{Backoff, Session, topology};
-use crate::console::model::{ConnState, QueueStat, Service};
-use crate::console::{Fetch, ModelEvent, OpRequest, Outbound};
 use crate::protocol::messages::{
     AuditRecord, ControlAction, Heartbeat, LogChunk, TestComplete, TestStatus,
 };
@@ -353,8 +354,12 @@ impl Feed {
             dir.to_string(),
         );
         tokio::spawn(async move {
-            let e = match read::stored_log(&store, &container, &dir).await {
-                Ok(text) => ModelEvent::LogText { uuid, text },
+            let e = match read::stored_log(&store, &container, &dir, read::LOG_READ_CAP).await {
+                Ok(log) => ModelEvent::LogText {
+                    uuid,
+                    text: log.text,
+                    cut_at: log.cut_at,
+                },
                 Err(e) => ModelEvent::LogError {
                     uuid,
                     message: format!("{e:#}"),
@@ -439,7 +444,7 @@ impl Feed {
         ctx: &Context,
         session: Option<Arc<Session>>,
         id: u64,
-        verb: &str,
+        verb: Verb,
         target: String,
         r: anyhow::Result<String>,
     ) {
@@ -453,9 +458,9 @@ impl Feed {
             message: rec.outcome,
         })
         .await;
-        if matches!(verb, "start-worker" | "stop-worker") {
+        if matches!(verb, Verb::StartWorker | Verb::StopWorker) {
             self.send(ModelEvent::EmbeddedWorker {
-                running: verb == "start-worker" && r.is_ok(),
+                running: verb == Verb::StartWorker && r.is_ok(),
             })
             .await;
         }
