@@ -1,7 +1,7 @@
 //! Console frame cost with a big model: 500 queues, 200 workers, 50,000 queued requests held
 //! in one page, 100 running jobs, 5,000 results. Prints figures; asserts nothing.
 //!
-//! `cargo bench --bench console_render` (add `-- 500` for 500 frames per view).
+//! `cargo bench --features demo --bench console_render` (add `-- 500` for 500 frames per view).
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Regenerate `screenshots/*.svg` from the real widgets and the fixed demo scenario:
 //!
-//!     cargo run --example screenshots
+//!     cargo run --example screenshots --features demo
 //!
 //! Writes one picture per view, plus help, a confirm dialog and the other themes.
 
