@@ -2,6 +2,12 @@
 //! in one page, 100 running jobs, 5,000 results. Prints figures; asserts nothing.
 //!
 //! `cargo bench --features demo --bench console_render` (add `-- 500` for 500 frames per view).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 

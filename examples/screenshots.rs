@@ -3,6 +3,12 @@
 //!     cargo run --example screenshots --features demo
 //!
 //! Writes one picture per view, plus help, a confirm dialog and the other themes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use adtop::console::action::Action;
 use adtop::console::event::ModelEvent;

@@ -1,6 +1,5 @@
 //! The pipeline against the real RabbitMQ and the real autopkgtest (`null` server):
 //! submit → queue → worker → autopkgtest → store (autopkgtest-cloud layout) → completion.
-
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,6 +1,12 @@
 //! The scripting commands (`queues`, `workers`, `running`, `results`, `logs`, `retry`,
 //! `cancel`, `stop`, `drain`, `resume`) against the real broker and a worker with a fake
 //! runner (same command line and output-dir contract as autopkgtest, no dpkg).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -111,7 +117,7 @@ async fn every_view_and_action_works_from_the_command_line() {
             .any(|j| j["uuid"] == long.as_str() && j["worker"] == id.as_str())),
         "{running}"
     );
-    let follow = std::process::Command::new(bin())
+    let mut follow = std::process::Command::new(bin())
         .args([
             "--config",
             &h.config.display().to_string(),
@@ -124,18 +130,42 @@ async fn every_view_and_action_works_from_the_command_line() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("logs -f");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut stdout = follow.stdout.take().expect("stdout");
+    let followed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let followed = followed.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                followed
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Stop once `logs -f` has shown the replay (tick 0) and followed on (tick 3).
+    eventually("logs -f to follow the live log to tick 3", RUN, || {
+        let t = followed.lock().unwrap();
+        t.contains("fake tick 0") && t.contains("fake tick 3")
+    })
+    .await;
     let stop = h.adtop(&["stop", &long, "--cancel"]);
     assert!(
         stop.status.success(),
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
-    let followed = tokio::task::spawn_blocking(move || follow.wait_with_output())
+    let status = tokio::task::spawn_blocking(move || follow.wait())
         .await
         .expect("join")
-        .expect("logs -f output");
-    let text = String::from_utf8_lossy(&followed.stdout);
+        .expect("logs -f exits");
+    assert!(status.success(), "logs -f ends with the job");
+    reader.join().expect("reader");
+    let text = followed.lock().unwrap().clone();
     assert!(
         text.contains("fake tick 0") && text.contains("fake tick 3"),
         "live log replayed and followed: {text}"
@@ -148,9 +178,16 @@ async fn every_view_and_action_works_from_the_command_line() {
 
     // drain, cancel a queued request, resume
     assert!(h.adtop(&["drain", &id]).status.success());
+    wait_depth(&h, &queue, "the drained worker's consumer to go", |d| {
+        d.1 == 0
+    })
+    .await;
     let queued = h.submit("fx-pass", &["--trigger", "fx-pass/9"]);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(depth(&h, &queue).await.0, 1);
+    assert_eq!(
+        depth(&h, &queue).await,
+        (1, 0),
+        "a drained worker takes nothing"
+    );
     let cancel = h.adtop(&["cancel", &queue, &queued]);
     assert!(
         cancel.status.success(),

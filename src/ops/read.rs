@@ -124,9 +124,9 @@ impl StoredLog {
 
 /// `log cut at N MiB` (or KiB / bytes for a small cap), said the same way everywhere.
 pub fn cut_notice(cap: u64) -> String {
-    if cap >= 1 << 20 && cap % (1 << 20) == 0 {
+    if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
         format!("log cut at {} MiB", cap >> 20)
-    } else if cap >= 1 << 10 && cap % (1 << 10) == 0 {
+    } else if cap >= 1 << 10 && cap.is_multiple_of(1 << 10) {
         format!("log cut at {} KiB", cap >> 10)
     } else {
         format!("log cut at {cap} bytes")
