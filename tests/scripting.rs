@@ -337,3 +337,74 @@ async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch
     assert_eq!(counts, Some((0, 0)), "{also} declared despite the clash");
     h.cleanup().await;
 }
+
+/// A stored `log.gz` that inflates to 64 times its cap: `adtop logs` prints the first
+/// `--max-mib` of it, says it cut it, and never inflates the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_of_a_gzip_bomb_are_cut_at_the_cap_and_say_so() {
+    use std::io::Write;
+    let mut h = Harness::new("bomb", "").await;
+    h.no_autopkgtest = true;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let container = format!("autopkgtest-{}", h.release);
+    let swift_dir = format!("{}/amd64/f/fx-pass/20261202_000000_abcde@", h.release);
+    let dir = h.store().join(&container).join(&swift_dir);
+    std::fs::create_dir_all(&dir).expect("result dir");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.join("log.gz")).expect("log.gz"),
+        flate2::Compression::fast(),
+    );
+    let line = "autopkgtest [00:00:00]: a very repetitive log line\n".repeat(1 << 10);
+    for _ in 0..(64usize << 20) / line.len() {
+        gz.write_all(line.as_bytes()).expect("gzip");
+    }
+    gz.finish().expect("gzip");
+    let entry = adtop::protocol::messages::IndexEntry {
+        uuid: uuid.clone(),
+        package: "fx-pass".into(),
+        release: h.release.clone(),
+        arch: ARCH.into(),
+        queue: h.queue(),
+        exitcode: 0,
+        class: adtop::protocol::Class::Pass,
+        container: container.clone(),
+        swift_dir: swift_dir.clone(),
+        duration: 1,
+        finished: chrono::Utc::now(),
+        worker: "w".into(),
+        triggers: vec![],
+        requester: String::new(),
+        testpkg_version: "fx-pass 1.0".into(),
+        body: "fx-pass".into(),
+        private: false,
+    };
+    let index = h
+        .store()
+        .join(adtop::protocol::names::INDEX_CONTAINER)
+        .join(adtop::protocol::layout::uuid_key(&uuid));
+    std::fs::create_dir_all(index.parent().expect("parent")).expect("index dir");
+    std::fs::write(&index, serde_json::to_vec(&entry).expect("json")).expect("index entry");
+
+    let out = h.adtop(&["logs", &uuid, "--max-mib", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (log, notice) = text
+        .rsplit_once("\n[adtop: ")
+        .expect("a cut notice at the end");
+    assert!(
+        notice.starts_with("log cut at 1 MiB; the whole log is "),
+        "{notice}"
+    );
+    assert!(notice.contains(&format!("{swift_dir}/log.gz")), "{notice}");
+    assert!(
+        log.len() <= 1 << 20 && log.len() > (1 << 20) - line.len(),
+        "{}",
+        log.len()
+    );
+    assert!(err.contains("log cut at 1 MiB"), "{err}");
+    // The default cap is the console's (16 MiB); a log under the cap has no notice.
+    let out = h.adtop(&["logs", &uuid]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[adtop: log cut at 16 MiB;"));
+    h.cleanup().await;
+}

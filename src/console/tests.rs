@@ -641,3 +641,18 @@ fn a_late_page_of_another_queue_is_ignored() {
         Some("debci-noble-amd64")
     );
 }
+
+#[test]
+fn a_stored_log_cut_by_the_reader_says_so_in_the_title() {
+    let mut app = demo::app("dark");
+    demo::open_failed_log(&mut app);
+    assert!(!screen(&app).contains("log cut at"));
+    let uuid = app.model.log.as_ref().map(|l| l.uuid.clone()).expect("log");
+    app.model.apply(ModelEvent::LogText {
+        uuid,
+        text: "the first 16 MiB\n".into(),
+        cut_at: Some(crate::ops::read::LOG_READ_CAP),
+    });
+    let s = screen(&app);
+    assert!(s.contains("[log cut at 16 MiB]"), "{s}");
+}

@@ -83,6 +83,12 @@ pub fn before(received: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// A request queue is starved when messages wait in it and nobody consumes it: no worker
+/// serves it. The console marks it, `adtop queues` says `! no worker serves this queue`.
+pub fn starved(ready: u64, consumers: u64) -> bool {
+    ready > 0 && consumers == 0
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HungReason {
     /// Its worker's heartbeats stopped.
@@ -289,6 +295,13 @@ mod tests {
         );
         assert_eq!(before(t(0), 60), t(-60));
         assert_eq!(before(t(0), u64::MAX), DateTime::<Utc>::MIN_UTC);
+    }
+
+    #[test]
+    fn starved_is_ready_messages_and_no_consumer() {
+        assert!(starved(1, 0));
+        assert!(!starved(0, 0));
+        assert!(!starved(5, 1));
     }
 
     #[test]

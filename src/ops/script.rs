@@ -49,8 +49,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
             .map(|q| QueueLine {
                 publish_rate: q.publish_rate(),
                 deliver_rate: q.deliver_rate(),
-                no_consumer: q.messages > 0
-                    && q.consumers == 0
+                no_consumer: rules::starved(q.messages_ready, q.consumers)
                     && QueueName::parse(&q.name).is_ok(),
                 name: q.name,
                 ready: q.messages_ready,
@@ -72,7 +71,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                         consumers: consumers.into(),
                         publish_rate: 0.0,
                         deliver_rate: 0.0,
-                        no_consumer: ready > 0 && consumers == 0,
+                        no_consumer: rules::starved(ready.into(), consumers.into()),
                     });
                 }
             }
@@ -121,9 +120,8 @@ async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine>
             Ok(Some((ready, consumers))) => {
                 q.ready = ready.into();
                 q.consumers = consumers.into();
-                q.no_consumer = q.ready + q.unacked > 0
-                    && q.consumers == 0
-                    && QueueName::parse(&q.name).is_ok();
+                q.no_consumer =
+                    rules::starved(q.ready, q.consumers) && QueueName::parse(&q.name).is_ok();
             }
             _ => match s.channel().await {
                 Ok(c) => ch = c,

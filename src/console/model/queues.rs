@@ -29,7 +29,7 @@ impl QueueRow {
 
     /// Messages wait and nobody can take them.
     pub fn starved(&self) -> bool {
-        self.ready > 0 && self.consumers == 0
+        crate::ops::rules::starved(self.ready, u64::from(self.consumers))
     }
 
     fn sample(&mut self, at: DateTime<Utc>, t: &Thresholds) {
