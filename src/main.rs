@@ -246,6 +246,9 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
         rerun,
         progress,
     );
+    if a.from.is_none() {
+        report = report.single();
+    }
     let opts = submit::SubmitOptions {
         broker_url: r.broker.clone(),
         queue_cfg: r.config.queues.clone(),

@@ -268,7 +268,7 @@ struct Publisher {
     session: Option<Session>,
     confirm: Option<lapin::Channel>,
     targets: HashMap<String, std::result::Result<Target, String>>,
-    running: Option<HashSet<(String, String)>>,
+    running: Option<std::result::Result<HashSet<(String, String)>, String>>,
     /// Why the broker is unusable, once it is (every later line is `skipped`).
     gone: Option<String>,
 }
@@ -327,7 +327,12 @@ impl Publisher {
             }
             .await
             .map_err(|e| e.to_string());
-            self.targets.insert(queue.to_string(), learnt);
+            // What the broker said of the queue holds for the run; a lost connection does not.
+            if learnt.is_ok() || session.alive() {
+                self.targets.insert(queue.to_string(), learnt);
+            } else if let Err(e) = learnt {
+                return Err(e);
+            }
         }
         match self.targets.get_mut(queue) {
             Some(Ok(t)) => Ok(t),
@@ -342,10 +347,18 @@ impl Publisher {
             let session = self.session.as_ref().ok_or("no broker session")?;
             let r = dedup::running(session, self.opts.dedup_wait)
                 .await
-                .map_err(|e| format!("cannot ask the workers what runs: {e}"))?;
-            self.running = Some(r);
+                .map_err(|e| format!("cannot ask the workers what runs: {e}"));
+            match r {
+                Ok(set) => self.running = Some(Ok(set)),
+                Err(e) if session.alive() => self.running = Some(Err(e)),
+                Err(e) => return Err(e),
+            }
         }
-        self.running.as_ref().ok_or_else(|| "unknown".to_string())
+        match &self.running {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("unknown".into()),
+        }
     }
 
     async fn submit(&mut self, line: usize, s: Submission) -> Outcome {
@@ -491,6 +504,8 @@ pub struct Report {
     not_queued: Vec<usize>,
     warned: HashSet<String>,
     progress: indicatif::ProgressBar,
+    /// A batch (`--from`): line numbers and a summary. One request: neither.
+    batch: bool,
 }
 
 impl Report {
@@ -511,7 +526,14 @@ impl Report {
             not_queued: Vec::new(),
             warned: HashSet::new(),
             progress,
+            batch: true,
         }
+    }
+
+    /// For one request (no `--from`): no line numbers, no summary.
+    pub fn single(mut self) -> Self {
+        self.batch = false;
+        self
     }
 
     /// One line's outcome: printed now (stdout: queued ones, or every one as JSON; stderr:
@@ -527,6 +549,11 @@ impl Report {
         self.progress.inc(1);
         let (out, err) = (&mut self.out, &mut self.err);
         let why = o.error.as_deref().unwrap_or("");
+        let at = if self.batch {
+            format!("line {}: ", o.line)
+        } else {
+            String::new()
+        };
         self.progress.suspend(|| -> Result<()> {
             if self.json {
                 writeln!(out, "{}", serde_json::to_string(o)?)?;
@@ -546,8 +573,7 @@ impl Report {
                     .unwrap_or_default();
                 writeln!(
                     err,
-                    "adtop: line {}: {} {}{uuid}: {why}",
-                    o.line,
+                    "adtop: {at}{} {}{uuid}: {why}",
                     o.status.as_str(),
                     sanitize::line(&o.package)
                 )?;
@@ -603,6 +629,9 @@ impl Report {
         }
         if queued == total && ended.is_ok() {
             return Ok(0);
+        }
+        if !self.batch {
+            return Ok(1);
         }
         let others: Vec<String> = self
             .counts
@@ -783,6 +812,23 @@ mod tests {
             1
         );
         assert!(err.text().contains("f:2: cannot read"));
+    }
+
+    #[test]
+    fn one_request_is_reported_without_line_or_summary() {
+        let err = Buf::default();
+        let mut r = Report::new(
+            false,
+            Box::new(Buf::default()),
+            Box::new(err.clone()),
+            None,
+            indicatif::ProgressBar::hidden(),
+        )
+        .single();
+        r.outcome(&outcome(1, Status::Duplicate, None, Some("dup")), "")
+            .unwrap();
+        assert_eq!(r.finish(Ok(())).unwrap(), 1);
+        assert_eq!(err.text(), "adtop: duplicate hello: dup\n");
     }
 
     #[test]
