@@ -328,10 +328,11 @@ impl Publisher {
             .await
             .map_err(|e| e.to_string());
             // What the broker said of the queue holds for the run; a lost connection does not.
-            if learnt.is_ok() || session.alive() {
-                self.targets.insert(queue.to_string(), learnt);
-            } else if let Err(e) = learnt {
-                return Err(e);
+            match learnt {
+                Err(e) if !session.alive() => return Err(e),
+                learnt => {
+                    self.targets.insert(queue.to_string(), learnt);
+                }
             }
         }
         match self.targets.get_mut(queue) {
