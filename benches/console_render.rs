@@ -88,7 +88,7 @@ fn main() {
         let mut times = Vec::with_capacity(frames);
         for i in 0..frames {
             // Move the selection so that each frame differs a little, like a real session.
-            app.cursors[view.index()].selected = (i * 7) % 1000;
+            app.cursors[view].selected = (i * 7) % 1000;
             let t = Instant::now();
             term.draw(|f| views::draw(f, &app)).expect("draw");
             times.push(t.elapsed());

@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .position(|&i| app.model.queues[i].name == "debci-noble-amd64")
     {
-        app.cursors[View::Queues.index()].selected = pos;
+        app.cursors[View::Queues].selected = pos;
     }
     app.dispatch(Action::Open);
     let now = app.model.now;

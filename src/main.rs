@@ -64,7 +64,10 @@ fn open_store(r: &Resolved) -> Result<Store> {
     Ok(Store::open(&r.store_url, &swift)?)
 }
 
-fn init_tracing(verbose: u8, default: &str) {
+/// Logs go to stderr, coloured only when it is a terminal; while the console runs they go to
+/// a log file instead, so that nothing but its renderer writes to the screen.
+fn init_tracing(verbose: u8, default: &str, console: bool) {
+    use std::io::IsTerminal;
     let level = match verbose {
         0 => default,
         1 => "debug",
@@ -72,11 +75,42 @@ fn init_tracing(verbose: u8, default: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("adtop={level},warn")));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if console {
+        let writer: Box<dyn std::io::Write + Send> = match console_log_file() {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::sink()),
+        };
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(writer))
+            .init();
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+/// `$XDG_STATE_HOME/adtop/console.log` (or under the temporary directory), the previous one
+/// kept as `console.log.1` once it passes 10 MiB.
+fn console_log_file() -> Option<std::fs::File> {
+    let dir = dirs::state_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("adtop");
+    std::fs::create_dir_all(&dir).ok()?;
+    let path = dir.join("console.log");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > 10 << 20) {
+        let _ = std::fs::rename(&path, dir.join("console.log.1"));
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
 }
 
 #[tokio::main]
@@ -91,7 +125,8 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
-    init_tracing(cli.global.verbose, default_level);
+    let console = matches!(cli.command, None | Some(Command::Console(_)));
+    init_tracing(cli.global.verbose, default_level, console);
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -18,7 +18,7 @@ use super::op::{Fetch, OpRequest, Outbound};
 use super::prompt::{Command, Prompt, PromptKind, parse_command};
 use super::rows::Filter;
 use super::theme::Theme;
-use super::view::{Cursor, View};
+use super::view::{Cursor, PerView, View};
 use crate::protocol::messages::AfterStop;
 
 /// What has the keyboard.
@@ -63,9 +63,9 @@ pub struct App {
     pub model: Model,
     pub view: View,
     history: Vec<View>,
-    pub cursors: [Cursor; 7],
-    pub filters: [Option<Filter>; 7],
-    pub marks: [BTreeSet<String>; 7],
+    pub cursors: PerView<Cursor>,
+    pub filters: PerView<Option<Filter>>,
+    pub marks: PerView<BTreeSet<String>>,
     pub queue_sort: super::model::QueueSort,
     pub result_filter: ResultFilter,
     pub logview: LogView,
@@ -237,7 +237,7 @@ impl App {
             return out;
         }
         let len = self.rows_len();
-        let cur = &mut self.cursors[view.index()];
+        let cur = &mut self.cursors[view];
         match action {
             Action::Noop => {}
             Action::Up => cur.move_by(-1, len),
@@ -259,7 +259,7 @@ impl App {
             Action::Open => return self.open(),
             Action::Back => return self.back(),
             Action::Filter => {
-                let text = self.filters[view.index()]
+                let text = self.filters[view]
                     .as_ref()
                     .map_or(String::new(), |f| f.text.clone());
                 self.mode = Mode::Prompt(Prompt::new(PromptKind::Filter, text));
@@ -268,7 +268,7 @@ impl App {
                 self.mode = Mode::Prompt(Prompt::new(PromptKind::Search, ""))
             }
             Action::Search => {
-                let text = self.filters[view.index()]
+                let text = self.filters[view]
                     .as_ref()
                     .map_or(String::new(), |f| f.text.clone());
                 self.mode = Mode::Prompt(Prompt::new(PromptKind::Filter, text));
@@ -279,12 +279,12 @@ impl App {
             Action::Mark => {
                 if let Some(i) = self.selected(view) {
                     if let Some(key) = self.row_key(view, i) {
-                        let marks = &mut self.marks[view.index()];
+                        let marks = &mut self.marks[view];
                         if !marks.remove(&key) {
                             marks.insert(key);
                         }
                     }
-                    self.cursors[view.index()].move_by(1, len);
+                    self.cursors[view].move_by(1, len);
                 }
             }
             Action::MarkAll => {
@@ -293,9 +293,9 @@ impl App {
                     .into_iter()
                     .filter_map(|i| self.row_key(view, i))
                     .collect();
-                self.marks[view.index()].extend(keys);
+                self.marks[view].extend(keys);
             }
-            Action::ClearMarks => self.marks[view.index()].clear(),
+            Action::ClearMarks => self.marks[view].clear(),
             Action::SortNext | Action::SortPrev | Action::SortReverse if view == View::Queues => {
                 let s = &mut self.queue_sort;
                 match action {
@@ -317,7 +317,7 @@ impl App {
                     } else {
                         p.offset.saturating_sub(cap)
                     };
-                    self.cursors[view.index()].selected = 0;
+                    self.cursors[view].selected = 0;
                     return vec![Outbound::Fetch(Fetch::Requests {
                         queue: p.queue.clone(),
                         offset,
@@ -338,7 +338,7 @@ impl App {
                 } else {
                     self.result_filter.class = class;
                 }
-                self.cursors[View::Results.index()].selected = 0;
+                self.cursors[View::Results].selected = 0;
                 if view != View::Results {
                     return self.go(View::Results);
                 }
@@ -509,7 +509,8 @@ impl App {
                 (self.view == View::Queues)
                     .then(|| self.selected(View::Queues))
                     .flatten()
-                    .map(|i| self.model.queues[i].name.clone())
+                    .and_then(|i| self.model.queues.get(i))
+                    .map(|q| q.name.clone())
             })
             .or_else(|| self.model.requests.as_ref().map(|p| p.queue.clone()));
         let Some(queue) = queue else {
@@ -532,8 +533,8 @@ impl App {
                 total: 0,
                 rows: Vec::new(),
             });
-            self.cursors[View::Requests.index()] = Cursor::default();
-            self.marks[View::Requests.index()].clear();
+            self.cursors[View::Requests] = Cursor::default();
+            self.marks[View::Requests].clear();
         }
         vec![Outbound::Fetch(Fetch::Requests {
             queue,
@@ -550,7 +551,9 @@ impl App {
         let (source, fetch) = match view {
             View::Queues => return self.open_requests(None),
             View::Running => {
-                let j = &self.model.running[i];
+                let Some(j) = self.model.running.get(i) else {
+                    return Vec::new();
+                };
                 (
                     LogSource::Live {
                         uuid: j.uuid.clone(),
@@ -564,7 +567,9 @@ impl App {
                 )
             }
             View::Workers => {
-                let w = &self.model.workers[i].heartbeat;
+                let Some(w) = self.model.workers.get(i).map(|w| &w.heartbeat) else {
+                    return Vec::new();
+                };
                 let Some(job) = &w.job else {
                     self.status(Level::Info, "this worker runs no job");
                     return Vec::new();
@@ -582,7 +587,9 @@ impl App {
                 )
             }
             View::Results => {
-                let e = &self.model.results.entries()[i];
+                let Some(e) = self.model.results.entries().get(i) else {
+                    return Vec::new();
+                };
                 (
                     LogSource::Stored {
                         uuid: e.uuid.clone(),
@@ -616,7 +623,7 @@ impl App {
     }
 
     fn back(&mut self) -> Vec<Outbound> {
-        let i = self.view.index();
+        let i = self.view;
         if self.view == View::Log && self.logview.search.is_some() {
             self.logview.search = None;
             self.logview.focus = None;
@@ -635,7 +642,7 @@ impl App {
     fn submit_prompt(&mut self, p: Prompt) -> Vec<Outbound> {
         match p.kind {
             PromptKind::Filter => {
-                let i = self.view.index();
+                let i = self.view;
                 if p.input.is_empty() {
                     self.filters[i] = None;
                     return Vec::new();
@@ -686,7 +693,7 @@ impl App {
                 if let Some(i) = self.model.running.iter().position(|j| j.uuid == uuid) {
                     self.go(View::Running);
                     if let Some(pos) = self.rows(View::Running).iter().position(|&r| r == i) {
-                        self.cursors[View::Running.index()].selected = pos;
+                        self.cursors[View::Running].selected = pos;
                     }
                     return self.open();
                 }
@@ -698,9 +705,9 @@ impl App {
                     .position(|e| e.uuid == uuid)
                 {
                     self.result_filter = ResultFilter::default();
-                    self.filters[View::Results.index()] = None;
+                    self.filters[View::Results] = None;
                     self.go(View::Results);
-                    self.cursors[View::Results.index()].selected = i;
+                    self.cursors[View::Results].selected = i;
                     return self.open();
                 }
                 self.status(
@@ -720,7 +727,7 @@ impl App {
                     _ => &mut self.result_filter.package,
                 };
                 *slot = value;
-                self.cursors[View::Results.index()].selected = 0;
+                self.cursors[View::Results].selected = 0;
                 return self.go(View::Results);
             }
             Command::Sort(col) => {
@@ -786,21 +793,20 @@ impl App {
         let ops: Vec<OpRequest> = match action {
             Action::Retry => need(View::Results, "Results")?
                 .into_iter()
-                .map(|i| OpRequest::Retry {
-                    entry: Box::new(m.results.entries()[i].clone()),
+                .filter_map(|i| m.results.entries().get(i))
+                .map(|e| OpRequest::Retry {
+                    entry: Box::new(e.clone()),
                 })
                 .collect(),
             Action::Cancel => {
                 let p = m.requests.as_ref().ok_or("no queue open")?;
                 need(View::Requests, "Requests")?
                     .into_iter()
-                    .map(|i| {
-                        let r = &p.rows[i];
-                        OpRequest::Cancel {
-                            queue: p.queue.clone(),
-                            uuid: r.uuid.clone(),
-                            body: r.body.clone(),
-                        }
+                    .filter_map(|i| p.rows.get(i))
+                    .map(|r| OpRequest::Cancel {
+                        queue: p.queue.clone(),
+                        uuid: r.uuid.clone(),
+                        body: r.body.clone(),
                     })
                     .collect()
             }
@@ -813,8 +819,8 @@ impl App {
                 let idx = need(View::Running, "Running")?;
                 let ops: Vec<OpRequest> = idx
                     .into_iter()
-                    .filter_map(|i| {
-                        let j = &m.running[i];
+                    .filter_map(|i| m.running.get(i))
+                    .filter_map(|j| {
                         j.worker.as_ref().map(|w| OpRequest::Stop {
                             worker: w.clone(),
                             uuid: j.uuid.clone(),
@@ -829,8 +835,9 @@ impl App {
             }
             Action::Drain | Action::Resume => need(View::Workers, "Workers")?
                 .into_iter()
-                .map(|i| {
-                    let worker = m.workers[i].heartbeat.id.clone();
+                .filter_map(|i| m.workers.get(i))
+                .map(|w| {
+                    let worker = w.heartbeat.id.clone();
                     if action == Action::Drain {
                         OpRequest::Drain { worker }
                     } else {
@@ -874,7 +881,7 @@ impl App {
                 op,
             });
         }
-        self.marks[self.view.index()].clear();
+        self.marks[self.view].clear();
         self.status(
             Level::Info,
             format!("{verb}: sent {n} request{}", if n == 1 { "" } else { "s" }),

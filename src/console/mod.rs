@@ -25,6 +25,8 @@ pub mod view;
 pub mod views;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 pub use app::App;

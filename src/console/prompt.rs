@@ -64,11 +64,10 @@ impl Prompt {
                 self.input = format!("{one}{}", if takes_argument(one) { " " } else { "" });
                 self.candidates.clear();
             }
-            many => {
-                let first = many[0];
+            many @ [first, ..] => {
                 let common = first
                     .char_indices()
-                    .map(|(i, _)| &first[..=i])
+                    .filter_map(|(i, c)| first.get(..i + c.len_utf8()))
                     .take_while(|p| many.iter().all(|m| m.starts_with(p)))
                     .last()
                     .unwrap_or("");

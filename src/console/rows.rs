@@ -38,28 +38,37 @@ impl App {
     /// Indices into the view's collection, filtered and sorted as shown.
     pub fn rows(&self, view: View) -> Vec<usize> {
         let m = &self.model;
-        let filter = self.filters[view.index()].as_ref();
+        let filter = self.filters[view].as_ref();
         let keep = |text: &dyn Fn() -> String| filter.is_none_or(|f| f.re.is_match(&text()));
         match view {
             View::Queues => {
-                let mut idx: Vec<usize> = (0..m.queues.len())
-                    .filter(|&i| keep(&|| m.queues[i].name.clone()))
+                let mut shown: Vec<_> = m
+                    .queues
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, q)| keep(&|| q.name.clone()))
                     .collect();
-                idx.sort_by(|&a, &b| self.queue_sort.compare(&m.queues[a], &m.queues[b]));
-                idx
+                shown.sort_by(|(_, a), (_, b)| self.queue_sort.compare(a, b));
+                shown.into_iter().map(|(i, _)| i).collect()
             }
             View::Requests => match &m.requests {
-                Some(p) => (0..p.rows.len())
-                    .filter(|&i| {
-                        let r = &p.rows[i];
+                Some(p) => p
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| {
                         keep(&|| format!("{} {} {}", r.package, r.triggers.join(" "), r.requester))
                     })
+                    .map(|(i, _)| i)
                     .collect(),
                 None => Vec::new(),
             },
-            View::Workers => (0..m.workers.len())
-                .filter(|&i| {
-                    let h = &m.workers[i].heartbeat;
+            View::Workers => m
+                .workers
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| {
+                    let h = &w.heartbeat;
                     keep(&|| {
                         let job = h.job.as_ref().map_or("", |j| j.package.as_str());
                         format!(
@@ -73,11 +82,14 @@ impl App {
                         )
                     })
                 })
+                .map(|(i, _)| i)
                 .collect(),
             View::Running => {
-                let mut idx: Vec<usize> = (0..m.running.len())
-                    .filter(|&i| {
-                        let j = &m.running[i];
+                let mut shown: Vec<_> = m
+                    .running
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| {
                         keep(&|| {
                             format!(
                                 "{} {} {} {} {}",
@@ -91,8 +103,8 @@ impl App {
                     })
                     .collect();
                 // Hung first, then longest running.
-                idx.sort_by_key(|&i| (m.hung(&m.running[i]).is_none(), m.running[i].started, i));
-                idx
+                shown.sort_by_key(|&(i, j)| (m.hung(j).is_none(), j.started, i));
+                shown.into_iter().map(|(i, _)| i).collect()
             }
             View::Results => {
                 let rf = &self.result_filter;
@@ -117,10 +129,12 @@ impl App {
                     .map(|(i, _)| i)
                     .collect()
             }
-            View::Audit => (0..m.audit.len())
+            View::Audit => m
+                .audit
+                .iter()
+                .enumerate()
                 .rev()
-                .filter(|&i| {
-                    let a = &m.audit[i];
+                .filter(|(_, a)| {
                     keep(&|| {
                         format!(
                             "{} {} {} {} {}",
@@ -128,6 +142,7 @@ impl App {
                         )
                     })
                 })
+                .map(|(i, _)| i)
                 .collect(),
             View::Log => Vec::new(),
         }
@@ -156,20 +171,20 @@ impl App {
     pub fn selected(&self, view: View) -> Option<usize> {
         // The list may have shrunk under the cursor: the last row is then the one shown selected.
         let rows = self.rows(view);
-        let sel = self.cursors[view.index()]
+        let sel = self.cursors[view]
             .selected
             .min(rows.len().saturating_sub(1));
         rows.get(sel).copied()
     }
 
     pub fn is_marked(&self, view: View, i: usize) -> bool {
-        let marks = &self.marks[view.index()];
+        let marks = &self.marks[view];
         !marks.is_empty() && self.row_key(view, i).is_some_and(|k| marks.contains(&k))
     }
 
     /// What an action acts on: every marked row of the view (shown or not), else the selection.
     pub fn targets(&self, view: View) -> Vec<usize> {
-        let marks = &self.marks[view.index()];
+        let marks = &self.marks[view];
         if marks.is_empty() {
             return self.selected(view).into_iter().collect();
         }

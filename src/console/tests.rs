@@ -37,7 +37,7 @@ fn code(c: KeyCode) -> KeyEvent {
 fn select(app: &mut App, view: View, pred: impl Fn(&App, usize) -> bool) {
     let rows = app.rows(view);
     let pos = rows.iter().position(|&i| pred(app, i)).expect("row exists");
-    app.cursors[view.index()].selected = pos;
+    app.cursors[view].selected = pos;
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn bulk_needs_typed_count_then_sends_each() {
         }
     )));
     assert!(
-        app.marks[View::Workers.index()].is_empty(),
+        app.marks[View::Workers].is_empty(),
         "marks clear after acting"
     );
 }
@@ -345,7 +345,7 @@ fn filter_marks_and_esc() {
         "Esc clears the filter first"
     );
     app.handle_key(code(KeyCode::Esc));
-    assert!(app.marks[View::Queues.index()].is_empty(), "then the marks");
+    assert!(app.marks[View::Queues].is_empty(), "then the marks");
     app.handle_key(key('4'));
     app.handle_key(code(KeyCode::Esc));
     assert_eq!(app.view, View::Queues, "then goes back");

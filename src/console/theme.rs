@@ -229,7 +229,9 @@ impl Theme {
                     style = style.add_modifier(m);
                 }
             }
-            theme.styles[role as usize] = style;
+            if let Some(slot) = theme.styles.get_mut(role as usize) {
+                *slot = style;
+            }
         }
         Ok(theme)
     }
@@ -288,10 +290,10 @@ impl Theme {
 
     /// No colours; meaning carried by bold, underline and reverse video instead.
     pub fn without_colour(mut self) -> Self {
-        for (i, s) in self.styles.iter_mut().enumerate() {
+        for (s, role) in self.styles.iter_mut().zip(Role::ALL) {
             let kept = s.add_modifier - Modifier::DIM;
             *s = Style::default().add_modifier(kept);
-            let extra = match Role::ALL[i] {
+            let extra = match role {
                 Role::Selected | Role::TabActive | Role::DialogFocus | Role::LogFocus => {
                     Modifier::REVERSED
                 }

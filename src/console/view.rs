@@ -4,6 +4,26 @@ use std::cell::Cell;
 
 use super::keymap::Layer;
 
+/// One `T` per view (its cursor, filter, marks), indexed by the view itself.
+#[derive(Debug, Clone, Default)]
+pub struct PerView<T>([T; View::ALL.len()]);
+
+impl<T> std::ops::Index<View> for PerView<T> {
+    type Output = T;
+    fn index(&self, v: View) -> &T {
+        // In bounds by construction: the array has one slot per variant of `View`.
+        #[allow(clippy::indexing_slicing)]
+        &self.0[v as usize]
+    }
+}
+
+impl<T> std::ops::IndexMut<View> for PerView<T> {
+    fn index_mut(&mut self, v: View) -> &mut T {
+        #[allow(clippy::indexing_slicing)]
+        &mut self.0[v as usize]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum View {
     Queues,
@@ -57,11 +77,12 @@ impl View {
     pub fn step(self, forward: bool) -> Self {
         let n = Self::ALL.len();
         let i = self.index();
-        Self::ALL[if forward {
+        let next = if forward {
             (i + 1) % n
         } else {
             (i + n - 1) % n
-        }]
+        };
+        Self::ALL.get(next).copied().unwrap_or(self)
     }
 }
 

@@ -37,6 +37,7 @@ static SWIFTUSER: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9][A-Za-z0-9
 static TESTNAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9_.+:-]*$"));
 static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$"));
 
+#[allow(clippy::panic)]
 fn re(pattern: &str) -> Regex {
     // The patterns are literals above; a typo is a programming error caught by the unit tests.
     Regex::new(pattern).unwrap_or_else(|e| panic!("bad built-in regex {pattern}: {e}"))
@@ -76,18 +77,19 @@ pub enum RejectReason {
     #[error("request body is empty: expected '<package>' or '<package>\\n<JSON>'")]
     Empty,
     #[error(
-        "invalid source package name {0:?}: expected ^[a-z0-9][a-z0-9.+-]+$ (lower case, starts with a letter or digit)"
+        "invalid source package name {pkg:?}: expected ^[a-z0-9][a-z0-9.+-]+$ (lower case, starts with a letter or digit)",
+        pkg = shown(.0)
     )]
     BadPackage(String),
-    #[error("parameters are not valid JSON: {0}")]
+    #[error("parameters are not valid JSON: {}", shown(.0))]
     BadJson(String),
     #[error("parameters must be a JSON object, got {0}")]
     NotAnObject(&'static str),
-    #[error("unknown parameter {0:?}; known: {known}", known = KNOWN_KEYS.join(", "))]
+    #[error("unknown parameter {key:?}; known: {known}", key = shown(.0), known = KNOWN_KEYS.join(", "))]
     UnknownKey(String),
-    #[error("parameter {key:?} must be {expected}")]
+    #[error("parameter {:?} must be {expected}", shown(key))]
     WrongType { key: String, expected: &'static str },
-    #[error("invalid value in {key:?}: {value:?} ({why})")]
+    #[error("invalid value in {:?}: {:?} ({why})", shown(key), shown(value))]
     BadValue {
         key: String,
         value: String,
@@ -97,6 +99,11 @@ pub enum RejectReason {
         "a private PPA makes this a private run, but no \"swiftuser\" says who may read its results: add \"swiftuser\""
     )]
     PrivateWithoutReader,
+}
+
+/// What of a requester's text a reason quotes: enough to find it, never a whole body.
+fn shown(s: &str) -> String {
+    super::sanitize::cap(s, 200)
 }
 
 impl RejectReason {
@@ -601,6 +608,21 @@ mod tests {
             Request::parse(&huge).map_err(|e| e.code()),
             Err("too-large")
         );
+    }
+
+    #[test]
+    fn reasons_quote_at_most_a_little_of_the_request() {
+        let long_name = format!("A{}", "x".repeat(65_000));
+        let long_key = format!("hello\n{{\"{}\": 1}}", "k".repeat(65_000));
+        let long_value = format!(
+            "hello\n{{\"requester\": \"{}\\u001b\"}}",
+            "v".repeat(65_000)
+        );
+        for body in [long_name, long_key, long_value] {
+            let err = Request::parse(body.as_bytes()).expect_err("refused");
+            let text = err.to_string();
+            assert!(text.len() < 1024, "{} bytes: {}", text.len(), &text[..100]);
+        }
     }
 
     #[test]

@@ -32,9 +32,12 @@ impl LogSource {
 }
 
 /// autopkgtest's summary marker: `autopkgtest [12:00:00]: @@@@@@@@@@@@@@@@@@@@ summary`.
+// Literal patterns, exercised by the unit tests: `expect` cannot fire on input.
+#[allow(clippy::expect_used)]
 static SUMMARY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"@@@@@@@@@@@@@@@@@@@@ summary").expect("static regex"));
 /// A test result line: `hello-test           FAIL non-zero exit status 1`.
+#[allow(clippy::expect_used)]
 static FAIL_LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\S+)\s+FAIL\b").expect("static regex"));
 
@@ -100,16 +103,17 @@ impl LogBuffer {
     /// Add a piece of a live log, skipping what was already seen.
     pub fn append_chunk(&mut self, chunk: &LogChunk) {
         self.loaded = true;
-        let end = chunk.offset + chunk.data.len() as u64;
+        // Offsets come from the wire: a hostile one must not overflow.
+        let end = chunk.offset.saturating_add(chunk.data.len() as u64);
         if end <= self.next_offset && !chunk.data.is_empty() {
             return;
         }
         let mut data = chunk.data.as_str();
         if chunk.offset < self.next_offset {
-            let skip = (self.next_offset - chunk.offset) as usize;
+            let skip = usize::try_from(self.next_offset - chunk.offset).unwrap_or(usize::MAX);
             data = data.get(skip..).unwrap_or(data);
         } else if chunk.offset > self.next_offset {
-            self.missed += chunk.offset - self.next_offset;
+            self.missed = self.missed.saturating_add(chunk.offset - self.next_offset);
         }
         self.push(data);
         self.next_offset = self.next_offset.max(end);

@@ -39,6 +39,10 @@ pub struct Thresholds {
     pub results_cap: usize,
     /// Audit records kept.
     pub audit_cap: usize,
+    /// Workers and running jobs kept: anyone can publish heartbeats and statuses with new
+    /// ids, so past this the longest-silent ones are forgotten.
+    pub workers_cap: usize,
+    pub running_cap: usize,
     /// Log lines and bytes kept (oldest dropped first).
     pub log_max_lines: usize,
     pub log_max_bytes: usize,
@@ -56,6 +60,8 @@ impl Default for Thresholds {
             requests_cap: 1000,
             results_cap: 5000,
             audit_cap: 1000,
+            workers_cap: 5000,
+            running_cap: 5000,
             log_max_lines: 100_000,
             log_max_bytes: 16 << 20,
             history_len: 60,
@@ -134,7 +140,10 @@ impl Model {
             } => {
                 self.broker.saw_data(received);
                 running::apply_heartbeat(&mut self.running, &heartbeat, received);
-                workers::apply_heartbeat(&mut self.workers, *heartbeat, received)
+                running::cap(&mut self.running, self.thresholds.running_cap);
+                let changed = workers::apply_heartbeat(&mut self.workers, *heartbeat, received);
+                workers::cap(&mut self.workers, self.thresholds.workers_cap);
+                changed
             }
             ModelEvent::QueueStats { queues, received } => {
                 self.broker.saw_data(received);
@@ -177,7 +186,9 @@ impl Model {
             }
             ModelEvent::Status { status, received } => {
                 self.broker.saw_data(received);
-                running::apply_status(&mut self.running, &status, received)
+                let changed = running::apply_status(&mut self.running, &status, received);
+                running::cap(&mut self.running, self.thresholds.running_cap);
+                changed
             }
             ModelEvent::Result(entry) => {
                 self.store.saw_data(self.now);

@@ -132,11 +132,12 @@ impl QueueColumn {
     pub fn step(self, forward: bool) -> Self {
         let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
         let n = Self::ALL.len();
-        Self::ALL[if forward {
+        let next = if forward {
             (i + 1) % n
         } else {
             (i + n - 1) % n
-        }]
+        };
+        Self::ALL.get(next).copied().unwrap_or(self)
     }
 }
 

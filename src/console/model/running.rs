@@ -81,8 +81,10 @@ pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, receiv
                 logtail: String::new(),
                 updated: received,
             });
-            let last = jobs.len() - 1;
-            &mut jobs[last]
+            match jobs.last_mut() {
+                Some(j) => j,
+                None => return,
+            }
         }
     };
     job.package.clone_from(&info.package);
@@ -110,7 +112,7 @@ pub(super) fn apply_status(
         jobs.retain(|j| j.uuid != st.uuid);
         return jobs.len() != before;
     }
-    let started = received - Duration::seconds(st.duration.min(i64::MAX as u64) as i64);
+    let started = secs_before(received, st.duration);
     let idx = match jobs.iter().position(|j| j.uuid == st.uuid) {
         Some(i) => i,
         None => {
@@ -137,19 +139,39 @@ pub(super) fn apply_status(
             jobs.len() - 1
         }
     };
-    let job = &mut jobs[idx];
+    let Some(job) = jobs.get_mut(idx) else {
+        return false;
+    };
     job.logtail.clone_from(&st.logtail);
     job.updated = received;
     if let Some(extra) = &st.adtop {
         job.worker = Some(extra.worker.clone());
         job.queue = Some(extra.queue.clone());
         job.timeout = Some(extra.timeout);
-        let last = received - Duration::seconds(extra.silent.min(i64::MAX as u64) as i64);
+        let last = secs_before(received, extra.silent);
         if job.last_output.is_none_or(|t| t < last) {
             job.last_output = Some(last);
         }
     }
     true
+}
+
+/// Forget the least recently updated jobs beyond `max`.
+pub(super) fn cap(jobs: &mut Vec<RunningJob>, max: usize) {
+    if jobs.len() > max {
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.updated));
+        jobs.truncate(max);
+    }
+}
+
+/// `secs` seconds before `t`, for durations a worker reports: any `u64` (a buggy or hostile
+/// worker may send `1e16`) gives a time, at worst the earliest one chrono has.
+pub(crate) fn secs_before(t: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 fn triggers_of(params: &serde_json::Value) -> Vec<String> {
@@ -207,6 +229,22 @@ mod tests {
             ..j
         };
         assert_eq!(no_limits.hung(now + Duration::days(9), 1800, false), None);
+    }
+
+    #[test]
+    fn absurd_durations_from_the_wire_do_not_overflow() {
+        let now = demo::now();
+        for secs in [0, 1, 1e14 as u64, 1e16 as u64, i64::MAX as u64, u64::MAX] {
+            let t = secs_before(now, secs);
+            assert!(t <= now);
+            let j = RunningJob {
+                started: t,
+                last_output: Some(t),
+                ..job(now)
+            };
+            assert!(j.elapsed_secs(now) >= 0);
+            let _ = j.hung(now, u64::MAX, false);
+        }
     }
 
     #[test]

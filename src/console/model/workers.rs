@@ -58,6 +58,18 @@ pub(super) fn apply_heartbeat(
     true
 }
 
+/// Forget the longest-silent workers beyond `max`, keeping the rest sorted by id.
+pub(super) fn cap(rows: &mut Vec<WorkerRow>, max: usize) {
+    if rows.len() > max {
+        let mut by_age: Vec<_> = rows.iter().map(|w| w.received).collect();
+        by_age.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(&cutoff) = by_age.get(max) {
+            // Ties at the cutoff may keep a few less than `max`: never more.
+            rows.retain(|w| w.received > cutoff);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

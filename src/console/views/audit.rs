@@ -41,22 +41,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &rows,
         "no operator actions recorded",
         |i| {
-            let a = &m.audit[i];
-            (
-                vec![
-                    Span::raw(a.at.format("%Y-%m-%d %H:%M:%S").to_string()),
-                    Span::raw(s(&a.operator)),
-                    Span::raw(s(&a.host)),
-                    Span::raw(s(&a.action)),
-                    Span::raw(s(&a.target)),
-                    Span::styled(
-                        if a.ok { "ok" } else { "FAIL" },
-                        t.style(if a.ok { Role::Ok } else { Role::Fail }),
-                    ),
-                    Span::raw(s(&a.outcome)),
-                ],
-                Default::default(),
-            )
+            let a = m.audit.get(i)?;
+            Some({
+                (
+                    vec![
+                        Span::raw(a.at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                        Span::raw(s(&a.operator)),
+                        Span::raw(s(&a.host)),
+                        Span::raw(s(&a.action)),
+                        Span::raw(s(&a.target)),
+                        Span::styled(
+                            if a.ok { "ok" } else { "FAIL" },
+                            t.style(if a.ok { Role::Ok } else { Role::Fail }),
+                        ),
+                        Span::raw(s(&a.outcome)),
+                    ],
+                    Default::default(),
+                )
+            })
         },
     );
 }

@@ -100,13 +100,13 @@ fn title_spans<'a>(
     } else {
         spans.push(Span::styled(format!("[{total}] "), t.style(Role::Dim)));
     }
-    if let Some(f) = &app.filters[view.index()] {
+    if let Some(f) = &app.filters[view] {
         spans.push(Span::styled(
             format!("[filter /{}/] ", s(&f.text)),
             t.style(Role::Prompt),
         ));
     }
-    let marked = app.marks[view.index()].len();
+    let marked = app.marks[view].len();
     if marked > 0 {
         spans.push(Span::styled(
             format!("[{marked} marked] "),
@@ -117,7 +117,8 @@ fn title_spans<'a>(
 }
 
 /// A table of the rows on screen only: `make` is called for the visible window, never for
-/// the rest (a queue page of thousands costs what fits on the screen).
+/// the rest (a queue page of thousands costs what fits on the screen). A row that has gone
+/// from the model since `rows` was computed is skipped.
 #[allow(clippy::too_many_arguments)]
 fn table<'a>(
     frame: &mut Frame,
@@ -129,7 +130,7 @@ fn table<'a>(
     widths: &[Constraint],
     rows: &[usize],
     empty: &str,
-    make: impl Fn(usize) -> (Vec<Span<'a>>, Style),
+    make: impl Fn(usize) -> Option<(Vec<Span<'a>>, Style)>,
 ) {
     let t = &app.theme;
     let inner = block.inner(area);
@@ -143,9 +144,9 @@ fn table<'a>(
     }
     let height = inner.height.saturating_sub(1) as usize;
     app.page.set(height.max(1));
-    let cursor = &app.cursors[view.index()];
+    let cursor = &app.cursors[view];
     let first = cursor.window(rows.len(), height);
-    let selected = cursor.selected.min(rows.len() - 1);
+    let selected = cursor.selected.min(rows.len().saturating_sub(1));
     let mut widths_all = vec![Constraint::Length(1)];
     widths_all.extend_from_slice(widths);
     let mut head = vec![Span::raw("")];
@@ -155,8 +156,8 @@ fn table<'a>(
         .enumerate()
         .skip(first)
         .take(height)
-        .map(|(pos, &i)| {
-            let (cells, mut style) = make(i);
+        .filter_map(|(pos, &i)| {
+            let (cells, mut style) = make(i)?;
             let marked = app.is_marked(view, i);
             if marked {
                 style = style.patch(t.style(Role::Marked));
@@ -166,7 +167,7 @@ fn table<'a>(
             }
             let mut all = vec![Span::raw(if marked { "*" } else { " " })];
             all.extend(cells);
-            Row::new(all).style(style)
+            Some(Row::new(all).style(style))
         });
     let table = Table::new(visible, widths_all)
         .header(Row::new(head).style(t.style(Role::TableHeader)))

@@ -24,9 +24,14 @@ pub fn sparkline(
         .iter()
         .map(|&v| {
             if max == 0 {
-                SPARK[0]
+                SPARK.first().copied().unwrap_or(' ')
             } else {
-                SPARK[((v * 7).div_ceil(max)) as usize]
+                let level = v.saturating_mul(7).div_ceil(max);
+                SPARK
+                    .get(usize::try_from(level).unwrap_or(usize::MAX))
+                    .or(SPARK.last())
+                    .copied()
+                    .unwrap_or(' ')
             }
         })
         .collect()
@@ -83,29 +88,31 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &rows,
         "no queues yet",
         |i| {
-            let q = &m.queues[i];
-            let alert = q.starved();
-            let style = if alert {
-                t.style(Role::Alert)
-            } else {
-                Style::default()
-            };
-            (
-                vec![
-                    Span::raw(s(&q.name)),
-                    Span::raw(num(q.ready, 7)),
-                    Span::raw(num(q.unacked, 7)),
-                    Span::raw(num(q.consumers, 4)),
-                    Span::raw(num(format!("{:.1}", q.publish_rate), 6)),
-                    Span::raw(num(format!("{:.1}", q.deliver_rate), 6)),
-                    Span::styled(
-                        sparkline(q.history.iter().copied(), 20),
-                        t.style(Role::Spark),
-                    ),
-                    Span::raw(if alert { "NO CONSUMER" } else { "" }),
-                ],
-                style,
-            )
+            let q = m.queues.get(i)?;
+            Some({
+                let alert = q.starved();
+                let style = if alert {
+                    t.style(Role::Alert)
+                } else {
+                    Style::default()
+                };
+                (
+                    vec![
+                        Span::raw(s(&q.name)),
+                        Span::raw(num(q.ready, 7)),
+                        Span::raw(num(q.unacked, 7)),
+                        Span::raw(num(q.consumers, 4)),
+                        Span::raw(num(format!("{:.1}", q.publish_rate), 6)),
+                        Span::raw(num(format!("{:.1}", q.deliver_rate), 6)),
+                        Span::styled(
+                            sparkline(q.history.iter().copied(), 20),
+                            t.style(Role::Spark),
+                        ),
+                        Span::raw(if alert { "NO CONSUMER" } else { "" }),
+                    ],
+                    style,
+                )
+            })
         },
     );
 }

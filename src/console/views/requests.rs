@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             &[],
             &empty,
             "select a queue in Queues and press Enter",
-            |_| (Vec::new(), Style::default()),
+            |_| None,
         );
         return;
     };
@@ -81,27 +81,29 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &rows,
         empty,
         |i| {
-            let r = &page.rows[i];
-            (
-                vec![
-                    Span::raw(num(page.offset + i + 1, 6)),
-                    Span::raw(s(&r.package)),
-                    Span::raw(s(&r.triggers.join(" "))),
-                    Span::raw(s(&r.requester)),
-                    Span::raw(
-                        r.submit_time
-                            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_default(),
-                    ),
-                    Span::raw(
-                        r.submit_time
-                            .map(|t| age((m.now - t).num_seconds()))
-                            .unwrap_or_default(),
-                    ),
-                    Span::raw(r.priority.map(|p| num(p, 4)).unwrap_or_default()),
-                ],
-                Style::default(),
-            )
+            let r = page.rows.get(i)?;
+            Some({
+                (
+                    vec![
+                        Span::raw(num(page.offset + i + 1, 6)),
+                        Span::raw(s(&r.package)),
+                        Span::raw(s(&r.triggers.join(" "))),
+                        Span::raw(s(&r.requester)),
+                        Span::raw(
+                            r.submit_time
+                                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                                .unwrap_or_default(),
+                        ),
+                        Span::raw(
+                            r.submit_time
+                                .map(|t| age((m.now - t).num_seconds()))
+                                .unwrap_or_default(),
+                        ),
+                        Span::raw(r.priority.map(|p| num(p, 4)).unwrap_or_default()),
+                    ],
+                    Style::default(),
+                )
+            })
         },
     );
 }

@@ -62,42 +62,44 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &rows,
         "no results (yet, or none match)",
         |i| {
-            let e = &m.results.entries()[i];
-            let when = if (m.now - e.finished).num_hours() < 24 {
-                e.finished.format("%H:%M:%S").to_string()
-            } else {
-                e.finished.format("%m-%d").to_string()
-            };
-            let version = e
-                .testpkg_version
-                .split_once(' ')
-                .map_or(e.testpkg_version.as_str(), |(_, v)| v);
-            let verdict = format!("{} {}", ExitCode(e.exitcode).britney(), num(e.exitcode, 2));
-            (
-                vec![
-                    Span::raw(when),
-                    Span::raw(if e.private {
-                        format!("{} (private)", s(&e.package))
-                    } else {
-                        s(&e.package)
-                    }),
-                    Span::raw(s(version)),
-                    Span::raw(s(&e.release)),
-                    Span::raw(s(&e.arch)),
-                    Span::styled(
-                        if e.class == Class::Tmpfail {
-                            format!("TMPFAIL {}", e.exitcode)
+            let e = m.results.entries().get(i)?;
+            Some({
+                let when = if (m.now - e.finished).num_hours() < 24 {
+                    e.finished.format("%H:%M:%S").to_string()
+                } else {
+                    e.finished.format("%m-%d").to_string()
+                };
+                let version = e
+                    .testpkg_version
+                    .split_once(' ')
+                    .map_or(e.testpkg_version.as_str(), |(_, v)| v);
+                let verdict = format!("{} {}", ExitCode(e.exitcode).britney(), num(e.exitcode, 2));
+                (
+                    vec![
+                        Span::raw(when),
+                        Span::raw(if e.private {
+                            format!("{} (private)", s(&e.package))
                         } else {
-                            verdict
-                        },
-                        t.style(class_role(e.class)),
-                    ),
-                    Span::raw(age(e.duration as i64)),
-                    Span::raw(s(&e.worker)),
-                    Span::raw(s(&e.triggers.join(" "))),
-                ],
-                Default::default(),
-            )
+                            s(&e.package)
+                        }),
+                        Span::raw(s(version)),
+                        Span::raw(s(&e.release)),
+                        Span::raw(s(&e.arch)),
+                        Span::styled(
+                            if e.class == Class::Tmpfail {
+                                format!("TMPFAIL {}", e.exitcode)
+                            } else {
+                                verdict
+                            },
+                            t.style(class_role(e.class)),
+                        ),
+                        Span::raw(age(e.duration as i64)),
+                        Span::raw(s(&e.worker)),
+                        Span::raw(s(&e.triggers.join(" "))),
+                    ],
+                    Default::default(),
+                )
+            })
         },
     );
 }

@@ -71,35 +71,37 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &rows,
         "nothing running",
         |i| {
-            let j = &m.running[i];
-            let hung = m.hung(j);
-            let elapsed = j.elapsed_secs(m.now);
-            let style = if hung.is_some() {
-                t.style(Role::Alert)
-            } else {
-                Style::default()
-            };
-            let gauge_role = if hung.is_some() {
-                Role::GaugeHung
-            } else {
-                Role::Gauge
-            };
-            let limit = j
-                .timeout
-                .map(|t| age(t as i64))
-                .unwrap_or_else(|| "?".into());
-            (
-                vec![
-                    Span::raw(s(&j.package)),
-                    Span::raw(s(&format!("{}/{}", j.release, j.arch))),
-                    Span::raw(s(j.worker.as_deref().unwrap_or("?"))),
-                    Span::styled(gauge(elapsed, j.timeout, 12), t.style(gauge_role)),
-                    Span::raw(format!("{}/{}", age(elapsed), limit)),
-                    Span::raw(j.silence_secs(m.now).map(age).unwrap_or_else(|| "?".into())),
-                    Span::raw(hung.map_or("running", |h| h.label())),
-                ],
-                style,
-            )
+            let j = m.running.get(i)?;
+            Some({
+                let hung = m.hung(j);
+                let elapsed = j.elapsed_secs(m.now);
+                let style = if hung.is_some() {
+                    t.style(Role::Alert)
+                } else {
+                    Style::default()
+                };
+                let gauge_role = if hung.is_some() {
+                    Role::GaugeHung
+                } else {
+                    Role::Gauge
+                };
+                let limit = j
+                    .timeout
+                    .map(|t| age(t as i64))
+                    .unwrap_or_else(|| "?".into());
+                (
+                    vec![
+                        Span::raw(s(&j.package)),
+                        Span::raw(s(&format!("{}/{}", j.release, j.arch))),
+                        Span::raw(s(j.worker.as_deref().unwrap_or("?"))),
+                        Span::styled(gauge(elapsed, j.timeout, 12), t.style(gauge_role)),
+                        Span::raw(format!("{}/{}", age(elapsed), limit)),
+                        Span::raw(j.silence_secs(m.now).map(age).unwrap_or_else(|| "?".into())),
+                        Span::raw(hung.map_or("running", |h| h.label())),
+                    ],
+                    style,
+                )
+            })
         },
     );
 }

@@ -59,42 +59,44 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         &rows,
         "no heartbeats yet",
         |i| {
-            let w = &m.workers[i];
-            let h = &w.heartbeat;
-            let health = m.health(w);
-            let (role, style) = match health {
-                Health::Ok => (Role::Ok, Style::default()),
-                Health::Stale => (Role::Warn, t.style(Role::Warn)),
-                Health::Lost => (Role::Alert, t.style(Role::Alert)),
-            };
-            let mut releases = h.releases.join(",");
-            if !h.contexts.is_empty() {
-                releases = format!("{releases} +{}", h.contexts.join(","));
-            }
-            let job = h
-                .job
-                .as_ref()
-                .map(|j| format!("{} {}", j.package, j.release))
-                .unwrap_or_default();
-            (
-                vec![
-                    Span::styled(
-                        format!("{} {}", health.label(), age(w.age_secs(m.now))),
-                        t.style(role),
-                    ),
-                    Span::raw(s(&h.id)),
-                    Span::raw(s(&h.host)),
-                    Span::raw(s(&h.arch)),
-                    Span::raw(s(&releases)),
-                    Span::raw(state_label(h.state)),
-                    Span::raw(s(&job)),
-                    Span::raw(num(h.done, 5)),
-                    Span::raw(num(h.failed, 4)),
-                    Span::raw(num(h.tmpfailed, 4)),
-                    Span::raw(s(&h.version)),
-                ],
-                style,
-            )
+            let w = m.workers.get(i)?;
+            Some({
+                let h = &w.heartbeat;
+                let health = m.health(w);
+                let (role, style) = match health {
+                    Health::Ok => (Role::Ok, Style::default()),
+                    Health::Stale => (Role::Warn, t.style(Role::Warn)),
+                    Health::Lost => (Role::Alert, t.style(Role::Alert)),
+                };
+                let mut releases = h.releases.join(",");
+                if !h.contexts.is_empty() {
+                    releases = format!("{releases} +{}", h.contexts.join(","));
+                }
+                let job = h
+                    .job
+                    .as_ref()
+                    .map(|j| format!("{} {}", j.package, j.release))
+                    .unwrap_or_default();
+                (
+                    vec![
+                        Span::styled(
+                            format!("{} {}", health.label(), age(w.age_secs(m.now))),
+                            t.style(role),
+                        ),
+                        Span::raw(s(&h.id)),
+                        Span::raw(s(&h.host)),
+                        Span::raw(s(&h.arch)),
+                        Span::raw(s(&releases)),
+                        Span::raw(state_label(h.state)),
+                        Span::raw(s(&job)),
+                        Span::raw(num(h.done, 5)),
+                        Span::raw(num(h.failed, 4)),
+                        Span::raw(num(h.tmpfailed, 4)),
+                        Span::raw(s(&h.version)),
+                    ],
+                    style,
+                )
+            })
         },
     );
 }
