@@ -465,3 +465,50 @@ async fn batch_with_a_queue_deleted_under_it_reports_every_line() {
     assert_eq!(depth(&h, &a).await.0, 2);
     h.cleanup().await;
 }
+
+/// With the broker unreachable, nothing is half-known either: every valid line is `skipped`
+/// (not sent), every line is in the rerun file, and the exit status says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_without_a_broker_skips_every_line_and_keeps_them_to_rerun() {
+    let h = Harness::new("batchdown", "").await;
+    let r = &h.release;
+    let file = h.dir.path().join("batch.jsonl");
+    let again = h.dir.path().join("again.jsonl");
+    let lines = [
+        format!("{{\"package\": \"fx-pass\", \"release\": \"{r}\", \"arch\": \"amd64\"}}"),
+        "{\"package\": \"Bad_Name\"}".to_string(),
+        format!("{{\"package\": \"fx-fail\", \"release\": \"{r}\", \"arch\": \"amd64\"}}"),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").expect("batch");
+    let out = h.adtop(&[
+        "--broker",
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+        "submit",
+        "--from",
+        &file.display().to_string(),
+        "--failed-to",
+        &again.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "nothing queued");
+    assert!(
+        err.contains("line 1: skipped fx-pass: not sent: the broker is unreachable"),
+        "{err}"
+    );
+    assert!(err.contains("line 2: invalid"), "{err}");
+    assert!(err.contains("line 3: skipped fx-fail"), "{err}");
+    assert!(
+        err.contains("0 of 3 requests queued; not queued: 2 skipped, 1 invalid (lines 1-3)"),
+        "{err}"
+    );
+    let rerun = std::fs::read_to_string(&again).expect("rerun file");
+    assert_eq!(
+        rerun
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        lines.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    h.cleanup().await;
+}
