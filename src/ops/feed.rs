@@ -33,6 +33,10 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 const REQUESTS_EVERY: Duration = Duration::from_secs(3);
 const RESULTS_EVERY: Duration = Duration::from_secs(30);
 
+/// Most queues watched by passive declare. Heartbeats name queues, and anyone who can publish
+/// to `adtop.heartbeat` can name any: only request-queue names are taken, up to this many.
+pub const MAX_WATCHED_QUEUES: usize = 5000;
+
 /// How far back results and audit records are loaded at start: two days of the index.
 pub const HISTORY_DAYS: i64 = 2;
 pub const HISTORY_RESULTS: usize = 2000;
@@ -235,7 +239,7 @@ impl Feed {
         match exchange {
             names::HEARTBEAT_EXCHANGE => {
                 if let Ok(hb) = serde_json::from_slice::<Heartbeat>(data) {
-                    self.queues.extend(hb.queues.iter().cloned());
+                    watch(&mut self.queues, &hb.queues);
                     self.send(ModelEvent::Heartbeat {
                         heartbeat: Box::new(hb),
                         received,
@@ -316,7 +320,10 @@ impl Feed {
                         deliver_rate: q.deliver_rate(),
                     })
                     .collect();
-                self.queues.extend(queues.iter().map(|q| q.name.clone()));
+                watch(
+                    &mut self.queues,
+                    &queues.iter().map(|q| q.name.clone()).collect::<Vec<_>>(),
+                );
                 self.send(ModelEvent::QueueStats {
                     queues,
                     received: Utc::now(),
@@ -513,6 +520,18 @@ impl Feed {
     }
 }
 
+/// Add the request queues among `names` to those watched, up to [`MAX_WATCHED_QUEUES`].
+fn watch(watched: &mut BTreeSet<String>, names: &[String]) {
+    for n in names {
+        if watched.len() >= MAX_WATCHED_QUEUES {
+            break;
+        }
+        if !watched.contains(n) && QueueName::parse(n).is_ok() {
+            watched.insert(n.clone());
+        }
+    }
+}
+
 fn embedded_op(
     embedded: &mut Option<Box<dyn EmbeddedWorker>>,
     op: &OpRequest,
@@ -572,5 +591,29 @@ async fn execute(ctx: &Context, session: &Session, op: OpRequest) -> anyhow::Res
         OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
             Err(anyhow::anyhow!("handled by the console"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_request_queues_are_watched_and_only_so_many() {
+        let mut w = BTreeSet::new();
+        watch(
+            &mut w,
+            &[
+                "debci-noble-amd64".into(),
+                "\u{1b}[2J".into(),
+                "x".repeat(100_000),
+            ],
+        );
+        assert_eq!(w.len(), 1);
+        let many: Vec<String> = (0..MAX_WATCHED_QUEUES + 10)
+            .map(|i| format!("debci-r{i}-amd64"))
+            .collect();
+        watch(&mut w, &many);
+        assert_eq!(w.len(), MAX_WATCHED_QUEUES);
     }
 }
