@@ -1,7 +1,13 @@
 //! Console frame cost with a big model: 500 queues, 200 workers, 50,000 queued requests held
 //! in one page, 100 running jobs, 5,000 results. Prints figures; asserts nothing.
 //!
-//! `cargo bench --bench console_render` (add `-- 500` for 500 frames per view).
+//! `cargo bench --features demo --bench console_render` (add `-- 500` for 500 frames per view).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 

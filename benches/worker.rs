@@ -14,6 +14,12 @@
 //! 4. The idle worker's peak RSS after 10 s of heartbeats.
 //! 5. With the test Swift answering (`scripts/swift.sh start`): results stored per second by one
 //!    worker into Swift, beside a plain HTTP PUT loop of the same objects to the same Swift.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

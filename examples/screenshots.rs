@@ -1,8 +1,14 @@
 //! Regenerate `screenshots/*.svg` from the real widgets and the fixed demo scenario:
 //!
-//!     cargo run --example screenshots
+//!     cargo run --example screenshots --features demo
 //!
 //! Writes one picture per view, plus help, a confirm dialog and the other themes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use adtop::console::action::Action;
 use adtop::console::event::ModelEvent;

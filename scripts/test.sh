@@ -45,8 +45,8 @@ export ADTOP_REQUIRE_SWIFT=1
 say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --all-targets --all-features --quiet -- -D warnings
 say "cargo test"
 # Test binaries run one after another (the broker-restart test needs the broker to itself);
 # inside a binary, tests that run autopkgtest take turns (the dpkg lock).
-cargo test --quiet 2>&1 | tee target/test.log
+cargo test --all-features --quiet 2>&1 | tee target/test.log

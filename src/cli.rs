@@ -110,10 +110,10 @@ pub enum Command {
     Results {
         #[arg(long)]
         json: bool,
-        /// Only failures (and tmpfails)
-        #[arg(long)]
+        /// Only real failures of the package (class fail; not tmpfails), as the console's `f`
+        #[arg(long, conflicts_with = "tmpfails")]
         failures: bool,
-        /// Only tmpfails (testbed failures)
+        /// Only tmpfails (testbed failures, exit code 16), as the console's `t`
         #[arg(long)]
         tmpfails: bool,
         #[arg(long)]
@@ -135,6 +135,10 @@ pub enum Command {
         /// Follow the live log until the job ends
         #[arg(short, long)]
         follow: bool,
+        /// Print at most this many MiB of a stored log, decompressed; a longer one ends with a
+        /// line `[adtop: log cut at N MiB; ...]` (the console's log view holds 16 MiB)
+        #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        max_mib: u64,
     },
     /// Queue a finished job again, exactly as it ran (new uuid)
     Retry { uuid: String },
@@ -234,9 +238,20 @@ pub struct DeclareArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Batch file: one JSON object per line with \"package\", \"release\", \"arch\", optional \"context\" \
-and \"priority\"; every other key is a request parameter (\"triggers\", \"ppas\", \"env\", \"requester\", ...).\n\n\
+and \"priority\"; every other key is a request parameter (\"triggers\", \"ppas\", \"env\", \"requester\", ...). \
+Blank lines and lines starting with # are skipped.\n\n\
+Report: every line is reported as soon as it is known, by its line number. Text: a queued request prints \
+UUID<TAB>PACKAGE<TAB>QUEUE on stdout; any other outcome prints `adtop: line N: STATUS PACKAGE: reason` on \
+stderr, and a summary names the lines not queued. --json: one object per line on stdout, \
+{\"line\", \"status\", \"package\", \"queue\", \"uuid\"?, \"error\"?, \"warning\"?}. STATUS is queued (the broker \
+confirmed it), duplicate (an identical request is queued or running), invalid (not a valid request), failed (not \
+queued: the broker refused it, e.g. its queue was deleted), unknown (sent, the connection broke before the \
+broker confirmed it: it may be queued; its uuid is given) or skipped (not sent: the broker was unreachable by \
+then). The batch never stops half way; --failed-to FILE collects the lines to submit again.\n\n\
+Exit status: 0 when every request was queued, 1 when any was not (or the file could not be read to its end).\n\n\
 A request identical to one already queued or running (same package and parameters, ignoring uuid, \
-submit-time, requester, readable-by) is refused: the target queue is browsed and running workers are asked."
+submit-time, requester, readable-by) is refused: the target queue is browsed and running workers are asked. \
+Rerunning a --failed-to file is therefore safe for `unknown` lines: those that did arrive are refused as duplicates."
 )]
 pub struct SubmitArgs {
     /// Source package to test
@@ -272,9 +287,14 @@ pub struct SubmitArgs {
     /// Use all of -proposed, not only the triggers
     #[arg(long)]
     pub all_proposed: bool,
-    /// Read requests from FILE, or - for standard input (one JSON object per line)
+    /// Read requests from FILE, or - for standard input (one JSON object per line); each is
+    /// published as it is read and reported at once
     #[arg(long, value_name = "FILE")]
     pub from: Option<String>,
+    /// Write every line that was not queued (invalid, failed, unknown, skipped) to FILE, each
+    /// after a `# line N: STATUS: reason` comment: a batch file for `--from FILE` once fixed
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub failed_to: Option<PathBuf>,
     /// Print one JSON object per request instead of text
     #[arg(long)]
     pub json: bool,

@@ -260,13 +260,16 @@ impl Config {
 /// `line N, column M: message`, without the source snippet toml's own message quotes: that line
 /// may hold a key or a password. String values inside the message are hidden for the same reason.
 fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
-    static STRING_VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#)
-            .unwrap_or_else(|e| panic!("bad built-in regex: {e}"))
-    });
-    let message = STRING_VALUE
-        .replace_all(e.message().trim_end(), "a string (value not shown)")
-        .to_string();
+    static STRING_VALUE: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).ok());
+    // The pattern is a literal (the unit tests compile it); were it ever refused, no message
+    // text is shown rather than one that may hold a secret.
+    let message = match STRING_VALUE.as_ref() {
+        Some(re) => re
+            .replace_all(e.message().trim_end(), "a string (value not shown)")
+            .to_string(),
+        None => "invalid value (message not shown)".to_string(),
+    };
     match e.span() {
         Some(span) => {
             let before = text.get(..span.start).unwrap_or(text);

@@ -167,18 +167,26 @@ async fn run(cli: Cli) -> Result<u8> {
             limit,
             days,
         }) => {
-            let filter = script::ResultFilter {
-                failures,
-                tmpfails,
+            let class = if failures {
+                ops::rules::ClassFilter::Failures
+            } else if tmpfails {
+                ops::rules::ClassFilter::Tmpfails
+            } else {
+                ops::rules::ClassFilter::All
+            };
+            let filter = ops::rules::ResultFilter {
+                class,
                 release,
                 arch,
                 package,
             };
             script::results(&ops_context(&r, None)?, json, &filter, days, limit).await
         }
-        Some(Command::Logs { uuid, follow }) => {
-            script::logs(&ops_context(&r, None)?, &uuid, follow).await
-        }
+        Some(Command::Logs {
+            uuid,
+            follow,
+            max_mib,
+        }) => script::logs(&ops_context(&r, None)?, &uuid, follow, max_mib << 20).await,
         Some(Command::Retry { uuid }) => script::retry(&ops_context(&r, None)?, &uuid).await,
         Some(Command::Cancel { queue, uuid }) => {
             script::cancel(&ops_context(&r, None)?, &queue, &uuid).await
@@ -216,8 +224,8 @@ async fn run(cli: Cli) -> Result<u8> {
 }
 
 async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
-    let items = match &a.from {
-        Some(src) => submit::read_batch(src)?,
+    let mut lines = match &a.from {
+        Some(src) => submit::spawn_reader(src)?,
         None => {
             let (Some(pkg), Some(release), Some(arch)) = (&a.package, &a.release, &a.arch) else {
                 bail!("give PACKAGE --release R --arch A, or --from FILE");
@@ -234,67 +242,56 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
             };
             let request = Request::new(pkg, submit::stamp(params))
                 .map_err(|e| anyhow::anyhow!("invalid request: {e}"))?;
-            vec![(
-                1,
-                Ok(submit::Submission {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let line = submit::BatchLine {
+                line: 1,
+                text: String::new(),
+                parsed: Ok(submit::Submission {
                     queue,
                     request,
                     priority: a.priority,
                 }),
-            )]
+            };
+            tx.send(Ok(line)).await.ok();
+            rx
         }
     };
     let progress = if a.from.is_some() && !a.json {
-        let pb = indicatif::ProgressBar::new(items.len() as u64);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} requests {msg}")
-        {
+        let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos} lines {msg}") {
             pb.set_style(style);
         }
         pb
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let session = Session::open(&r.broker, "adtop submit").await?;
-    let outcomes = submit::submit_all(
-        &session,
-        items,
-        &r.config.queues,
-        a.allow_duplicate,
-        Duration::from_millis(a.dedup_wait),
-        &progress,
-    )
-    .await;
-    progress.finish_and_clear();
-    session.close().await;
-    let outcomes = outcomes?;
-    let mut failed = 0;
-    let mut warned = std::collections::HashSet::new();
-    for o in &outcomes {
-        if o.status != "queued" {
-            failed += 1;
+    let rerun = match &a.failed_to {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let w: Box<dyn std::io::Write + Send> = Box::new(std::io::BufWriter::new(f));
+            Some((path.display().to_string(), w))
         }
-        if a.json {
-            println!("{}", serde_json::to_string(o)?);
-            continue;
-        }
-        match (o.status, &o.uuid) {
-            ("queued", Some(uuid)) => println!("{uuid}\t{}\t{}", o.package, o.queue),
-            _ => eprintln!(
-                "adtop: line {}: {} {}: {}",
-                o.line,
-                o.status,
-                o.package,
-                o.error.as_deref().unwrap_or("")
-            ),
-        }
-        if let Some(w) = &o.warning
-            && warned.insert(w.clone())
-        {
-            eprintln!("adtop: warning: {w}");
-        }
+        None => None,
+    };
+    let mut report = submit::Report::new(
+        a.json,
+        Box::new(std::io::stdout()),
+        Box::new(std::io::stderr()),
+        rerun,
+        progress,
+    );
+    if a.from.is_none() {
+        report = report.single();
     }
-    Ok(if failed > 0 { 1 } else { 0 })
+    let opts = submit::SubmitOptions {
+        broker_url: r.broker.clone(),
+        queue_cfg: r.config.queues.clone(),
+        allow_duplicate: a.allow_duplicate,
+        dedup_wait: Duration::from_millis(a.dedup_wait),
+    };
+    let ended = submit::submit_lines(opts, &mut lines, &mut report).await;
+    report.finish(ended)
 }
 
 async fn results_db_cmd(r: &Resolved, a: ResultsDbArgs) -> Result<u8> {

@@ -2,6 +2,12 @@
 //! announced once, and the worker carries on by itself. This binary holds only this test: it
 //! restarts the broker every other test talks to (cargo runs test binaries one at a time). An
 //! operator's console watches through the outage: it shows it, stays up and reconnects.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! The real console in tmux, driven by keys, against the real broker and a real worker:
 //! depths change on screen, a hung job is stopped and requeued with keys, a live log follows.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

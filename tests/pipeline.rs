@@ -1,5 +1,11 @@
 //! The pipeline against the real RabbitMQ and the real autopkgtest (`null` server):
 //! submit → queue → worker → autopkgtest → store (autopkgtest-cloud layout) → completion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -118,16 +124,20 @@ async fn the_watchdog_kills_the_whole_tree_past_the_deadline() {
     let c = wait_completion(&mut done, &hang, RUN).await;
     assert_eq!(c.exitcode, 20, "recorded as a timeout");
     assert!(log_text(&h.store(), &c).contains("watchdog"));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", "sleep 100000"])
-        .output()
-        .expect("pgrep");
-    assert!(
-        ps.stdout.is_empty(),
-        "the hung test's process survived: {}",
-        String::from_utf8_lossy(&ps.stdout)
-    );
+    // Killed with its whole process group; wait for it to be reaped, not a fixed time.
+    let survivors = || {
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 100000"])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&ps.stdout).to_string()
+    };
+    eventually(
+        "the hung test's process to be gone",
+        Duration::from_secs(10),
+        || survivors().is_empty(),
+    )
+    .await;
     h.cleanup().await;
 }
 
@@ -307,5 +317,198 @@ async fn submit_batch_reports_each_line() {
         .await
         .expect("peek");
     assert_eq!(q.map(|q| q.0), Some(2));
+    h.cleanup().await;
+}
+
+/// A queue deleted under a running batch: every line is reported (queued ones with the uuid
+/// that is in the queue), the batch goes on, the exit status says it was partial, and the
+/// `--failed-to` file reruns exactly what was not queued.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_with_a_queue_deleted_under_it_reports_every_line() {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+
+    let mut h = Harness::new("batchgone", "").await;
+    let (a, b) = (h.queue(), format!("debci-{}-arm64", h.release));
+    h.track_queue(&b);
+    let again = h.dir.path().join("again.jsonl");
+    let mut child = Command::new(bin())
+        .args(["--config", &h.config.display().to_string()])
+        .args(["--store", &h.store_url()])
+        .args(["submit", "--from", "-", "--json", "--dedup-wait", "200"])
+        .args(["--failed-to", &again.display().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run adtop submit");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let reader = std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            let l = l.expect("stdout line");
+            if tx
+                .send(serde_json::from_str(&l).expect("one JSON object per line"))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let r = &h.release;
+    let line = |arch: &str, trigger: u32| {
+        format!(
+            "{{\"package\": \"fx-pass\", \"release\": \"{r}\", \"arch\": \"{arch}\", \"triggers\": [\"fx-pass/{trigger}\"]}}\n"
+        )
+    };
+    // Lines 1-3 go to both queues; wait until all three are reported queued.
+    for l in [line("amd64", 1), line("arm64", 1), line("amd64", 2)] {
+        stdin.write_all(l.as_bytes()).expect("write line");
+    }
+    stdin.flush().expect("flush");
+    let mut got = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < 3 {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        got.push(
+            rx.recv_timeout(left)
+                .expect("lines 1-3 reported as they are queued"),
+        );
+    }
+    assert!(got.iter().all(|o| o["status"] == "queued"), "{got:?}");
+    assert_eq!(depth(&h, &a).await.0, 2);
+    // The queue goes away under the running batch.
+    h.ch.queue_delete(a.as_str().into(), Default::default())
+        .await
+        .expect("delete queue");
+    for l in [
+        line("amd64", 3),
+        "not json\n".to_string(),
+        line("arm64", 2),
+        line("amd64", 4),
+    ] {
+        stdin.write_all(l.as_bytes()).expect("write line");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    reader.join().expect("reader");
+    got.extend(rx.try_iter());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a partial batch: {err}");
+    let lines: Vec<u64> = got.iter().map(|o| o["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7], "every line once, in order");
+    let status: Vec<&str> = got.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        status,
+        [
+            "queued", "queued", "queued", "failed", "invalid", "queued", "failed"
+        ]
+    );
+    assert!(
+        got[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{got:?}"
+    );
+    assert!(got[3].get("uuid").is_none(), "a failed line has no uuid");
+    assert!(err.contains("4 of 7 requests queued"), "{err}");
+    assert!(err.contains("lines 4-5, 7"), "{err}");
+    // The uuids reported for the queue that is left are exactly the ones in it.
+    let s = adtop::broker::Session::open(BROKER, "test")
+        .await
+        .expect("session");
+    let (_, rows) = adtop::controller::look::browse(&s, &b, 0, 10)
+        .await
+        .expect("browse");
+    s.close().await;
+    let mut in_queue: Vec<String> = rows
+        .iter()
+        .filter_map(|m| Request::parse(&m.body).ok()?.params.uuid)
+        .collect();
+    let mut reported: Vec<String> = [1usize, 5]
+        .iter()
+        .map(|&i| got[i]["uuid"].as_str().unwrap().to_string())
+        .collect();
+    in_queue.sort();
+    reported.sort();
+    assert_eq!(in_queue, reported);
+    // The rerun file holds lines 4, 5 and 7, each after its reason; rerunning it queues the
+    // two whose queue is gone (declared again) and reports the invalid one again.
+    let rerun = std::fs::read_to_string(&again).expect("rerun file");
+    assert!(rerun.starts_with("# line 4: failed: "), "{rerun}");
+    assert!(rerun.contains("# line 5: invalid: "), "{rerun}");
+    assert!(rerun.contains("# line 7: failed: "), "{rerun}");
+    assert_eq!(
+        rerun
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        [line("amd64", 3).trim(), "not json", line("amd64", 4).trim()]
+    );
+    let out = h.adtop(&[
+        "submit",
+        "--from",
+        &again.display().to_string(),
+        "--dedup-wait",
+        "200",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the invalid line is still invalid"
+    );
+    let queued = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(queued.lines().count(), 2, "{queued}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 4: invalid"));
+    assert_eq!(depth(&h, &a).await.0, 2);
+    h.cleanup().await;
+}
+
+/// With the broker unreachable, nothing is half-known either: every valid line is `skipped`
+/// (not sent), every line is in the rerun file, and the exit status says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_without_a_broker_skips_every_line_and_keeps_them_to_rerun() {
+    let h = Harness::new("batchdown", "").await;
+    let r = &h.release;
+    let file = h.dir.path().join("batch.jsonl");
+    let again = h.dir.path().join("again.jsonl");
+    let lines = [
+        format!("{{\"package\": \"fx-pass\", \"release\": \"{r}\", \"arch\": \"amd64\"}}"),
+        "{\"package\": \"Bad_Name\"}".to_string(),
+        format!("{{\"package\": \"fx-fail\", \"release\": \"{r}\", \"arch\": \"amd64\"}}"),
+    ];
+    std::fs::write(&file, lines.join("\n") + "\n").expect("batch");
+    let out = h.adtop(&[
+        "--broker",
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+        "submit",
+        "--from",
+        &file.display().to_string(),
+        "--failed-to",
+        &again.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty(), "nothing queued");
+    assert!(
+        err.contains("line 1: skipped fx-pass: not sent: the broker is unreachable"),
+        "{err}"
+    );
+    assert!(err.contains("line 2: invalid"), "{err}");
+    assert!(err.contains("line 3: skipped fx-fail"), "{err}");
+    assert!(
+        err.contains("0 of 3 requests queued; not queued: 2 skipped, 1 invalid (lines 1-3)"),
+        "{err}"
+    );
+    let rerun = std::fs::read_to_string(&again).expect("rerun file");
+    assert_eq!(
+        rerun
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        lines.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     h.cleanup().await;
 }

@@ -1,6 +1,12 @@
 //! `adtop results-db` against the real broker: completions from `testcomplete.fanout` into the
 //! live database, the published copy locally and in the store with matching checksums, hostile
 //! bodies survived, completions sent while it is stopped kept by its durable queue, and SIGTERM.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,6 +1,12 @@
 //! The scripting commands (`queues`, `workers`, `running`, `results`, `logs`, `retry`,
 //! `cancel`, `stop`, `drain`, `resume`) against the real broker and a worker with a fake
 //! runner (same command line and output-dir contract as autopkgtest, no dpkg).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -111,7 +117,7 @@ async fn every_view_and_action_works_from_the_command_line() {
             .any(|j| j["uuid"] == long.as_str() && j["worker"] == id.as_str())),
         "{running}"
     );
-    let follow = std::process::Command::new(bin())
+    let mut follow = std::process::Command::new(bin())
         .args([
             "--config",
             &h.config.display().to_string(),
@@ -124,18 +130,42 @@ async fn every_view_and_action_works_from_the_command_line() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("logs -f");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut stdout = follow.stdout.take().expect("stdout");
+    let followed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let followed = followed.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                followed
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Stop once `logs -f` has shown the replay (tick 0) and followed on (tick 3).
+    eventually("logs -f to follow the live log to tick 3", RUN, || {
+        let t = followed.lock().unwrap();
+        t.contains("fake tick 0") && t.contains("fake tick 3")
+    })
+    .await;
     let stop = h.adtop(&["stop", &long, "--cancel"]);
     assert!(
         stop.status.success(),
         "{}",
         String::from_utf8_lossy(&stop.stderr)
     );
-    let followed = tokio::task::spawn_blocking(move || follow.wait_with_output())
+    let status = tokio::task::spawn_blocking(move || follow.wait())
         .await
         .expect("join")
-        .expect("logs -f output");
-    let text = String::from_utf8_lossy(&followed.stdout);
+        .expect("logs -f exits");
+    assert!(status.success(), "logs -f ends with the job");
+    reader.join().expect("reader");
+    let text = followed.lock().unwrap().clone();
     assert!(
         text.contains("fake tick 0") && text.contains("fake tick 3"),
         "live log replayed and followed: {text}"
@@ -148,9 +178,16 @@ async fn every_view_and_action_works_from_the_command_line() {
 
     // drain, cancel a queued request, resume
     assert!(h.adtop(&["drain", &id]).status.success());
+    wait_depth(&h, &queue, "the drained worker's consumer to go", |d| {
+        d.1 == 0
+    })
+    .await;
     let queued = h.submit("fx-pass", &["--trigger", "fx-pass/9"]);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(depth(&h, &queue).await.0, 1);
+    assert_eq!(
+        depth(&h, &queue).await,
+        (1, 0),
+        "a drained worker takes nothing"
+    );
     let cancel = h.adtop(&["cancel", &queue, &queued]);
     assert!(
         cancel.status.success(),
@@ -298,5 +335,76 @@ async fn queues_declare_creates_every_queue_as_workers_do_and_reports_a_mismatch
         .await
         .expect("peek");
     assert_eq!(counts, Some((0, 0)), "{also} declared despite the clash");
+    h.cleanup().await;
+}
+
+/// A stored `log.gz` that inflates to 64 times its cap: `adtop logs` prints the first
+/// `--max-mib` of it, says it cut it, and never inflates the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_of_a_gzip_bomb_are_cut_at_the_cap_and_say_so() {
+    use std::io::Write;
+    let mut h = Harness::new("bomb", "").await;
+    h.no_autopkgtest = true;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let container = format!("autopkgtest-{}", h.release);
+    let swift_dir = format!("{}/amd64/f/fx-pass/20261202_000000_abcde@", h.release);
+    let dir = h.store().join(&container).join(&swift_dir);
+    std::fs::create_dir_all(&dir).expect("result dir");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.join("log.gz")).expect("log.gz"),
+        flate2::Compression::fast(),
+    );
+    let line = "autopkgtest [00:00:00]: a very repetitive log line\n".repeat(1 << 10);
+    for _ in 0..(64usize << 20) / line.len() {
+        gz.write_all(line.as_bytes()).expect("gzip");
+    }
+    gz.finish().expect("gzip");
+    let entry = adtop::protocol::messages::IndexEntry {
+        uuid: uuid.clone(),
+        package: "fx-pass".into(),
+        release: h.release.clone(),
+        arch: ARCH.into(),
+        queue: h.queue(),
+        exitcode: 0,
+        class: adtop::protocol::Class::Pass,
+        container: container.clone(),
+        swift_dir: swift_dir.clone(),
+        duration: 1,
+        finished: chrono::Utc::now(),
+        worker: "w".into(),
+        triggers: vec![],
+        requester: String::new(),
+        testpkg_version: "fx-pass 1.0".into(),
+        body: "fx-pass".into(),
+        private: false,
+    };
+    let index = h
+        .store()
+        .join(adtop::protocol::names::INDEX_CONTAINER)
+        .join(adtop::protocol::layout::uuid_key(&uuid));
+    std::fs::create_dir_all(index.parent().expect("parent")).expect("index dir");
+    std::fs::write(&index, serde_json::to_vec(&entry).expect("json")).expect("index entry");
+
+    let out = h.adtop(&["logs", &uuid, "--max-mib", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (log, notice) = text
+        .rsplit_once("\n[adtop: ")
+        .expect("a cut notice at the end");
+    assert!(
+        notice.starts_with("log cut at 1 MiB; the whole log is "),
+        "{notice}"
+    );
+    assert!(notice.contains(&format!("{swift_dir}/log.gz")), "{notice}");
+    assert!(
+        log.len() <= 1 << 20 && log.len() > (1 << 20) - line.len(),
+        "{}",
+        log.len()
+    );
+    assert!(err.contains("log cut at 1 MiB"), "{err}");
+    // The default cap is the console's (16 MiB); a log under the cap has no notice.
+    let out = h.adtop(&["logs", &uuid]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[adtop: log cut at 16 MiB;"));
     h.cleanup().await;
 }

@@ -3,6 +3,12 @@
 //! database. The scenario has what breaks naive readers: a slow run that finishes after a
 //! later one of the same package, a never_run package, a testbed that fails before autopkgtest
 //! writes anything, a baseline, and a private run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -884,7 +884,7 @@ impl App {
             return Vec::new();
         }
         let n = ops.len();
-        let verb = ops.first().map_or("", OpRequest::verb);
+        let verb = ops.first().map_or("", |op| op.verb().as_str());
         let mut out = Vec::with_capacity(n);
         for op in ops {
             let id = self.next_op;

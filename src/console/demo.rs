@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
 
 use super::app::App;
+
 use super::config::ConsoleConfig;
 use super::event::ModelEvent;
 use super::keymap::KeyMap;
@@ -18,6 +19,11 @@ use crate::protocol::messages::{
 
 pub const RELEASES: [&str; 3] = ["noble", "oracular", "plucky"];
 pub const ARCHES: [&str; 4] = ["amd64", "arm64", "s390x", "ppc64el"];
+
+/// `xs[i % len]`, without a way to panic.
+fn pick<T: Copy + Default>(xs: &[T], i: usize) -> T {
+    xs.get(i % xs.len().max(1)).copied().unwrap_or_default()
+}
 
 /// The scenario's clock: 2026-03-12 14:30:00 UTC.
 pub fn now() -> DateTime<Utc> {
@@ -349,9 +355,9 @@ pub fn events(now: DateTime<Utc>) -> Vec<ModelEvent> {
         let mut qs = Vec::new();
         for (ri, r) in RELEASES.iter().enumerate() {
             for (ai, a) in ARCHES.iter().enumerate() {
-                let base = [420u64, 35, 12][ri] * [3, 2, 1, 1][ai];
+                let base = pick(&[420u64, 35, 12], ri) * pick(&[3, 2, 1, 1], ai);
                 let ready = base + (k * (7 + ai as u64 * 5) + ri as u64 * 11) % 60;
-                let cons = [6u32, 3, 2, 2][ai];
+                let cons = pick(&[6u32, 3, 2, 2], ai);
                 qs.push(queue(
                     &format!("debci-{r}-{a}"),
                     ready,
@@ -374,9 +380,11 @@ pub fn events(now: DateTime<Utc>) -> Vec<ModelEvent> {
         h.done = done;
         h.failed = failed;
         h.tmpfailed = tmp;
+        // Sent when received: the console measures on its own clock (ops::rules).
+        h.sent = now - Duration::seconds(ago);
         ModelEvent::Heartbeat {
+            received: h.sent,
             heartbeat: Box::new(h),
-            received: now - Duration::seconds(ago),
         }
     };
     let t = |m: i64| now - Duration::minutes(m);
@@ -588,7 +596,7 @@ pub fn requests(now: DateTime<Utc>, n: usize) -> Vec<RequestRow> {
     ];
     (0..n)
         .map(|i| {
-            let (p, trig) = PKGS[i % PKGS.len()];
+            let (p, trig) = pick(&PKGS, i);
             let trigger2 = if i % 3 == 0 {
                 " glibc/2.39-0ubuntu8.4"
             } else {
@@ -672,6 +680,7 @@ pub fn open_failed_log(app: &mut App) {
     app.model.apply(ModelEvent::LogText {
         uuid: e.uuid,
         text: LOG.into(),
+        cut_at: None,
     });
     app.view = super::view::View::Log;
     app.dispatch(super::action::Action::JumpFailure);
@@ -693,8 +702,8 @@ pub fn large(now: DateTime<Utc>, requests_held: usize) -> Model {
                     &format!(
                         "debci-ctx{}-{}-{}",
                         i / 12,
-                        RELEASES[(i % 3) as usize],
-                        ARCHES[(i % 4) as usize]
+                        pick(&RELEASES, i as usize),
+                        pick(&ARCHES, i as usize)
                     ),
                     (i * 37 + k as u64 * 13) % 900,
                     i % 3,
@@ -710,12 +719,12 @@ pub fn large(now: DateTime<Utc>, requests_held: usize) -> Model {
         });
     }
     for i in 0..200usize {
-        let arch = ARCHES[i % 4];
+        let arch = pick(&ARCHES, i);
         let j = (i < 100).then(|| {
             job(
                 &format!("job-{i:04}"),
-                ["glibc", "systemd", "python3.12", "libpng1.6"][i % 4],
-                RELEASES[i % 3],
+                pick(&["glibc", "systemd", "python3.12", "libpng1.6"], i),
+                pick(&RELEASES, i),
                 arch,
                 "glibc/2.40-1",
                 now - Duration::minutes(i as i64),
@@ -723,10 +732,11 @@ pub fn large(now: DateTime<Utc>, requests_held: usize) -> Model {
                 10000,
             )
         });
-        let h = heartbeat(&format!("juju-{arch}-{i}"), arch, j, now);
+        let received = now - Duration::seconds((i as i64 * 3) % 400);
+        let h = heartbeat(&format!("juju-{arch}-{i}"), arch, j, received);
         m.apply(ModelEvent::Heartbeat {
             heartbeat: Box::new(h),
-            received: now - Duration::seconds((i as i64 * 3) % 400),
+            received,
         });
     }
     m.apply(ModelEvent::Requests {
@@ -736,13 +746,13 @@ pub fn large(now: DateTime<Utc>, requests_held: usize) -> Model {
         rows: self::requests(now, 50_000),
     });
     for i in 0..5000usize {
-        let code = [0, 0, 0, 4, 16, 2, 8][i % 7];
+        let code = pick(&[0, 0, 0, 4, 16, 2, 8], i);
         m.apply(ModelEvent::Result(Box::new(entry(
             i,
-            ["glibc", "systemd", "python3.12", "libpng1.6", "perl"][i % 5],
+            pick(&["glibc", "systemd", "python3.12", "libpng1.6", "perl"], i),
             "1.0-1",
-            RELEASES[i % 3],
-            ARCHES[i % 4],
+            pick(&RELEASES, i),
+            pick(&ARCHES, i),
             code,
             i as i64 * 11,
             "juju-amd64-1",

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod app;
 pub mod config;
+#[cfg(any(test, feature = "demo"))]
 pub mod demo;
 pub mod dialog;
 pub mod event;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod op;
 pub mod prompt;
 pub mod rows;
+#[cfg(any(test, feature = "demo"))]
 pub mod svg;
 mod terminal;
 pub mod theme;

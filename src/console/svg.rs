@@ -17,7 +17,7 @@ fn hex(c: Color, default: &str) -> String {
     ];
     let idx = |i: u8| -> String {
         match i {
-            0..16 => BASIC[i as usize].to_string(),
+            0..16 => BASIC.get(usize::from(i)).unwrap_or(&default).to_string(),
             16..232 => {
                 let i = i - 16;
                 let v = |x: u8| if x == 0 { 0 } else { 55 + x * 40 };

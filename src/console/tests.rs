@@ -767,3 +767,18 @@ fn the_filter_prompt_clears_with_ctrl_u_and_ctrl_w() {
         m => panic!("{m:?}"),
     }
 }
+
+#[test]
+fn a_stored_log_cut_by_the_reader_says_so_in_the_title() {
+    let mut app = demo::app("dark");
+    demo::open_failed_log(&mut app);
+    assert!(!screen(&app).contains("log cut at"));
+    let uuid = app.model.log.as_ref().map(|l| l.uuid.clone()).expect("log");
+    app.model.apply(ModelEvent::LogText {
+        uuid,
+        text: "the first 16 MiB\n".into(),
+        cut_at: Some(crate::ops::read::LOG_READ_CAP),
+    });
+    let s = screen(&app);
+    assert!(s.contains("[log cut at 16 MiB]"), "{s}");
+}

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::look;
 use crate::broker::{BrokerError, Session};
 use crate::protocol::Request;
 
@@ -17,10 +18,10 @@ pub const BROWSE_CAP: usize = 20_000;
 
 /// Identities of the requests queued in `queue` (browsed without changing the queue).
 pub async fn queued(session: &Session, queue: &str) -> Result<HashSet<String>, BrokerError> {
-    let (_, rows) = crate::ops::read::browse(session, queue, 0, BROWSE_CAP).await?;
+    let (_, rows) = look::browse(session, queue, 0, BROWSE_CAP).await?;
     Ok(rows
         .iter()
-        .filter_map(|r| Request::parse(r.body.as_bytes()).ok())
+        .filter_map(|r| Request::parse(&r.body).ok())
         .map(|r| r.identity())
         .collect())
 }
@@ -30,9 +31,9 @@ pub async fn running(
     session: &Session,
     wait: Duration,
 ) -> Result<HashSet<(String, String)>, BrokerError> {
-    let workers = crate::ops::read::workers(session, wait, "adtop submit").await?;
+    let workers = look::workers(session, wait, "adtop submit").await?;
     Ok(workers
         .into_iter()
-        .filter_map(|hb| hb.job.map(|j| (j.queue, j.identity)))
+        .filter_map(|w| w.heartbeat.job.map(|j| (j.queue, j.identity)))
         .collect())
 }

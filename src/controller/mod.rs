@@ -1,4 +1,6 @@
-//! The controller: validates requests, applies routing policy, and queues them.
+//! The controller: validates requests, applies routing policy, and queues them. It depends on
+//! `broker` and `protocol` only; `ops` builds on it.
 
 pub mod dedup;
+pub mod look;
 pub mod submit;

@@ -9,6 +9,7 @@ use lapin::BasicProperties;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 
 use super::Context;
+use super::rules::Verb;
 use crate::broker::{BrokerError, Session, publish, topology};
 use crate::controller::submit::stamp;
 use crate::protocol::messages::{
@@ -147,13 +148,18 @@ pub fn simple_msg(action: ControlAction, operator: &str) -> Control {
 pub async fn audit(
     ctx: &Context,
     session: Option<&Session>,
-    action: &str,
+    action: Verb,
     target: &str,
     outcome: &Result<String>,
 ) -> AuditRecord {
     let at = chrono::Utc::now();
     let rec = AuditRecord {
-        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+        id: uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .take(12)
+            .collect(),
         at,
         operator: ctx.operator.clone(),
         host: ctx.host.clone(),

@@ -11,10 +11,11 @@ use futures::StreamExt;
 use lapin::{Channel, Consumer};
 use tokio::sync::mpsc;
 
+use super::event::{ConnState, ModelEvent, QueueStat, Service};
+use super::op::{Fetch, OpRequest, Outbound};
+use super::rules::Verb;
 use super::{Context, act, read};
 use crate::broker::{Backoff, Session, topology};
-use crate::console::model::{ConnState, QueueStat, Service};
-use crate::console::{Fetch, ModelEvent, OpRequest, Outbound};
 use crate::protocol::messages::{
     AuditRecord, ControlAction, Heartbeat, LogChunk, TestComplete, TestStatus,
 };
@@ -31,6 +32,10 @@ const DEPTH_EVERY: Duration = Duration::from_secs(1);
 const STATS_EVERY: Duration = Duration::from_secs(2);
 const REQUESTS_EVERY: Duration = Duration::from_secs(3);
 const RESULTS_EVERY: Duration = Duration::from_secs(30);
+
+/// Most queues watched by passive declare. Heartbeats name queues, and anyone who can publish
+/// to `adtop.heartbeat` can name any: only request-queue names are taken, up to this many.
+pub const MAX_WATCHED_QUEUES: usize = 5000;
 
 /// How far back results and audit records are loaded at start: two days of the index.
 pub const HISTORY_DAYS: i64 = 2;
@@ -234,7 +239,7 @@ impl Feed {
         match exchange {
             names::HEARTBEAT_EXCHANGE => {
                 if let Ok(hb) = serde_json::from_slice::<Heartbeat>(data) {
-                    self.queues.extend(hb.queues.iter().cloned());
+                    watch(&mut self.queues, &hb.queues);
                     self.send(ModelEvent::Heartbeat {
                         heartbeat: Box::new(hb),
                         received,
@@ -315,7 +320,10 @@ impl Feed {
                         deliver_rate: q.deliver_rate(),
                     })
                     .collect();
-                self.queues.extend(queues.iter().map(|q| q.name.clone()));
+                watch(
+                    &mut self.queues,
+                    &queues.iter().map(|q| q.name.clone()).collect::<Vec<_>>(),
+                );
                 self.send(ModelEvent::QueueStats {
                     queues,
                     received: Utc::now(),
@@ -353,8 +361,12 @@ impl Feed {
             dir.to_string(),
         );
         tokio::spawn(async move {
-            let e = match read::stored_log(&store, &container, &dir).await {
-                Ok(text) => ModelEvent::LogText { uuid, text },
+            let e = match read::stored_log(&store, &container, &dir, read::LOG_READ_CAP).await {
+                Ok(log) => ModelEvent::LogText {
+                    uuid,
+                    text: log.text,
+                    cut_at: log.cut_at,
+                },
                 Err(e) => ModelEvent::LogError {
                     uuid,
                     message: format!("{e:#}"),
@@ -439,7 +451,7 @@ impl Feed {
         ctx: &Context,
         session: Option<Arc<Session>>,
         id: u64,
-        verb: &str,
+        verb: Verb,
         target: String,
         r: anyhow::Result<String>,
     ) {
@@ -453,9 +465,9 @@ impl Feed {
             message: rec.outcome,
         })
         .await;
-        if matches!(verb, "start-worker" | "stop-worker") {
+        if matches!(verb, Verb::StartWorker | Verb::StopWorker) {
             self.send(ModelEvent::EmbeddedWorker {
-                running: verb == "start-worker" && r.is_ok(),
+                running: verb == Verb::StartWorker && r.is_ok(),
             })
             .await;
         }
@@ -504,6 +516,18 @@ impl Feed {
                 };
                 self.finish(&ctx, None, id, verb, target, r).await;
             }
+        }
+    }
+}
+
+/// Add the request queues among `names` to those watched, up to [`MAX_WATCHED_QUEUES`].
+fn watch(watched: &mut BTreeSet<String>, names: &[String]) {
+    for n in names {
+        if watched.len() >= MAX_WATCHED_QUEUES {
+            break;
+        }
+        if !watched.contains(n) && QueueName::parse(n).is_ok() {
+            watched.insert(n.clone());
         }
     }
 }
@@ -567,5 +591,29 @@ async fn execute(ctx: &Context, session: &Session, op: OpRequest) -> anyhow::Res
         OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
             Err(anyhow::anyhow!("handled by the console"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_request_queues_are_watched_and_only_so_many() {
+        let mut w = BTreeSet::new();
+        watch(
+            &mut w,
+            &[
+                "debci-noble-amd64".into(),
+                "\u{1b}[2J".into(),
+                "x".repeat(100_000),
+            ],
+        );
+        assert_eq!(w.len(), 1);
+        let many: Vec<String> = (0..MAX_WATCHED_QUEUES + 10)
+            .map(|i| format!("debci-r{i}-amd64"))
+            .collect();
+        watch(&mut w, &many);
+        assert_eq!(w.len(), MAX_WATCHED_QUEUES);
     }
 }

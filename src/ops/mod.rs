@@ -1,10 +1,18 @@
 //! Reading the system's state and acting on it: shared by the console and the scripting
 //! commands (`adtop queues`, `workers`, `running`, `results`, `logs`, `retry`, `cancel`, `stop`,
 //! `drain`, `resume`). Everything is read from the broker and the store; nothing is kept here.
+//!
+//! Dependencies go one way: `console` → `ops` → `controller`, `broker`, `store` → `protocol`.
+//! The types the console and its feed exchange ([`event`], [`op`]) and the rules both the
+//! console and the scripting commands apply ([`rules`]) are defined here, so that nothing in
+//! `ops` imports the console.
 
 pub mod act;
+pub mod event;
 pub mod feed;
+pub mod op;
 pub mod read;
+pub mod rules;
 pub mod script;
 
 use crate::broker::management::Management;

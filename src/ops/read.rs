@@ -1,58 +1,18 @@
 //! Reads: workers (from heartbeats), queued requests (browsed, order kept), results and the
-//! audit trail (from the store's time-ordered index), stored logs.
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! audit trail (from the store's time-ordered index), stored logs (capped: [`LOG_READ_CAP`]).
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use lapin::options::BasicGetOptions;
 
-use crate::broker::{BrokerError, Session, publish, topology};
-use crate::console::model::RequestRow;
-use crate::protocol::messages::{AuditRecord, Control, ControlAction, Heartbeat, IndexEntry};
+use super::event::RequestRow;
+use crate::broker::{BrokerError, Session};
+use crate::controller::look;
+use crate::protocol::messages::{AuditRecord, IndexEntry};
 use crate::protocol::request::SUBMIT_TIME_FORMAT;
 use crate::protocol::{Request, layout, names};
 use crate::store::Store;
 
-/// Every worker that answers a ping within `wait`, by id (latest heartbeat wins).
-pub async fn workers(
-    session: &Session,
-    wait: Duration,
-    operator: &str,
-) -> Result<Vec<Heartbeat>, BrokerError> {
-    let ch = session.channel().await?;
-    let mut consumer = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
-    ping(session, operator).await?;
-    let mut by_id: BTreeMap<String, Heartbeat> = BTreeMap::new();
-    let until = tokio::time::Instant::now() + wait;
-    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, consumer.next()).await {
-        if let Ok(hb) = serde_json::from_slice::<Heartbeat>(&d.data) {
-            by_id.insert(hb.id.clone(), hb);
-        }
-    }
-    let _ = ch.close(200, "done".into()).await;
-    Ok(by_id.into_values().collect())
-}
-
-/// Ask every worker for a heartbeat now.
-pub async fn ping(session: &Session, operator: &str) -> Result<(), BrokerError> {
-    let c = Control {
-        action: ControlAction::Ping,
-        uuid: None,
-        then: None,
-        operator: operator.to_string(),
-    };
-    let body = serde_json::to_vec(&c).unwrap_or_default();
-    publish::publish_fast(
-        &session.fast,
-        names::CONTROL_EXCHANGE,
-        names::CONTROL_ALL,
-        &body,
-    )
-    .await
-}
+pub use crate::controller::look::{Seen, ping, workers};
 
 /// One queued message as the console shows it.
 pub fn request_row(body: &[u8], priority: Option<u8>) -> RequestRow {
@@ -85,38 +45,21 @@ pub fn request_row(body: &[u8], priority: Option<u8>) -> RequestRow {
     }
 }
 
-/// Rows `offset..offset+limit` of `queue`, and its total depth. Messages are got without
-/// acknowledgement and the channel is closed, which returns each to its place in the queue:
-/// nothing is lost and the order workers see is kept (autopkgtest-cloud browses the same way).
+/// Rows `offset..offset+limit` of `queue` as the console shows them, and its total depth,
+/// browsed without changing the queue ([`look::browse`]).
 pub async fn browse(
     session: &Session,
     queue: &str,
     offset: usize,
     limit: usize,
 ) -> Result<(u64, Vec<RequestRow>), BrokerError> {
-    let ch = session.channel().await?;
-    let mut rows = Vec::new();
-    let mut total = 0u64;
-    let mut seen = 0usize;
-    while seen < offset + limit {
-        let Some(msg) = ch
-            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
-            .await
-            .map_err(BrokerError::amqp(format!("browse {queue}")))?
-        else {
-            break;
-        };
-        total = u64::from(msg.message_count) + seen as u64 + 1;
-        if seen >= offset {
-            rows.push(request_row(
-                &msg.delivery.data,
-                *msg.delivery.properties.priority(),
-            ));
-        }
-        seen += 1;
-    }
-    let _ = ch.close(200, "browsed".into()).await;
-    Ok((total, rows))
+    let (total, msgs) = look::browse(session, queue, offset, limit).await?;
+    Ok((
+        total,
+        msgs.iter()
+            .map(|m| request_row(&m.body, m.priority))
+            .collect(),
+    ))
 }
 
 /// The newest results, newest first, reading the index a day at a time back to `days` days.
@@ -158,8 +101,68 @@ pub async fn find_result(store: &Store, uuid: &str) -> Result<Option<IndexEntry>
     }
 }
 
-/// The stored `log.gz` of a result, decompressed (not yet sanitised).
-pub async fn stored_log(store: &Store, container: &str, swift_dir: &str) -> Result<String> {
+/// How much of a stored log is read, decompressed: what the console's log view holds
+/// (`Thresholds::log_max_bytes`), and the default of `adtop logs --max-mib`. A `log.gz` is
+/// small on the wire and can be anything once inflated (10 MB of gzipped zeros are 10 GB);
+/// the rest past the cap is not decompressed at all.
+pub const LOG_READ_CAP: u64 = 16 << 20;
+
+/// A stored log as read: its text (not yet sanitised), and the cap when it was longer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLog {
+    pub text: String,
+    /// `Some(cap)` when the log was cut at `cap` bytes.
+    pub cut_at: Option<u64>,
+}
+
+impl StoredLog {
+    /// The line to show after a cut log, e.g. `log cut at 16 MiB`.
+    pub fn cut_notice(&self) -> Option<String> {
+        self.cut_at.map(cut_notice)
+    }
+}
+
+/// `log cut at N MiB` (or KiB / bytes for a small cap), said the same way everywhere.
+pub fn cut_notice(cap: u64) -> String {
+    if cap >= 1 << 20 && cap.is_multiple_of(1 << 20) {
+        format!("log cut at {} MiB", cap >> 20)
+    } else if cap >= 1 << 10 && cap.is_multiple_of(1 << 10) {
+        format!("log cut at {} KiB", cap >> 10)
+    } else {
+        format!("log cut at {cap} bytes")
+    }
+}
+
+/// Decompress at most `cap` bytes of `gz`. Never holds more than `cap` + 1 bytes of output.
+pub fn gunzip_capped(gz: &[u8], cap: u64) -> Result<StoredLog> {
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut raw)
+        .context("log.gz is not gzip")?;
+    let cut = raw.len() as u64 > cap;
+    if cut {
+        raw.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+    }
+    let mut text = String::from_utf8_lossy(&raw).into_owned();
+    // A cut can split a character: drop its remains rather than show a replacement mark.
+    if cut && text.ends_with('\u{FFFD}') {
+        text.pop();
+    }
+    Ok(StoredLog {
+        text,
+        cut_at: cut.then_some(cap),
+    })
+}
+
+/// The stored `log.gz` of a result, decompressed up to `cap` bytes (not yet sanitised).
+pub async fn stored_log(
+    store: &Store,
+    container: &str,
+    swift_dir: &str,
+    cap: u64,
+) -> Result<StoredLog> {
     if container.starts_with(layout::PRIVATE_PREFIX) {
         anyhow::bail!(
             "a private run: its log is readable only by its swiftuser, in {}",
@@ -170,12 +173,7 @@ pub async fn stored_log(store: &Store, container: &str, swift_dir: &str) -> Resu
         .get(container, &format!("{swift_dir}/{}", layout::LOG_OBJECT))
         .await?
         .with_context(|| format!("no log.gz in {container}/{swift_dir}"))?;
-    let mut text = String::new();
-    let mut raw = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw)
-        .context("log.gz is not gzip")?;
-    text.push_str(&String::from_utf8_lossy(&raw));
-    Ok(text)
+    gunzip_capped(&gz, cap)
 }
 
 /// The newest audit records, newest first.
@@ -198,4 +196,46 @@ pub async fn recent_audit(store: &Store, days: i64, limit: usize) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_cut_at_the_cap() {
+        // 1 GiB of zeros, about 1 MiB gzipped: read 64 KiB of it and no more.
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            e.write_all(&block).unwrap();
+        }
+        let bomb = e.finish().unwrap();
+        assert!(bomb.len() < 2 << 20, "{}", bomb.len());
+        let log = gunzip_capped(&bomb, 64 << 10).unwrap();
+        assert_eq!(log.text.len(), 64 << 10);
+        assert_eq!(log.cut_at, Some(64 << 10));
+        assert_eq!(log.cut_notice().as_deref(), Some("log cut at 64 KiB"));
+        assert_eq!(cut_notice(LOG_READ_CAP), "log cut at 16 MiB");
+    }
+
+    #[test]
+    fn a_log_within_the_cap_is_whole_and_a_cut_character_dropped() {
+        let log = gunzip_capped(&gzip(b"line 1\nline 2\n"), 14).unwrap();
+        assert_eq!(log.text, "line 1\nline 2\n");
+        assert_eq!(log.cut_at, None);
+        assert_eq!(log.cut_notice(), None);
+        // "é" is two bytes; a cap between them drops the half.
+        let log = gunzip_capped(&gzip("abé".as_bytes()), 3).unwrap();
+        assert_eq!(log.text, "ab");
+        assert_eq!(log.cut_at, Some(3));
+        assert!(gunzip_capped(b"not gzip", 100).is_err());
+    }
 }

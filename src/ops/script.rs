@@ -7,11 +7,13 @@ use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 use futures::StreamExt;
 
+use super::read::Seen;
+use super::rules::{self, Health, HungReason, Verb};
 use super::{Context, act, read};
 use crate::broker::{Session, topology};
-use crate::protocol::messages::{AfterStop, ControlAction, Heartbeat, IndexEntry, LogChunk};
+use crate::protocol::messages::{AfterStop, ControlAction, IndexEntry, LogChunk};
 use crate::protocol::sanitize::{inert, line};
-use crate::protocol::{Class, QueueName, names};
+use crate::protocol::{QueueName, layout, names};
 
 const WAIT: Duration = Duration::from_millis(1500);
 
@@ -47,8 +49,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
             .map(|q| QueueLine {
                 publish_rate: q.publish_rate(),
                 deliver_rate: q.deliver_rate(),
-                no_consumer: q.messages > 0
-                    && q.consumers == 0
+                no_consumer: rules::starved(q.messages_ready, q.consumers)
                     && QueueName::parse(&q.name).is_ok(),
                 name: q.name,
                 ready: q.messages_ready,
@@ -70,7 +71,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                         consumers: consumers.into(),
                         publish_rate: 0.0,
                         deliver_rate: 0.0,
-                        no_consumer: ready > 0 && consumers == 0,
+                        no_consumer: rules::starved(ready.into(), consumers.into()),
                     });
                 }
             }
@@ -119,9 +120,8 @@ async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine>
             Ok(Some((ready, consumers))) => {
                 q.ready = ready.into();
                 q.consumers = consumers.into();
-                q.no_consumer = q.ready + q.unacked > 0
-                    && q.consumers == 0
-                    && QueueName::parse(&q.name).is_ok();
+                q.no_consumer =
+                    rules::starved(q.ready, q.consumers) && QueueName::parse(&q.name).is_ok();
             }
             _ => match s.channel().await {
                 Ok(c) => ch = c,
@@ -133,7 +133,6 @@ async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine>
     lines
 }
 
-/// ok / stale / lost from the heartbeat's own interval (3 and 10 intervals).
 #[derive(serde::Serialize)]
 struct Declared {
     queue: String,
@@ -220,43 +219,57 @@ pub async fn declare_queues(
     Ok(u8::from(failed > 0))
 }
 
-pub fn health(hb: &Heartbeat, now: chrono::DateTime<Utc>) -> &'static str {
-    let age = (now - hb.sent).num_seconds().max(0) as u64;
-    let i = hb.interval.max(1);
-    if age > 10 * i {
-        "lost"
-    } else if age > 3 * i {
-        "stale"
-    } else {
-        "ok"
-    }
+/// [`rules::health`] of a heartbeat received at `w.received`, judged at `now` (both on this
+/// process's clock).
+pub fn health(w: &Seen, now: chrono::DateTime<Utc>) -> Health {
+    rules::health(
+        rules::heartbeat_age(w.received, now),
+        w.heartbeat.interval,
+        rules::STALE_INTERVALS,
+        rules::LOST_INTERVALS,
+    )
+}
+
+#[derive(serde::Serialize)]
+struct WorkerLine<'a> {
+    #[serde(flatten)]
+    seen: &'a Seen,
+    health: &'static str,
 }
 
 pub async fn workers(ctx: &Context, json: bool) -> Result<u8> {
     let s = session(ctx, "workers").await?;
     let ws = read::workers(&s, WAIT, &ctx.operator).await?;
     s.close().await;
+    let now = Utc::now();
     if json {
-        return print_json(&ws).map(|_| 0);
+        let lines: Vec<WorkerLine> = ws
+            .iter()
+            .map(|w| WorkerLine {
+                seen: w,
+                health: health(w, now).label(),
+            })
+            .collect();
+        return print_json(&lines).map(|_| 0);
     }
     println!(
-        "{:<28} {:<16} {:<7} {:<9} {:<7} {:>5} {:>6}  JOB",
+        "{:<28} {:<16} {:<7} {:<12} {:<7} {:>5} {:>6}  JOB",
         "WORKER", "HOST", "ARCH", "STATE", "HEALTH", "DONE", "FAILED"
     );
-    let now = Utc::now();
-    for w in &ws {
+    for seen in &ws {
+        let w = &seen.heartbeat;
         let job = w
             .job
             .as_ref()
             .map(|j| format!("{} {} {}/{}", j.uuid, j.package, j.release, j.arch))
             .unwrap_or_default();
         println!(
-            "{:<28} {:<16} {:<7} {:<9} {:<7} {:>5} {:>6}  {}",
+            "{:<28} {:<16} {:<7} {:<12} {:<7} {:>5} {:>6}  {}",
             line(&w.id),
             line(&w.host),
             line(&w.arch),
-            format!("{:?}", w.state).to_lowercase(),
-            health(w, now),
+            rules::state_label(w.state),
+            health(seen, now).label(),
             w.done,
             w.failed,
             line(&job)
@@ -276,6 +289,9 @@ struct RunningLine {
     timeout: u64,
     silent: i64,
     hung: bool,
+    /// `worker-lost`, `timeout` or `silent` when hung.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hung_reason: Option<&'static str>,
 }
 
 pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result<u8> {
@@ -285,10 +301,21 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
     let now = Utc::now();
     let lines: Vec<RunningLine> = ws
         .iter()
-        .filter_map(|w| {
+        .filter_map(|seen| {
+            let w = &seen.heartbeat;
             let j = w.job.as_ref()?;
-            let elapsed = (now - j.started).num_seconds();
-            let silent = (now - j.last_output).num_seconds();
+            // The worker's stamps on this clock, as the console judges them (ops::rules).
+            let started = rules::observed(j.started, w.sent, seen.received);
+            let last_output = rules::observed(j.last_output, w.sent, seen.received);
+            let elapsed = now.signed_duration_since(started).num_seconds().max(0);
+            let silent = now.signed_duration_since(last_output).num_seconds().max(0);
+            let hung = rules::hung(
+                elapsed,
+                Some(j.timeout),
+                Some(silent),
+                silent_threshold,
+                health(seen, now) == Health::Lost,
+            );
             Some(RunningLine {
                 uuid: j.uuid.clone(),
                 package: j.package.clone(),
@@ -298,9 +325,8 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
                 elapsed,
                 timeout: j.timeout,
                 silent,
-                hung: elapsed as u64 > j.timeout
-                    || silent as u64 > silent_threshold
-                    || health(w, now) == "lost",
+                hung: hung.is_some(),
+                hung_reason: hung.map(HungReason::code),
             })
         })
         .collect();
@@ -320,41 +346,27 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
             line(&r.worker),
             format!("{}s/{}s", r.elapsed, r.timeout),
             r.silent,
-            if r.hung { "  HUNG" } else { "" }
+            r.hung_reason
+                .map(|c| format!("  HUNG ({c})"))
+                .unwrap_or_default()
         );
     }
     Ok(0)
 }
 
-/// Filters for `adtop results`.
-#[derive(Debug, Clone, Default)]
-pub struct ResultFilter {
-    pub failures: bool,
-    pub tmpfails: bool,
-    pub release: Option<String>,
-    pub arch: Option<String>,
-    pub package: Option<String>,
-}
-
-impl ResultFilter {
-    pub fn keep(&self, e: &IndexEntry) -> bool {
-        (!self.failures || matches!(e.class, Class::Fail | Class::Tmpfail))
-            && (!self.tmpfails || e.class == Class::Tmpfail)
-            && self.release.as_ref().is_none_or(|r| &e.release == r)
-            && self.arch.as_ref().is_none_or(|a| &e.arch == a)
-            && self.package.as_ref().is_none_or(|p| &e.package == p)
-    }
-}
-
 pub async fn results(
     ctx: &Context,
     json: bool,
-    filter: &ResultFilter,
+    filter: &rules::ResultFilter,
     days: i64,
     limit: usize,
 ) -> Result<u8> {
     let all = read::recent_results(&ctx.store, days, 50_000).await?;
-    let rows: Vec<&IndexEntry> = all.iter().filter(|e| filter.keep(e)).take(limit).collect();
+    let rows: Vec<&IndexEntry> = all
+        .iter()
+        .filter(|e| filter.matches(e))
+        .take(limit)
+        .collect();
     if json {
         return print_json(&rows).map(|_| 0);
     }
@@ -374,15 +386,31 @@ pub async fn results(
             },
             line(&format!("{}/{}", e.release, e.arch)),
             e.exitcode,
-            format!("{:?}", e.class).to_lowercase(),
+            e.class.label(),
             e.duration
         );
     }
     Ok(0)
 }
 
-pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
-    if let Some(e) = read::find_result(&ctx.store, uuid).await?
+/// Print a stored log, at most `cap` bytes of it; a cut log ends with a line that says so.
+async fn print_stored(ctx: &Context, e: &IndexEntry, cap: u64) -> Result<u8> {
+    let log = read::stored_log(&ctx.store, &e.container, &e.swift_dir, cap).await?;
+    print!("{}", inert(&log.text, true));
+    if let Some(notice) = log.cut_notice() {
+        let whole = format!("{}/{}/{}", e.container, e.swift_dir, layout::LOG_OBJECT);
+        println!("\n[adtop: {notice}; the whole log is {}]", line(&whole));
+        eprintln!(
+            "adtop: {notice} (--max-mib raises the cap); the whole log is {}",
+            line(&whole)
+        );
+    }
+    Ok(0)
+}
+
+pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u8> {
+    let stored = read::find_result(&ctx.store, uuid).await?;
+    if let Some(e) = &stored
         && e.private
     {
         bail!(
@@ -391,32 +419,19 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
             line(&e.container)
         );
     }
-    if !follow && let Some(e) = read::find_result(&ctx.store, uuid).await? {
-        print!(
-            "{}",
-            inert(
-                &read::stored_log(&ctx.store, &e.container, &e.swift_dir).await?,
-                true
-            )
-        );
-        return Ok(0);
+    if !follow && let Some(e) = &stored {
+        return print_stored(ctx, e, cap).await;
     }
     let s = session(ctx, "logs").await?;
     let ws = read::workers(&s, WAIT, &ctx.operator).await?;
     let Some(worker) = ws
         .iter()
+        .map(|w| &w.heartbeat)
         .find(|w| w.job.as_ref().is_some_and(|j| j.uuid == uuid))
     else {
         s.close().await;
         if let Some(e) = read::find_result(&ctx.store, uuid).await? {
-            print!(
-                "{}",
-                inert(
-                    &read::stored_log(&ctx.store, &e.container, &e.swift_dir).await?,
-                    true
-                )
-            );
-            return Ok(0);
+            return print_stored(ctx, &e, cap).await;
         }
         bail!("{} is neither running nor stored", line(uuid));
     };
@@ -430,17 +445,17 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
         let Ok(c) = serde_json::from_slice::<LogChunk>(&d.data) else {
             continue;
         };
-        let end = c.offset + c.data.len() as u64;
+        let end = c.offset.saturating_add(c.data.len() as u64);
         if end > printed {
             if c.offset > printed {
                 println!("\n[adtop: {} bytes of log missed]", c.offset - printed);
                 print!("{}", inert(&c.data, true));
             } else {
-                let mut skip = (printed - c.offset) as usize;
-                while !c.data.is_char_boundary(skip) {
+                let mut skip = usize::try_from(printed - c.offset).unwrap_or(usize::MAX);
+                while skip < c.data.len() && !c.data.is_char_boundary(skip) {
                     skip += 1;
                 }
-                print!("{}", inert(&c.data[skip..], true));
+                print!("{}", inert(c.data.get(skip..).unwrap_or_default(), true));
             }
             printed = end;
             use std::io::Write;
@@ -457,7 +472,7 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool) -> Result<u8> {
 async fn report(
     ctx: &Context,
     s: &Session,
-    action: &str,
+    action: Verb,
     target: &str,
     outcome: Result<String>,
 ) -> Result<u8> {
@@ -486,7 +501,7 @@ pub async fn retry(ctx: &Context, uuid: &str) -> Result<u8> {
     report(
         ctx,
         &s,
-        "retry",
+        Verb::Retry,
         &format!("{} {}/{} ({uuid})", e.package, e.release, e.arch),
         outcome,
     )
@@ -499,7 +514,14 @@ pub async fn cancel(ctx: &Context, queue: &str, uuid: &str) -> Result<u8> {
     let outcome = act::cancel(&s, queue, Some(uuid), "")
         .await
         .map(|_| format!("cancelled {uuid} in {queue}"));
-    report(ctx, &s, "cancel", &format!("{uuid} in {queue}"), outcome).await
+    report(
+        ctx,
+        &s,
+        Verb::Cancel,
+        &format!("{uuid} in {queue}"),
+        outcome,
+    )
+    .await
 }
 
 pub async fn stop(ctx: &Context, uuid: &str, then: AfterStop) -> Result<u8> {
@@ -507,6 +529,7 @@ pub async fn stop(ctx: &Context, uuid: &str, then: AfterStop) -> Result<u8> {
     let ws = read::workers(&s, WAIT, &ctx.operator).await?;
     let Some(w) = ws
         .iter()
+        .map(|w| &w.heartbeat)
         .find(|w| w.job.as_ref().is_some_and(|j| j.uuid == uuid))
     else {
         s.close().await;
@@ -519,12 +542,14 @@ pub async fn stop(ctx: &Context, uuid: &str, then: AfterStop) -> Result<u8> {
         Duration::from_secs(30),
     )
     .await;
-    let verb = if then == AfterStop::Requeue {
-        "stop-requeue"
-    } else {
-        "stop-cancel"
-    };
-    report(ctx, &s, verb, &format!("{uuid} on {}", w.id), outcome).await
+    report(
+        ctx,
+        &s,
+        Verb::stop(then),
+        &format!("{uuid} on {}", w.id),
+        outcome,
+    )
+    .await
 }
 
 pub async fn drain_or_resume(ctx: &Context, worker: &str, action: ControlAction) -> Result<u8> {
@@ -537,9 +562,9 @@ pub async fn drain_or_resume(ctx: &Context, worker: &str, action: ControlAction)
     )
     .await;
     let verb = if action == ControlAction::Drain {
-        "drain"
+        Verb::Drain
     } else {
-        "resume"
+        Verb::Resume
     };
     report(ctx, &s, verb, worker, outcome).await
 }

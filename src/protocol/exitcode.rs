@@ -20,6 +20,26 @@ pub enum Class {
     Denied,
 }
 
+impl Class {
+    /// A real failure of the package: what "failures" means to the console's filter and to
+    /// `adtop results --failures`. A tmpfail is the testbed's failure, not the package's, and
+    /// is filtered on its own; denied is the infrastructure's refusal.
+    pub fn is_failure(self) -> bool {
+        self == Class::Fail
+    }
+
+    /// The class's wire name (`pass`, `neutral`, `fail`, `tmpfail`, `denied`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Class::Pass => "pass",
+            Class::Neutral => "neutral",
+            Class::Fail => "fail",
+            Class::Tmpfail => "tmpfail",
+            Class::Denied => "denied",
+        }
+    }
+}
+
 impl ExitCode {
     pub const PASS: Self = Self(0);
     pub const PASS_SKIPPED: Self = Self(2);
@@ -38,6 +58,18 @@ impl ExitCode {
             99 => Class::Denied,
             _ => Class::Fail,
         }
+    }
+
+    /// autopkgtest's codes for a real failure of the package (4, 6, 12, 14): what a retried
+    /// result must have been every time to stay a failure rather than a tmpfail.
+    pub fn is_package_failure(self) -> bool {
+        matches!(self.0, 4 | 6 | 12 | 14)
+    }
+
+    /// The codes that are not a failure of any kind (pass, neutral, denied): the worker retries
+    /// none of them.
+    pub fn is_settled(self) -> bool {
+        matches!(self.class(), Class::Pass | Class::Neutral | Class::Denied)
     }
 
     /// britney's verdict: 0 and 2 PASS, 8 NEUTRAL, everything else FAIL.
@@ -85,6 +117,17 @@ mod tests {
         ] {
             assert_eq!(ExitCode(code).class(), class, "{code}");
             assert_eq!(ExitCode(code).britney(), verdict, "{code}");
+            assert_eq!(ExitCode(code).class().is_failure(), class == Class::Fail);
+            assert_eq!(
+                serde_json::to_value(class).unwrap().as_str(),
+                Some(class.label())
+            );
+        }
+        for code in [0, 2, 8, 99] {
+            assert!(ExitCode(code).is_settled(), "{code}");
+        }
+        for code in [4, 6, 12, 14, 16, 20] {
+            assert!(!ExitCode(code).is_settled(), "{code}");
         }
     }
 }

@@ -388,6 +388,45 @@ pub async fn depth(h: &Harness, queue: &str) -> (u32, u32) {
     r
 }
 
+/// Wait until `queue`'s (ready, consumers) satisfy `ok`, polling; returns them.
+pub async fn wait_depth(
+    h: &Harness,
+    queue: &str,
+    what: &str,
+    ok: impl Fn((u32, u32)) -> bool,
+) -> (u32, u32) {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = depth(h, queue).await;
+        if ok(d) {
+            return d;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for {what} on {queue}: (ready, consumers) = {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait for a heartbeat of worker `id` sent after this call (on a queue bound now).
+pub async fn wait_heartbeat(h: &Harness, id: &str, timeout: Duration) {
+    let mut c = h.listen(names::HEARTBEAT_EXCHANGE, "").await;
+    let until = tokio::time::Instant::now() + timeout;
+    loop {
+        let d = tokio::time::timeout_at(until, c.next())
+            .await
+            .unwrap_or_else(|_| panic!("no heartbeat from {id} within {timeout:?}"))
+            .expect("consumer open")
+            .expect("delivery");
+        if serde_json::from_slice::<adtop::protocol::messages::Heartbeat>(&d.data)
+            .is_ok_and(|hb| hb.id == id)
+        {
+            return;
+        }
+    }
+}
+
 pub async fn wait_log(h: &Harness, worker: &str, needle: &str, timeout: Duration) {
     eventually(
         &format!("{needle:?} in worker {worker}'s log"),

@@ -2,28 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    Broker,
-    Store,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnState {
-    /// Never connected yet.
-    Connecting,
-    Connected,
-    /// Lost, retrying with backoff since `since`.
-    Reconnecting {
-        since: DateTime<Utc>,
-        attempt: u32,
-    },
-    /// Given up for now (or not configured); `reason` says why.
-    Down {
-        since: DateTime<Utc>,
-        reason: String,
-    },
-}
+pub use crate::ops::event::{ConnState, Service};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {

@@ -61,6 +61,8 @@ pub struct LogBuffer {
     pub eof: bool,
     pub loaded: bool,
     pub error: Option<String>,
+    /// A stored log longer than the reader's cap: the cap in bytes (`ops::read::LOG_READ_CAP`).
+    pub cut_at: Option<u64>,
 }
 
 impl LogBuffer {
@@ -79,6 +81,7 @@ impl LogBuffer {
             eof: false,
             loaded: false,
             error: None,
+            cut_at: None,
         }
     }
 

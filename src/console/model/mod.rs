@@ -54,9 +54,9 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            stale_intervals: 3,
-            lost_intervals: 10,
-            silent_secs: 30 * 60,
+            stale_intervals: crate::ops::rules::STALE_INTERVALS,
+            lost_intervals: crate::ops::rules::LOST_INTERVALS,
+            silent_secs: crate::ops::rules::SILENT_SECS,
             requests_cap: 1000,
             results_cap: 5000,
             audit_cap: 1000,
@@ -206,11 +206,12 @@ impl Model {
                     _ => false,
                 }
             }
-            ModelEvent::LogText { uuid, text } => {
+            ModelEvent::LogText { uuid, text, cut_at } => {
                 self.store.saw_data(self.now);
                 match &mut self.log {
                     Some(log) if log.uuid == uuid => {
                         log.set_text(&text);
+                        log.cut_at = cut_at;
                         true
                     }
                     _ => false,

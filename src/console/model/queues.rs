@@ -7,17 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::Thresholds;
 
-/// One queue as the management API (or a passive declare) reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueStat {
-    pub name: String,
-    pub ready: u64,
-    pub unacked: u64,
-    pub consumers: u32,
-    /// Messages per second.
-    pub publish_rate: f64,
-    pub deliver_rate: f64,
-}
+pub use crate::ops::event::{QueueStat, RequestRow};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueRow {
@@ -39,7 +29,7 @@ impl QueueRow {
 
     /// Messages wait and nobody can take them.
     pub fn starved(&self) -> bool {
-        self.ready > 0 && self.consumers == 0
+        crate::ops::rules::starved(self.ready, u64::from(self.consumers))
     }
 
     fn sample(&mut self, at: DateTime<Utc>, t: &Thresholds) {
@@ -179,19 +169,6 @@ impl QueueSort {
         .then_with(|| a.name.cmp(&b.name));
         if self.descending { o.reverse() } else { o }
     }
-}
-
-/// One queued request, as read from the queue (raw strings: sanitise before drawing).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RequestRow {
-    pub package: String,
-    pub triggers: Vec<String>,
-    pub requester: String,
-    pub submit_time: Option<DateTime<Utc>>,
-    pub priority: Option<u8>,
-    pub uuid: Option<String>,
-    /// The message body as queued, so that a cancel can match it exactly.
-    pub body: String,
 }
 
 /// The requests of one queue: `rows` starts at `offset` of `total`.

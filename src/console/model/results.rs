@@ -1,6 +1,6 @@
 //! Recent results from the results index, newest first, and the filters over them.
 
-use crate::protocol::exitcode::Class;
+pub use crate::ops::rules::{ClassFilter, ResultFilter};
 use crate::protocol::messages::IndexEntry;
 
 #[derive(Debug, Clone)]
@@ -42,66 +42,11 @@ impl Results {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClassFilter {
-    #[default]
-    All,
-    Failures,
-    Tmpfails,
-}
-
-/// What the Results view shows (on top of the `/` regex filter).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResultFilter {
-    pub class: ClassFilter,
-    pub release: Option<String>,
-    pub arch: Option<String>,
-    /// Exact source package name.
-    pub package: Option<String>,
-}
-
-impl ResultFilter {
-    pub fn matches(&self, e: &IndexEntry) -> bool {
-        let class_ok = match self.class {
-            ClassFilter::All => true,
-            ClassFilter::Failures => e.class == Class::Fail,
-            ClassFilter::Tmpfails => e.class == Class::Tmpfail,
-        };
-        class_ok
-            && self.release.as_ref().is_none_or(|r| *r == e.release)
-            && self.arch.as_ref().is_none_or(|a| *a == e.arch)
-            && self.package.as_ref().is_none_or(|p| *p == e.package)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    /// For the view's title, e.g. `failures release=noble`.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        match self.class {
-            ClassFilter::All => {}
-            ClassFilter::Failures => parts.push("failures".to_string()),
-            ClassFilter::Tmpfails => parts.push("tmpfails".to_string()),
-        }
-        for (k, v) in [
-            ("release", &self.release),
-            ("arch", &self.arch),
-            ("package", &self.package),
-        ] {
-            if let Some(v) = v {
-                parts.push(format!("{k}={v}"));
-            }
-        }
-        parts.join(" ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::console::demo;
+    use crate::protocol::exitcode::Class;
 
     #[test]
     fn filters_by_class_release_arch_package() {

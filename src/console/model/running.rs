@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::ops::rules;
 use crate::protocol::messages::{Heartbeat, TestStatus};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,25 +25,7 @@ pub struct RunningJob {
     pub updated: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HungReason {
-    /// Its worker's heartbeats stopped.
-    WorkerLost,
-    /// Past its deadline.
-    Timeout,
-    /// No output for longer than the threshold.
-    Silent,
-}
-
-impl HungReason {
-    pub fn label(self) -> &'static str {
-        match self {
-            HungReason::WorkerLost => "HUNG: worker lost",
-            HungReason::Timeout => "HUNG: past timeout",
-            HungReason::Silent => "HUNG: silent",
-        }
-    }
-}
+pub use crate::ops::rules::HungReason;
 
 impl RunningJob {
     pub fn elapsed_secs(&self, now: DateTime<Utc>) -> i64 {
@@ -53,28 +36,20 @@ impl RunningJob {
         self.last_output.map(|t| (now - t).num_seconds().max(0))
     }
 
+    /// [`rules::hung`], on the console's clock.
     pub fn hung(
         &self,
         now: DateTime<Utc>,
         silent_limit: u64,
         worker_lost: bool,
     ) -> Option<HungReason> {
-        if worker_lost {
-            return Some(HungReason::WorkerLost);
-        }
-        if self
-            .timeout
-            .is_some_and(|t| self.elapsed_secs(now).unsigned_abs() > t)
-        {
-            return Some(HungReason::Timeout);
-        }
-        if self
-            .silence_secs(now)
-            .is_some_and(|s| s.unsigned_abs() > silent_limit)
-        {
-            return Some(HungReason::Silent);
-        }
-        None
+        rules::hung(
+            self.elapsed_secs(now),
+            self.timeout,
+            self.silence_secs(now),
+            silent_limit,
+            worker_lost,
+        )
     }
 }
 
@@ -85,6 +60,9 @@ pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, receiv
         j.worker.as_deref() != Some(hb.id.as_str()) || Some(j.uuid.as_str()) == current
     });
     let Some(info) = &hb.job else { return };
+    // The worker's stamps, moved onto the console's clock (ops::rules: whose clock).
+    let started = rules::observed(info.started, hb.sent, received);
+    let last_output = rules::observed(info.last_output, hb.sent, received);
     let job = match jobs.iter_mut().find(|j| j.uuid == info.uuid) {
         Some(j) => j,
         None => {
@@ -97,7 +75,7 @@ pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, receiv
                 queue: None,
                 triggers: Vec::new(),
                 requester: String::new(),
-                started: info.started,
+                started,
                 timeout: None,
                 last_output: None,
                 logtail: String::new(),
@@ -116,10 +94,10 @@ pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, receiv
     job.queue = Some(info.queue.clone());
     job.triggers.clone_from(&info.triggers);
     job.requester.clone_from(&info.requester);
-    job.started = info.started;
+    job.started = started;
     job.timeout = Some(info.timeout);
-    if job.last_output.is_none_or(|t| t < info.last_output) {
-        job.last_output = Some(info.last_output);
+    if job.last_output.is_none_or(|t| t < last_output) {
+        job.last_output = Some(last_output);
     }
     job.updated = received;
 }

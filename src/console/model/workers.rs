@@ -3,26 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use super::Thresholds;
+use crate::ops::rules;
 use crate::protocol::messages::Heartbeat;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Health {
-    Ok,
-    /// Missed a few heartbeats.
-    Stale,
-    /// Missed many: presumed dead; its job counts as hung.
-    Lost,
-}
-
-impl Health {
-    pub fn label(self) -> &'static str {
-        match self {
-            Health::Ok => "ok",
-            Health::Stale => "stale",
-            Health::Lost => "lost",
-        }
-    }
-}
+pub use crate::ops::rules::Health;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerRow {
@@ -33,20 +17,17 @@ pub struct WorkerRow {
 
 impl WorkerRow {
     pub fn age_secs(&self, now: DateTime<Utc>) -> i64 {
-        (now - self.received).num_seconds().max(0)
+        rules::heartbeat_age(self.received, now)
     }
 
+    /// [`rules::health`], on the console's clock.
     pub fn health(&self, now: DateTime<Utc>, t: &Thresholds) -> Health {
-        // A worker announces its own interval: any value, however absurd, must not overflow.
-        let interval = self.heartbeat.interval.max(1);
-        let age = self.age_secs(now).unsigned_abs();
-        if age > interval.saturating_mul(u64::from(t.lost_intervals)) {
-            Health::Lost
-        } else if age > interval.saturating_mul(u64::from(t.stale_intervals)) {
-            Health::Stale
-        } else {
-            Health::Ok
-        }
+        rules::health(
+            self.age_secs(now),
+            self.heartbeat.interval,
+            t.stale_intervals,
+            t.lost_intervals,
+        )
     }
 }
 

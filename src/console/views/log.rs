@@ -131,6 +131,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(Role::Warn),
         ));
     }
+    if let Some(cap) = log.cut_at {
+        title.push(Span::styled(
+            format!("[{}] ", crate::ops::read::cut_notice(cap)),
+            t.style(Role::Warn),
+        ));
+    }
     if log.missed > 0 {
         title.push(Span::styled(
             format!("[{} bytes missed] ", log.missed),

@@ -10,18 +10,8 @@ use crate::console::app::App;
 use crate::console::model::Health;
 use crate::console::theme::Role;
 use crate::console::view::View;
-use crate::protocol::messages::WorkerState;
 
-pub fn state_label(st: WorkerState) -> &'static str {
-    match st {
-        WorkerState::Idle => "idle",
-        WorkerState::Running => "running",
-        WorkerState::Draining => "draining",
-        WorkerState::Paused => "paused",
-        WorkerState::Stopping => "stopping",
-        WorkerState::Reconnecting => "reconnecting",
-    }
-}
+pub use crate::ops::rules::state_label;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;

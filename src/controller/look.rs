@@ -1,0 +1,114 @@
+//! Looking at what is queued and running without changing it. The controller needs it to
+//! refuse duplicates; [`crate::ops`] builds the console's and the scripting commands' views on
+//! it (ops depends on the controller, never the reverse).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lapin::options::BasicGetOptions;
+
+use crate::broker::{BrokerError, Session, publish, topology};
+use crate::protocol::messages::{Control, ControlAction, Heartbeat};
+use crate::protocol::names;
+
+/// One queued message as browsed: its body and priority.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    pub body: Vec<u8>,
+    pub priority: Option<u8>,
+}
+
+/// Messages `offset..offset+limit` of `queue`, and its total depth. Messages are got without
+/// acknowledgement and the channel is closed, which returns each to its place in the queue:
+/// nothing is lost and the order workers see is kept (autopkgtest-cloud browses the same way).
+pub async fn browse(
+    session: &Session,
+    queue: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<(u64, Vec<Queued>), BrokerError> {
+    let ch = session.channel().await?;
+    let mut rows = Vec::new();
+    let mut total = 0u64;
+    let mut seen = 0usize;
+    let end = offset.saturating_add(limit);
+    while seen < end {
+        let got = ch
+            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+            .await
+            .map_err(BrokerError::amqp(format!("browse {queue}")));
+        let msg = match got {
+            Ok(Some(msg)) => msg,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = ch.close(200, "browsed".into()).await;
+                return Err(e);
+            }
+        };
+        total = u64::from(msg.message_count) + seen as u64 + 1;
+        if seen >= offset {
+            rows.push(Queued {
+                priority: *msg.delivery.properties.priority(),
+                body: msg.delivery.data,
+            });
+        }
+        seen += 1;
+    }
+    let _ = ch.close(200, "browsed".into()).await;
+    Ok((total, rows))
+}
+
+/// A heartbeat and when this process received it (its own clock: see `ops::rules`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Seen {
+    #[serde(flatten)]
+    pub heartbeat: Heartbeat,
+    pub received: DateTime<Utc>,
+}
+
+/// Every worker that answers a ping within `wait`, by id (latest heartbeat wins).
+pub async fn workers(
+    session: &Session,
+    wait: Duration,
+    operator: &str,
+) -> Result<Vec<Seen>, BrokerError> {
+    let ch = session.channel().await?;
+    let mut consumer = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
+    ping(session, operator).await?;
+    let mut by_id: BTreeMap<String, Seen> = BTreeMap::new();
+    let until = tokio::time::Instant::now() + wait;
+    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, consumer.next()).await {
+        if let Ok(hb) = serde_json::from_slice::<Heartbeat>(&d.data) {
+            let received = Utc::now();
+            by_id.insert(
+                hb.id.clone(),
+                Seen {
+                    heartbeat: hb,
+                    received,
+                },
+            );
+        }
+    }
+    let _ = ch.close(200, "done".into()).await;
+    Ok(by_id.into_values().collect())
+}
+
+/// Ask every worker for a heartbeat now.
+pub async fn ping(session: &Session, operator: &str) -> Result<(), BrokerError> {
+    let c = Control {
+        action: ControlAction::Ping,
+        uuid: None,
+        then: None,
+        operator: operator.to_string(),
+    };
+    let body = serde_json::to_vec(&c).unwrap_or_default();
+    publish::publish_fast(
+        &session.fast,
+        names::CONTROL_EXCHANGE,
+        names::CONTROL_ALL,
+        &body,
+    )
+    .await
+}

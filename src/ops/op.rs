@@ -1,0 +1,113 @@
+//! What the console asks of the outside world: confirmed operator actions and data it wants.
+//!
+//! The console never acts itself. A confirmed action leaves as an [`OpRequest`] with an id; the
+//! executor ([`super::feed`]) answers with [`super::event::ModelEvent::OpOutcome`] carrying the
+//! same id, and is the place that writes the audit record.
+
+use super::rules::Verb;
+use crate::protocol::messages::{AfterStop, IndexEntry};
+
+/// A confirmed operator action, one per target row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpRequest {
+    /// Resubmit exactly what ran (`entry.body`) to `entry.queue`.
+    Retry {
+        entry: Box<IndexEntry>,
+    },
+    /// Remove a queued request. `uuid` when the request carries one; `body` always, to match on.
+    Cancel {
+        queue: String,
+        uuid: Option<String>,
+        body: String,
+    },
+    /// Stop a running job on `worker`, then requeue or cancel its request.
+    Stop {
+        worker: String,
+        uuid: String,
+        then: AfterStop,
+    },
+    Drain {
+        worker: String,
+    },
+    Resume {
+        worker: String,
+    },
+    StartEmbeddedWorker,
+    StopEmbeddedWorker,
+}
+
+impl OpRequest {
+    /// What it does, for status lines and audit records (the same verbs the scripting
+    /// commands write).
+    pub fn verb(&self) -> Verb {
+        match self {
+            OpRequest::Retry { .. } => Verb::Retry,
+            OpRequest::Cancel { .. } => Verb::Cancel,
+            OpRequest::Stop { then, .. } => Verb::stop(*then),
+            OpRequest::Drain { .. } => Verb::Drain,
+            OpRequest::Resume { .. } => Verb::Resume,
+            OpRequest::StartEmbeddedWorker => Verb::StartWorker,
+            OpRequest::StopEmbeddedWorker => Verb::StopWorker,
+        }
+    }
+
+    /// What it acts on, for the dialog and the audit trail (raw: sanitise before drawing).
+    pub fn target(&self) -> String {
+        match self {
+            OpRequest::Retry { entry } => {
+                format!(
+                    "{} {}/{} ({})",
+                    entry.package, entry.release, entry.arch, entry.uuid
+                )
+            }
+            OpRequest::Cancel { queue, uuid, body } => {
+                let pkg = body.lines().next().unwrap_or_default();
+                match uuid {
+                    Some(u) => format!("{pkg} in {queue} ({u})"),
+                    None => format!("{pkg} in {queue}"),
+                }
+            }
+            OpRequest::Stop { worker, uuid, .. } => format!("{uuid} on {worker}"),
+            OpRequest::Drain { worker } | OpRequest::Resume { worker } => worker.clone(),
+            OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
+                "embedded worker".into()
+            }
+        }
+    }
+}
+
+/// Data the console wants read for it. The readers answer with model events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetch {
+    /// One page of a queue's requests, read without losing or reordering messages;
+    /// answered by `ModelEvent::Requests`.
+    Requests {
+        queue: String,
+        offset: usize,
+        limit: usize,
+    },
+    /// Nobody looks at requests any more: stop reading them.
+    StopRequests,
+    /// A job's log: the live tail while it runs (`LogChunk`s, asking the worker for a replay
+    /// first), else the stored `log.gz` (`LogText`). `location` is `(container, swift_dir)` of
+    /// a finished result.
+    Log {
+        uuid: String,
+        worker: Option<String>,
+        location: Option<(String, String)>,
+    },
+    /// The log view was left: stop the live tail.
+    CloseLog,
+}
+
+/// Everything the console sends out, on one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// `id` comes back in `ModelEvent::OpOutcome`. `operator` is who confirmed it.
+    Op {
+        id: u64,
+        operator: String,
+        op: OpRequest,
+    },
+    Fetch(Fetch),
+}
