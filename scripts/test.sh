@@ -42,10 +42,27 @@ eval "$(./scripts/swift.sh start)"
 # Swift tests fail rather than skip when the Swift this script started is not there.
 export ADTOP_REQUIRE_SWIFT=1
 
+say "starting the test RabbitMQ cluster in the background (scripts/cluster.sh)"
+# Three nodes on their own ports (5701-5703) for tests/cluster.rs; they boot while lint runs.
+cluster_env=$(mktemp)
+trap '$sudo scripts/cluster.sh stop >/dev/null 2>&1 || true; rm -f "$cluster_env"' EXIT
+$sudo scripts/cluster.sh stop >/dev/null 2>&1 || true
+($sudo scripts/cluster.sh start >"$cluster_env" 2>/tmp/adtop-cluster-start.log) &
+cluster_pid=$!
+
 say "cargo fmt --check"
 cargo fmt --check
 say "cargo clippy"
 cargo clippy --all-targets --all-features --quiet -- -D warnings
+if wait "$cluster_pid"; then
+  eval "$(cat "$cluster_env")"
+  export ADTOP_REQUIRE_CLUSTER=1
+else
+  echo "the test cluster did not start:" >&2
+  cat /tmp/adtop-cluster-start.log >&2
+  exit 1
+fi
+
 say "cargo test"
 # Test binaries run one after another (the broker-restart test needs the broker to itself);
 # inside a binary, tests that run autopkgtest take turns (the dpkg lock).

@@ -30,15 +30,18 @@ pub struct Global {
     /// Configuration file [default: $XDG_CONFIG_HOME/adtop/config.toml if it exists]
     #[arg(long, global = true, env = "ADTOP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Broker URL, amqp:// or amqps:// [default: amqp://guest:guest@127.0.0.1:5672/%2f]
+    /// Broker URL, amqp:// or amqps:// [default: amqp://guest:guest@127.0.0.1:5672/%2f]. Repeat it
+    /// (or separate URLs with commas in ADTOP_BROKER) for the nodes of a cluster: adtop connects to
+    /// the first that answers and moves to another when its node goes away
     #[arg(
         long,
         global = true,
         env = "ADTOP_BROKER",
         value_name = "URL",
+        value_delimiter = ',',
         hide_env_values = true
     )]
-    pub broker: Option<String>,
+    pub broker: Vec<String>,
     /// RabbitMQ management API [default: http://127.0.0.1:15672]; credentials from the broker URL
     #[arg(
         long,

@@ -16,6 +16,9 @@ pub const DEFAULT_MANAGEMENT: &str = "http://127.0.0.1:15672";
 pub struct Config {
     /// AMQP URL of the broker (`amqp://` or `amqps://`).
     pub broker: Option<String>,
+    /// The nodes of a broker cluster, tried in turn (instead of `broker`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<String>,
     /// RabbitMQ management API base URL; credentials default to the broker's.
     pub management: Option<String>,
     /// Result store: `file:///abs/path` or `swift+https://…` (see `docs/configuration.md`).
@@ -230,6 +233,12 @@ impl Config {
         if self.queues.max_priority == Some(0) {
             bail!(
                 "invalid configuration file {}: key queues.max_priority: must be 1-255 or absent",
+                path.display()
+            );
+        }
+        if self.queues.queue_type == Some(QueueType::Quorum) && self.queues.max_priority.is_some() {
+            bail!(
+                "invalid configuration file {}: keys queues.type = \"quorum\" and queues.max_priority: RabbitMQ's quorum queues have no priorities; drop one of them",
                 path.display()
             );
         }

@@ -29,12 +29,23 @@ struct Resolved {
 
 fn resolve(g: &Global) -> Result<Resolved> {
     let config = Config::load(g.config.as_deref())?;
-    let broker = g
-        .broker
-        .clone()
-        .or(config.broker.clone())
-        .unwrap_or_else(|| config::DEFAULT_BROKER.into());
-    broker::check_url(&broker)?;
+    let broker = if !g.broker.is_empty() {
+        broker::nodes::join(&g.broker)
+    } else if !config.brokers.is_empty() {
+        if config.broker.is_some() {
+            anyhow::bail!(
+                "the configuration sets both broker and brokers; keep one (brokers = [..] lists a cluster's nodes)"
+            );
+        }
+        broker::nodes::join(&config.brokers)
+    } else {
+        config
+            .broker
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_BROKER.into())
+    };
+    broker::nodes::check(&broker)?;
+    adtop::worker::hold::configure(&config.queues);
     let management = g
         .management
         .clone()

@@ -91,6 +91,7 @@ impl std::fmt::Debug for Management {
 impl Management {
     /// Credentials and vhost come from the broker URL unless the management URL carries its own.
     pub fn new(management_url: &str, broker_url: &str) -> anyhow::Result<Self> {
+        let broker_url = super::nodes::first(broker_url);
         let broker = url::Url::parse(broker_url).map_err(|e| {
             anyhow::anyhow!("invalid broker URL {}: {e}", super::redact(broker_url))
         })?;

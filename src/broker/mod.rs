@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod management;
+pub mod nodes;
 pub mod publish;
 pub mod session;
 pub mod topology;
@@ -27,6 +28,10 @@ pub enum BrokerError {
         "queue {queue} exists with other arguments than adtop declares ({message}); delete it (rabbitmqctl delete_queue {queue}) or choose another name"
     )]
     Conflict { queue: String, message: String },
+    #[error("the broker at {url} did not answer within {secs} s")]
+    Timeout { url: String, secs: u64 },
+    #[error("no broker URL given")]
+    NoNodes,
     #[error("broker operation {what} failed: {source}")]
     Amqp { what: String, source: lapin::Error },
     #[error("the broker returned the message for {key}: {reply}")]
@@ -61,8 +66,16 @@ impl BrokerError {
     }
 }
 
-/// The URL with its password replaced, for messages and the console header.
+/// The URL (or each URL of a cluster's list) with its password replaced, for messages and the
+/// console header.
 pub fn redact(url: &str) -> String {
+    if nodes::split(url).nth(1).is_some() {
+        return nodes::redact_all(url);
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));

@@ -54,9 +54,14 @@ pub async fn publish_confirmed(
             })
         }
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-        Confirmation::Nack(None) => Err(BrokerError::Nacked {
-            key: key.to_string(),
-        }),
+        Confirmation::Nack(None) => {
+            // A channel nacked during a quorum queue's leader election keeps nacking: close it
+            // so that the session is no longer alive and its owner opens a fresh one.
+            let _ = ch.close(200, "nacked; reopening".into()).await;
+            Err(BrokerError::Nacked {
+                key: key.to_string(),
+            })
+        }
     }
 }
 

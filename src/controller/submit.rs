@@ -278,7 +278,13 @@ impl Publisher {
         if let Some(why) = &self.gone {
             return Err(why.clone());
         }
-        if self.session.as_ref().is_some_and(Session::alive) && self.confirm.is_some() {
+        // A confirm channel closed after a nack (see `publish_confirmed`) is reopened too.
+        if self.session.as_ref().is_some_and(Session::alive)
+            && self
+                .confirm
+                .as_ref()
+                .is_some_and(|c| c.status().connected())
+        {
             return Ok(());
         }
         // Lost (or never opened): one new attempt; failing it, the rest is skipped.

@@ -80,7 +80,10 @@ pub async fn serve(
                 feed.send(ModelEvent::Connection {
                     service: Service::Broker,
                     state: ConnState::Connected,
-                    endpoint: endpoint.clone(),
+                    endpoint: Some(crate::broker::nodes::describe(
+                        &feed.ctx.broker_url,
+                        &session.node,
+                    )),
                 })
                 .await;
                 let session = Arc::new(session);

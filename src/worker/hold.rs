@@ -15,6 +15,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 
 use crate::broker::{BrokerError, publish};
+use crate::config::{QueueConfig, QueueType};
 use crate::protocol::names;
 
 /// Is this very request's result stored (the same body under `by-uuid/<uuid>`)?
@@ -40,12 +41,32 @@ fn header(props: &BasicProperties, key: &str) -> Option<String> {
         })
 }
 
+/// Held queues are declared like the request queues (classic or quorum): a classic held queue
+/// on a dead node of a cluster would keep its requests, and the worker, stuck until it returns.
+/// Set once from the configuration, so that every process declares them the same way.
+static HELD_TYPE: std::sync::OnceLock<QueueType> = std::sync::OnceLock::new();
+
+pub fn configure(cfg: &QueueConfig) {
+    let _ = HELD_TYPE.set(cfg.queue_type.unwrap_or_default());
+}
+
+fn held_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    if HELD_TYPE.get() == Some(&QueueType::Quorum) {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    args
+}
+
 async fn declare(ch: &Channel, worker_id: &str) -> Result<String, BrokerError> {
     let q = names::held_queue(worker_id);
     ch.queue_declare(
         q.as_str().into(),
         QueueDeclareOptions::durable(),
-        FieldTable::default(),
+        held_args(),
     )
     .await
     .map_err(BrokerError::amqp(format!("declare {q}")))?;

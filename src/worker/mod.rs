@@ -30,6 +30,7 @@ pub mod job;
 pub mod life;
 pub mod peers;
 pub mod policy;
+pub mod poll;
 pub mod presence;
 pub mod results;
 pub mod runner;
@@ -267,7 +268,7 @@ impl Worker {
             backoff.reset();
             tracing::info!(
                 "connected to {}",
-                crate::broker::redact(&self.opts.broker_url)
+                crate::broker::nodes::describe(&self.opts.broker_url, &session.node)
             );
             let flow = match self.serve(&session).await {
                 Ok(flow) => flow,
@@ -351,11 +352,19 @@ impl Worker {
         let _ = get.close(200, "done".into()).await;
 
         let consume = session.channel().await?;
-        consume
-            .basic_qos(1, BasicQosOptions { global: true })
-            .await
-            .map_err(BrokerError::amqp("set prefetch"))?;
-        let mut consumers = if self.paused {
+        // Quorum queues refuse a channel-wide prefetch: there the worker polls (`poll.rs`).
+        let polling = self.opts.queue_cfg.queue_type == Some(crate::config::QueueType::Quorum);
+        let queue_names: Vec<String> = self.opts.queues.iter().map(|q| q.to_string()).collect();
+        let mut asked: Option<
+            tokio::sync::oneshot::Receiver<lapin::Result<lapin::message::Delivery>>,
+        > = None;
+        if !polling {
+            consume
+                .basic_qos(1, BasicQosOptions { global: true })
+                .await
+                .map_err(BrokerError::amqp("set prefetch"))?;
+        }
+        let mut consumers = if self.paused || polling {
             Vec::new()
         } else {
             self.consume(&consume).await?
@@ -368,9 +377,28 @@ impl Worker {
         let mut health = tokio::time::interval(Duration::from_secs(1));
         loop {
             let consuming = !consumers.is_empty();
+            if polling && !self.paused && asked.is_none() {
+                asked = Some(poll::next(consume.clone(), queue_names.clone()));
+            }
+            if self.paused {
+                asked = None;
+            }
             let mut deliveries = futures::stream::select_all(consumers.iter_mut());
             let next = tokio::select! {
                 d = deliveries.next(), if consuming => Next::Delivery(d),
+                d = async {
+                    match asked.as_mut() {
+                        Some(rx) => rx.await,
+                        None => std::future::pending().await,
+                    }
+                }, if asked.is_some() => {
+                    asked = None;
+                    match d {
+                        Ok(d) => Next::Delivery(Some(d)),
+                        // The poller ended without an answer: its channel is gone.
+                        Err(_) => Next::Delivery(None),
+                    }
+                }
                 m = self.incoming.recv() => Next::Incoming(m),
                 _ = self.signals.next() => Next::Signal,
                 _ = health.tick() => Next::Tick,
@@ -391,7 +419,7 @@ impl Worker {
                         cancel(&consume, &mut consumers).await;
                         self.set_state(WorkerState::Paused);
                     } else {
-                        if consumers.is_empty() {
+                        if consumers.is_empty() && !polling {
                             consumers = self.consume(&consume).await?;
                         }
                         self.set_state(WorkerState::Idle);
@@ -403,7 +431,7 @@ impl Worker {
                 Next::Delivery(None) => return Ok(Flow::Reconnect),
                 Next::Incoming(Some(m)) => match control::handle(self, session, &m, None).await {
                     decide::Effect::Pause => cancel(&consume, &mut consumers).await,
-                    decide::Effect::Resume if consumers.is_empty() => {
+                    decide::Effect::Resume if consumers.is_empty() && !polling => {
                         consumers = self.consume(&consume).await?;
                     }
                     _ => {}

@@ -37,6 +37,8 @@ pub fn bin() -> &'static str {
 }
 
 pub struct Harness {
+    /// The broker (or the cluster's nodes, comma-separated) every process of the harness uses.
+    pub broker: String,
     pub release: String,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -55,6 +57,12 @@ pub struct Harness {
 impl Harness {
     /// `name`: lower-case letters only; a random suffix makes the release unique.
     pub async fn new(name: &str, config: &str) -> Self {
+        Self::new_on(BROKER, BROKER, name, config).await
+    }
+
+    /// A harness on another broker: `nodes` (comma-separated URLs) is what its adtop processes
+    /// get as ADTOP_BROKER, `own` is where the test's own connection goes.
+    pub async fn new_on(nodes: &str, own: &str, name: &str, config: &str) -> Self {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let release = format!("{name}{suffix}");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -66,11 +74,17 @@ impl Harness {
             format!("{base}{config}")
         };
         std::fs::write(&config_path, text).expect("write config");
-        let conn = Connection::connect(BROKER, ConnectionProperties::default())
+        let conn = Connection::connect(own, ConnectionProperties::default())
             .await
-            .expect("RabbitMQ at 127.0.0.1:5672 (run ./ci/test.sh, which starts it)");
+            .expect("RabbitMQ at 127.0.0.1:5672 (run ./scripts/test.sh, which starts it)");
         let ch = conn.create_channel().await.expect("channel");
+        let env = if nodes == BROKER {
+            Vec::new()
+        } else {
+            vec![("ADTOP_BROKER".to_string(), nodes.to_string())]
+        };
         Self {
+            broker: nodes.to_string(),
             release,
             dir,
             config: config_path,
@@ -80,7 +94,7 @@ impl Harness {
             extra_queues: Vec::new(),
             no_autopkgtest: false,
             store_override: None,
-            env: Vec::new(),
+            env,
         }
     }
 
@@ -246,6 +260,9 @@ impl Drop for Harness {
         let mut queues = vec![self.queue()];
         queues.extend(self.workers.iter().map(|(id, _)| names::held_queue(id)));
         queues.append(&mut self.extra_queues);
+        let nodes: Vec<String> = adtop::broker::nodes::split(&self.broker)
+            .map(str::to_string)
+            .collect();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -254,8 +271,15 @@ impl Drop for Harness {
                 return;
             };
             rt.block_on(async {
-                let Ok(conn) = Connection::connect(BROKER, ConnectionProperties::default()).await
-                else {
+                let mut conn = None;
+                for node in &nodes {
+                    if let Ok(c) = Connection::connect(node, ConnectionProperties::default()).await
+                    {
+                        conn = Some(c);
+                        break;
+                    }
+                }
+                let Some(conn) = conn else {
                     return;
                 };
                 if let Ok(ch) = conn.create_channel().await {
