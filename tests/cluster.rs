@@ -149,7 +149,9 @@ async fn leader_of(c: &Cluster, queue: &str) -> String {
 /// A harness whose processes get every node (first node first) and whose own connection is on
 /// node 3, which the tests do not kill.
 async fn harness(c: &Cluster, name: &str, config: &str) -> Harness {
-    let h = Harness::new_on(&c.amqp.join(","), &c.amqp[2], name, config).await;
+    let mut h = Harness::new_on(&c.amqp.join(","), &c.amqp[2], name, config).await;
+    h.env
+        .push(("ADTOP_MANAGEMENT".to_string(), c.mgmt[2].clone()));
     h.declare_common().await;
     h
 }
@@ -220,6 +222,17 @@ async fn the_leader_of_a_quorum_queue_dies_under_two_workers_and_each_request_ru
         String::from_utf8_lossy(&out.stderr)
     );
     let leader = leader_of(&c, &h.queue()).await;
+    // `adtop queues` names the type, the leader and the replicas.
+    let listed: Value =
+        serde_json::from_slice(&h.adtop(&["queues", "--json"]).stdout).expect("queues --json");
+    let ours = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|q| q["name"] == h.queue().as_str()))
+        .unwrap_or_else(|| panic!("{} not listed: {listed}", h.queue()))
+        .clone();
+    assert_eq!(ours["type"], "quorum", "{ours}");
+    assert_eq!(ours["node"], leader.as_str(), "{ours}");
+    assert_eq!(ours["replicas"].as_array().map(Vec::len), Some(3), "{ours}");
 
     let batch = h.dir.path().join("batch.jsonl");
     let lines: String = (0..100)

@@ -38,6 +38,19 @@ pub struct QueueInfo {
     pub consumers: u64,
     #[serde(default)]
     pub message_stats: Option<MessageStats>,
+    /// `classic`, `quorum` or `stream`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The node a classic queue lives on (for a quorum queue: its leader's).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// A quorum queue's leader and replicas, and which replicas are up.
+    #[serde(default)]
+    pub leader: Option<String>,
+    #[serde(default)]
+    pub members: Vec<String>,
+    #[serde(default)]
+    pub online: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -158,7 +171,7 @@ impl Management {
         let vhost =
             percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
-            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,message_stats.publish_details.rate,message_stats.deliver_get_details.rate",
+            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online",
             self.base
         );
         let resp = self

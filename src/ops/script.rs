@@ -35,6 +35,12 @@ struct QueueLine {
     publish_rate: f64,
     deliver_rate: f64,
     no_consumer: bool,
+    /// `classic` or `quorum`; where it lives (a quorum queue: its leader), and its replicas
+    /// with `*` after those that are down. Unknown without the management API.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    node: Option<String>,
+    replicas: Vec<String>,
 }
 
 pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
@@ -51,6 +57,19 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                 deliver_rate: q.deliver_rate(),
                 no_consumer: rules::starved(q.messages_ready, q.consumers)
                     && QueueName::parse(&q.name).is_ok(),
+                replicas: q
+                    .members
+                    .iter()
+                    .map(|m| {
+                        if q.online.contains(m) {
+                            m.clone()
+                        } else {
+                            format!("{m}*")
+                        }
+                    })
+                    .collect(),
+                node: q.leader.or(q.node),
+                kind: q.kind,
                 name: q.name,
                 ready: q.messages_ready,
                 unacked: q.messages_unacknowledged,
@@ -72,6 +91,9 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                         publish_rate: 0.0,
                         deliver_rate: 0.0,
                         no_consumer: rules::starved(ready.into(), consumers.into()),
+                        kind: None,
+                        node: None,
+                        replicas: Vec::new(),
                     });
                 }
             }
@@ -84,18 +106,26 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
         return print_json(&lines).map(|_| 0);
     }
     println!(
-        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9}",
-        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s"
+        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9}  {:<7} NODE (REPLICAS, * = down)",
+        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s", "TYPE"
     );
     for q in &lines {
+        let replicas = if q.replicas.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", q.replicas.join(" "))
+        };
         println!(
-            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1}{}",
+            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1}  {:<7} {}{}{}",
             line(&q.name),
             q.ready,
             q.unacked,
             q.consumers,
             q.publish_rate,
             q.deliver_rate,
+            line(q.kind.as_deref().unwrap_or("?")),
+            line(q.node.as_deref().unwrap_or("?")),
+            line(&replicas),
             if q.no_consumer {
                 "  ! no worker serves this queue"
             } else {
