@@ -13,7 +13,7 @@ use super::{Context, act, read};
 use crate::broker::{Session, topology};
 use crate::protocol::messages::{AfterStop, ControlAction, IndexEntry, LogChunk};
 use crate::protocol::sanitize::{inert, line};
-use crate::protocol::{QueueName, layout, names};
+use crate::protocol::{QueueName, layout, names, queue};
 
 const WAIT: Duration = Duration::from_millis(1500);
 
@@ -42,7 +42,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
         Ok(qs) => qs
             .into_iter()
             .filter(|q| {
-                QueueName::parse(&q.name).is_ok()
+                queue::is_request_queue(&q.name)
                     || q.name == names::REJECTED_QUEUE
                     || q.name.starts_with(names::HELD_QUEUE_PREFIX)
             })
@@ -50,7 +50,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                 publish_rate: q.publish_rate(),
                 deliver_rate: q.deliver_rate(),
                 no_consumer: rules::starved(q.messages_ready, q.consumers)
-                    && QueueName::parse(&q.name).is_ok(),
+                    && queue::is_request_queue(&q.name),
                 name: q.name,
                 ready: q.messages_ready,
                 unacked: q.messages_unacknowledged,
@@ -121,7 +121,7 @@ async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine>
                 q.ready = ready.into();
                 q.consumers = consumers.into();
                 q.no_consumer =
-                    rules::starved(q.ready, q.consumers) && QueueName::parse(&q.name).is_ok();
+                    rules::starved(q.ready, q.consumers) && queue::is_request_queue(&q.name);
             }
             _ => match s.channel().await {
                 Ok(c) => ch = c,
@@ -509,7 +509,9 @@ pub async fn retry(ctx: &Context, uuid: &str) -> Result<u8> {
 }
 
 pub async fn cancel(ctx: &Context, queue: &str, uuid: &str) -> Result<u8> {
-    QueueName::parse(queue)?;
+    if !crate::protocol::queue::is_request_queue(queue) {
+        QueueName::parse(queue)?;
+    }
     let s = session(ctx, "cancel").await?;
     let outcome = act::cancel(&s, queue, Some(uuid), "")
         .await
