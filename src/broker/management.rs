@@ -38,6 +38,9 @@ pub struct QueueInfo {
     pub consumers: u64,
     #[serde(default)]
     pub message_stats: Option<MessageStats>,
+    /// The queue's declared arguments (`x-max-priority`, `x-queue-type`, …).
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -55,6 +58,14 @@ pub struct Rate {
 }
 
 impl QueueInfo {
+    /// `x-max-priority` as declared (debci's queues have 10).
+    pub fn max_priority(&self) -> Option<u8> {
+        self.arguments
+            .get("x-max-priority")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|p| u8::try_from(p).ok())
+    }
+
     pub fn publish_rate(&self) -> f64 {
         self.message_stats
             .as_ref()
@@ -157,7 +168,7 @@ impl Management {
         let vhost =
             percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
-            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,message_stats.publish_details.rate,message_stats.deliver_get_details.rate",
+            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,arguments,message_stats.publish_details.rate,message_stats.deliver_get_details.rate",
             self.base
         );
         let resp = self

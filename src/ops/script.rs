@@ -29,12 +29,28 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 #[derive(serde::Serialize)]
 struct QueueLine {
     name: String,
+    /// `autopkgtest-cloud` or `debci`: whose wire format the queue carries (none for adtop's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dialect: Option<&'static str>,
+    /// `x-max-priority` as declared (debci's queues: 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_priority: Option<u8>,
     ready: u64,
     unacked: u64,
     consumers: u64,
     publish_rate: f64,
     deliver_rate: f64,
     no_consumer: bool,
+}
+
+fn dialect(name: &str) -> Option<&'static str> {
+    if crate::protocol::debci::DebciQueue::parse(name).is_ok() {
+        Some("debci")
+    } else if QueueName::parse(name).is_ok() {
+        Some("autopkgtest-cloud")
+    } else {
+        None
+    }
 }
 
 pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
@@ -47,6 +63,8 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                     || q.name.starts_with(names::HELD_QUEUE_PREFIX)
             })
             .map(|q| QueueLine {
+                dialect: dialect(&q.name),
+                max_priority: q.max_priority(),
                 publish_rate: q.publish_rate(),
                 deliver_rate: q.deliver_rate(),
                 no_consumer: rules::starved(q.messages_ready, q.consumers)
@@ -65,6 +83,8 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                 let ch = s.channel().await?;
                 if let Some((ready, consumers)) = topology::peek_counts(&ch, name).await? {
                     out.push(QueueLine {
+                        dialect: dialect(name),
+                        max_priority: None,
                         name: name.clone(),
                         ready: ready.into(),
                         unacked: 0,
@@ -84,18 +104,21 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
         return print_json(&lines).map(|_| 0);
     }
     println!(
-        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9}",
-        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s"
+        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9} {:>4}",
+        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s", "PRIO"
     );
     for q in &lines {
         println!(
-            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1}{}",
+            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1} {:>4}{}",
             line(&q.name),
             q.ready,
             q.unacked,
             q.consumers,
             q.publish_rate,
             q.deliver_rate,
+            q.max_priority
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             if q.no_consumer {
                 "  ! no worker serves this queue"
             } else {
