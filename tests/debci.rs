@@ -247,6 +247,36 @@ async fn debci_enqueue_runs_on_adtop_and_its_collector_records_pass_and_fail() {
     let results = h.adtop(&["results", "--json"]);
     let text = String::from_utf8_lossy(&results.stdout);
     assert!(text.contains(&uuid) && text.contains(&d.queue()), "{text}");
+
+    // `adtop retry` runs the same debci job again under a new uuid; the collector records it
+    // again under the same run id.
+    let before = d.sql(&format!(
+        "select updated_at from jobs where run_id = {pass_id}"
+    ));
+    let out = h.adtop(&["retry", &uuid]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "retry: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = stdout.split_whitespace().next().expect("uuid").to_string();
+    assert_ne!(new, uuid);
+    let again = wait_completion(&mut done, &new, RUN).await;
+    assert_eq!(again.exitcode, 0);
+    let until = std::time::Instant::now() + RUN;
+    while d.sql(&format!(
+        "select updated_at from jobs where run_id = {pass_id}"
+    )) == before
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the collector did not record the retry; its log:\n{}",
+            d.log("collector")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(d.recorded(&pass_id).await.starts_with("pass|"));
     h.cleanup().await;
 }
 
