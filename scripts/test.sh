@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run adtop's whole test suite on a fresh Debian machine: installs and starts what the tests
-# need (autopkgtest, debhelper, tmux, RabbitMQ with its management plugin, a single-node Swift
+# need (autopkgtest, debhelper, tmux, debci, RabbitMQ with its management plugin, a single-node Swift
 # from scripts/swift.sh), then runs formatting, lint, unit, snapshot, integration and end-to-end
 # tests.
 set -euo pipefail
@@ -21,6 +21,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   say "installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Debian's debci, the other side of tests/debci.rs (its worker, collector and sqlite database);
+# without recommends it installs in about 30 s.
+debci_packages=(debci debci-worker debci-collector sqlite3)
+missing=()
+for p in "${debci_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]} (for tests/debci.rs)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! $sudo rabbitmqctl -q status >/dev/null 2>&1; then

@@ -3,7 +3,17 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Which system's wire format: Ubuntu's autopkgtest-cloud (`debci-<release>-<arch>`, `<pkg>\n<JSON>`)
+/// or Debian's debci (`debci-tests-<arch>-<backend>`, `<pkg> <suite> run-id:<id> …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Dialect {
+    #[default]
+    #[value(name = "autopkgtest-cloud", alias = "cloud")]
+    AutopkgtestCloud,
+    Debci,
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -287,6 +297,29 @@ pub struct SubmitArgs {
     /// Run only this test of debian/tests/control
     #[arg(long)]
     pub testname: Option<String>,
+    /// Wire format of the request: autopkgtest-cloud (default) or debci. With debci, --release is
+    /// the suite, --trigger values are joined into debci's one trigger, and the request goes to
+    /// debci-tests-<arch>-<backend> with priority 5 unless --priority says otherwise
+    #[arg(long, value_enum, default_value_t = Dialect::AutopkgtestCloud, conflicts_with = "from")]
+    pub dialect: Dialect,
+    /// debci: the backend whose queue debci-tests-<arch>-<backend> gets the request
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
+    /// debci: the queue by name instead (debci's debci_amqp_queue)
+    #[arg(long, value_name = "QUEUE", conflicts_with = "backend")]
+    pub debci_queue: Option<String>,
+    /// debci: the job id in debci's database (its collector records the result under it)
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// debci: SUITE=PKG[,src:SRC…] from another suite (repeatable)
+    #[arg(long = "pin-packages", value_name = "SUITE=PKGS")]
+    pub pin_packages: Vec<String>,
+    /// debci: an extra sources.list line for the testbed (repeatable)
+    #[arg(long = "extra-apt-source", value_name = "'deb URL SUITE COMP'")]
+    pub extra_apt_sources: Vec<String>,
+    /// debci: an ASCII-armoured key file that signs the extra apt source (repeatable)
+    #[arg(long = "signing-key", value_name = "FILE")]
+    pub signing_keys: Vec<PathBuf>,
     /// Use all of -proposed, not only the triggers
     #[arg(long)]
     pub all_proposed: bool,
@@ -320,6 +353,20 @@ pub struct WorkerArgs {
     /// Queue context to serve besides the plain queue: huge, ppa, upstream, qemu, ... (repeatable)
     #[arg(long = "context", value_name = "CONTEXT")]
     pub contexts: Vec<String>,
+    /// Wire format of the queues to serve (repeatable, to serve both): autopkgtest-cloud
+    /// (--release) or debci (--backend) [default: whichever --release/--backend name]
+    #[arg(long = "dialect", value_enum, value_name = "DIALECT")]
+    pub dialects: Vec<Dialect>,
+    /// debci backend to serve, consuming debci-tests-<arch>-<backend> (repeatable)
+    #[arg(long = "backend", value_name = "BACKEND")]
+    pub backends: Vec<String>,
+    /// debci request queue to serve by name, as debci's debci_amqp_queue sets it (repeatable)
+    #[arg(long = "debci-queue", value_name = "QUEUE")]
+    pub debci_queues: Vec<String>,
+    /// Queue for debci's results, read by `debci collector` [default: [debci] results_queue, else
+    /// debci_results]
+    #[arg(long, value_name = "QUEUE")]
+    pub debci_results_queue: Option<String>,
     /// Virtualisation server and its arguments after autopkgtest's `--`: 'null', 'lxc …', 'qemu …'
     #[arg(long, value_name = "'SERVER ARGS'")]
     pub virt: Option<String>,

@@ -26,7 +26,23 @@ pub struct Config {
     pub swift: SwiftConfig,
     pub queues: QueueConfig,
     pub worker: WorkerConfig,
+    pub debci: DebciConfig,
     pub console: ConsoleConfig,
+}
+
+/// A debci deployment's queues (see `docs/debci.md`): what a worker serves in debci's dialect
+/// besides (or instead of) autopkgtest-cloud's `[worker] releases`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DebciConfig {
+    /// Backends whose `debci-tests-<arch>-<backend>` queue a worker serves (`lxc`, `qemu`, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<String>,
+    /// Request queues by name (debci's `debci_amqp_queue`), besides those of `backends`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
+    /// debci's `debci_amqp_results_queue` [default: `debci_results`].
+    pub results_queue: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

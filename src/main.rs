@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use adtop::broker::{self, Session};
 use adtop::cli::{
-    Cli, Command, ConsoleArgs, DeclareArgs, Global, QueuesAction, ResultsDbArgs, SubmitArgs,
-    WorkerArgs,
+    Cli, Command, ConsoleArgs, DeclareArgs, Dialect, Global, QueuesAction, ResultsDbArgs,
+    SubmitArgs, WorkerArgs,
 };
 use adtop::config::{self, Config};
 use adtop::controller::submit;
@@ -234,7 +234,90 @@ async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// `adtop submit --dialect debci`: one request, to debci's queue, reported as a cloud one is
+/// (`UUID<TAB>PACKAGE<TAB>QUEUE`, or one JSON object).
+async fn submit_debci(r: &Resolved, a: SubmitArgs) -> Result<u8> {
+    use adtop::controller::debci::{DebciArgs, DebciSubmission, submit};
+    let (Some(pkg), Some(suite), Some(arch)) = (&a.package, &a.release, &a.arch) else {
+        bail!("give PACKAGE --release SUITE --arch A --backend B --run-id ID");
+    };
+    if !a.ppas.is_empty()
+        || !a.env.is_empty()
+        || a.context.is_some()
+        || a.testname.is_some()
+        || a.all_proposed
+    {
+        bail!(
+            "--ppa, --env, --context, --testname and --all-proposed are autopkgtest-cloud's; debci's requests have no such parameters"
+        );
+    }
+    let mut keys = Vec::new();
+    for f in &a.signing_keys {
+        let meta = std::fs::metadata(f).with_context(|| format!("cannot read {}", f.display()))?;
+        if meta.len() > 32 * 1024 {
+            bail!(
+                "{}: {} bytes, not a signing key (at most 32 KiB)",
+                f.display(),
+                meta.len()
+            );
+        }
+        keys.push(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        );
+    }
+    let s = DebciSubmission::new(DebciArgs {
+        package: pkg,
+        suite,
+        arch,
+        backend: a.backend.as_deref(),
+        queue: a.debci_queue.as_deref(),
+        run_id: a.run_id.as_deref(),
+        triggers: &a.triggers,
+        pins: &a.pin_packages,
+        sources: &a.extra_apt_sources,
+        keys,
+        priority: a.priority,
+    })?;
+    let session = Session::open(&r.broker, "adtop submit").await?;
+    let consumers = submit(&session, &s).await;
+    session.close().await;
+    let consumers = consumers?;
+    let uuid = s.uuid();
+    let warning = (consumers == 0).then(|| format!("no worker serves {}", s.queue));
+    if a.json {
+        let v = serde_json::json!({
+            "line": 1, "status": "queued", "package": s.request.package, "queue": s.queue,
+            "uuid": uuid, "run_id": s.request.run_id, "priority": s.priority, "warning": warning,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{uuid}\t{}\t{}",
+            s.request.package,
+            sanitize::line(&s.queue)
+        );
+        if let Some(w) = warning {
+            eprintln!("adtop: warning: {}", sanitize::line(&w));
+        }
+    }
+    Ok(0)
+}
+
 async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
+    if a.dialect == Dialect::Debci {
+        return submit_debci(r, a).await;
+    }
+    if a.backend.is_some()
+        || a.debci_queue.is_some()
+        || a.run_id.is_some()
+        || !a.pin_packages.is_empty()
+        || !a.extra_apt_sources.is_empty()
+        || !a.signing_keys.is_empty()
+    {
+        bail!(
+            "--backend, --debci-queue, --run-id, --pin-packages, --extra-apt-source and --signing-key are debci's: add --dialect debci"
+        );
+    }
     let mut lines = match &a.from {
         Some(src) => submit::spawn_reader(src)?,
         None => {
@@ -488,32 +571,112 @@ async fn worker_cmd(r: &Resolved, a: WorkerArgs) -> Result<u8> {
     tracing::info!(
         "worker {} serving {} with store {}",
         opts.id,
-        opts.queues
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
+        opts.queue_names().join(", "),
         opts.store.describe()
     );
     let code = worker::Worker::new(opts)?.run().await?;
     Ok(u8::try_from(code).unwrap_or(1))
 }
 
+/// Which dialects a worker serves: autopkgtest-cloud's queues (`true`) and debci's (its
+/// queues; empty when none). `--dialect` says it outright; without it, whichever of
+/// `--release`/`--backend` (or their configuration) is given.
+fn worker_dialects(
+    r: &Resolved,
+    a: &WorkerArgs,
+    arch: &str,
+) -> Result<(bool, worker::debci::DebciOptions)> {
+    let dc = &r.config.debci;
+    let backends = if a.backends.is_empty() && a.debci_queues.is_empty() {
+        dc.backends.clone()
+    } else {
+        a.backends.clone()
+    };
+    let named = if a.backends.is_empty() && a.debci_queues.is_empty() {
+        dc.queues.clone()
+    } else {
+        a.debci_queues.clone()
+    };
+    let has_debci = !backends.is_empty() || !named.is_empty();
+    let has_cloud = !a.releases.is_empty() || !r.config.worker.releases.is_empty();
+    let (cloud, debci) = if a.dialects.is_empty() {
+        if !has_cloud && !has_debci {
+            bail!(
+                "give at least one --release (autopkgtest-cloud's queues) or --dialect debci --backend B (debci's), or [worker] releases / [debci] backends in the config"
+            );
+        }
+        (has_cloud, has_debci)
+    } else {
+        (
+            a.dialects.contains(&Dialect::AutopkgtestCloud),
+            a.dialects.contains(&Dialect::Debci),
+        )
+    };
+    if debci && !has_debci {
+        bail!(
+            "--dialect debci needs --backend B (serving debci-tests-{arch}-B) or --debci-queue NAME, or [debci] backends in the config"
+        );
+    }
+    if !debci && (!a.backends.is_empty() || !a.debci_queues.is_empty()) {
+        bail!("--backend and --debci-queue are debci's: add --dialect debci");
+    }
+    if !cloud && (!a.releases.is_empty() || !a.contexts.is_empty()) {
+        bail!(
+            "--release and --context are autopkgtest-cloud's: add --dialect autopkgtest-cloud to serve both"
+        );
+    }
+    let mut queues = Vec::new();
+    if debci {
+        for b in &backends {
+            queues.push(adtop::protocol::debci::DebciQueue::new(arch, b)?.to_string());
+        }
+        for q in named {
+            if q.is_empty()
+                || q.len() > 255
+                || q.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                bail!("invalid debci queue name {:?}", sanitize::line(&q));
+            }
+            if !queues.contains(&q) {
+                queues.push(q);
+            }
+        }
+    }
+    let results_queue = a
+        .debci_results_queue
+        .clone()
+        .or(dc.results_queue.clone())
+        .unwrap_or_else(|| adtop::protocol::debci::RESULTS_QUEUE.to_string());
+    Ok((
+        cloud,
+        worker::debci::DebciOptions {
+            queues,
+            results_queue,
+        },
+    ))
+}
+
 fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
     let wc = &r.config.worker;
     let arch = a
         .arch
+        .clone()
         .or(wc.arch.clone())
         .context("--arch is required (or [worker] arch in the config)")?;
-    let releases = if a.releases.is_empty() {
+    let (cloud, debci_opts) = worker_dialects(r, &a, &arch)?;
+    let releases = if !cloud {
+        Vec::new()
+    } else if a.releases.is_empty() {
         wc.releases.clone()
     } else {
         a.releases
     };
-    if releases.is_empty() {
+    if cloud && releases.is_empty() {
         bail!("give at least one --release (or [worker] releases in the config)");
     }
-    let contexts = if a.contexts.is_empty() {
+    let contexts = if !cloud {
+        Vec::new()
+    } else if a.contexts.is_empty() {
         wc.contexts.clone()
     } else {
         a.contexts
@@ -563,6 +726,7 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         releases,
         contexts,
         queues,
+        debci: debci_opts,
         broker_url: r.broker.clone(),
         queue_cfg: r.config.queues.clone(),
         store: open_store(r)?,

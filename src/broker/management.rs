@@ -51,6 +51,9 @@ pub struct QueueInfo {
     pub members: Vec<String>,
     #[serde(default)]
     pub online: Vec<String>,
+    /// The queue's declared arguments (`x-max-priority`, `x-queue-type`, …).
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -68,6 +71,14 @@ pub struct Rate {
 }
 
 impl QueueInfo {
+    /// `x-max-priority` as declared (debci's queues have 10).
+    pub fn max_priority(&self) -> Option<u8> {
+        self.arguments
+            .get("x-max-priority")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|p| u8::try_from(p).ok())
+    }
+
     pub fn publish_rate(&self) -> f64 {
         self.message_stats
             .as_ref()
@@ -171,7 +182,7 @@ impl Management {
         let vhost =
             percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
-            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online",
+            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,arguments,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online",
             self.base
         );
         let resp = self

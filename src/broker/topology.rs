@@ -38,6 +38,15 @@ fn is_precondition_failed(e: &lapin::Error) -> Option<String> {
     }
 }
 
+/// How debci declares its request queues: durable, `x-max-priority` 10. A queue that exists
+/// otherwise is a [`crate::broker::BrokerError::Mismatch`] naming it.
+pub fn debci_queue_config() -> QueueConfig {
+    QueueConfig {
+        max_priority: Some(crate::protocol::debci::MAX_PRIORITY),
+        ..QueueConfig::default()
+    }
+}
+
 /// Declare a durable request queue. A mismatch with how it already exists becomes
 /// [`BrokerError::Mismatch`] (the channel is closed by the broker in that case).
 pub async fn declare_request_queue(
@@ -63,6 +72,28 @@ pub async fn declare_request_queue(
             },
         })?;
     Ok((q.message_count(), q.consumer_count()))
+}
+
+/// A durable queue with no arguments (debci's `debci_results`). One that exists otherwise is
+/// [`BrokerError::Conflict`].
+pub async fn declare_plain_queue(ch: &Channel, name: &str) -> Result<(), BrokerError> {
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions::durable(),
+        FieldTable::default(),
+    )
+    .await
+    .map_err(|e| match is_precondition_failed(&e) {
+        Some(message) => BrokerError::Conflict {
+            queue: name.to_string(),
+            message,
+        },
+        None => BrokerError::Amqp {
+            what: format!("declare queue {name}"),
+            source: e,
+        },
+    })?;
+    Ok(())
 }
 
 /// Live (message count, consumer count) of an existing queue, or None if it does not exist.

@@ -10,14 +10,34 @@ use futures::StreamExt;
 use lapin::options::BasicGetOptions;
 
 use crate::broker::{BrokerError, Session, publish, topology};
-use crate::protocol::messages::{Control, ControlAction, Heartbeat};
-use crate::protocol::names;
+use lapin::types::AMQPValue;
 
-/// One queued message as browsed: its body and priority.
+use crate::protocol::debci::{DebciQueue, DebciRequest, derived_uuid};
+use crate::protocol::messages::{Control, ControlAction, Heartbeat};
+use crate::protocol::{Request, names};
+
+/// One queued message as browsed: its body, priority and uuid (see [`queued_uuid`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queued {
     pub body: Vec<u8>,
     pub priority: Option<u8>,
+    pub uuid: Option<String>,
+}
+
+/// The uuid a worker will know a queued message by: an autopkgtest-cloud body's own `uuid`; for
+/// a debci queue, the [`names::H_UUID`] header, else the one derived from queue and body.
+pub fn queued_uuid(queue: &str, body: &[u8], props: &lapin::BasicProperties) -> Option<String> {
+    if DebciQueue::is_debci(queue) || DebciRequest::parse(body).is_ok() {
+        let header = props
+            .headers()
+            .as_ref()
+            .and_then(|h| match h.inner().get(names::H_UUID) {
+                Some(AMQPValue::LongString(s)) => Some(s.to_string()),
+                _ => None,
+            });
+        return Some(header.unwrap_or_else(|| derived_uuid(queue, body)));
+    }
+    Request::parse(body).ok().and_then(|r| r.params.uuid)
 }
 
 /// Messages `offset..offset+limit` of `queue`, and its total depth. Messages are got without
@@ -51,6 +71,7 @@ pub async fn browse(
         if seen >= offset {
             rows.push(Queued {
                 priority: *msg.delivery.properties.priority(),
+                uuid: queued_uuid(queue, &msg.delivery.data, &msg.delivery.properties),
                 body: msg.delivery.data,
             });
         }

@@ -11,7 +11,9 @@ use lapin::options::{BasicAckOptions, BasicGetOptions};
 use super::Context;
 use super::rules::Verb;
 use crate::broker::{BrokerError, Session, publish, topology};
+use crate::controller::look;
 use crate::controller::submit::stamp;
+use crate::protocol::debci::{self, DebciQueue, DebciRequest};
 use crate::protocol::messages::{
     AfterStop, AuditRecord, Control, ControlAction, ControlReply, IndexEntry,
 };
@@ -20,6 +22,9 @@ use crate::store::ObjectMeta;
 
 /// Resubmit exactly what ran, with a new uuid and submit-time. Returns the new uuid.
 pub async fn retry(ctx: &Context, session: &Session, entry: &IndexEntry) -> Result<String> {
+    if DebciQueue::is_debci(&entry.queue) {
+        return retry_debci(session, entry).await;
+    }
     if entry.private {
         anyhow::bail!(
             "a private run cannot be retried from here: the index keeps no PPA credentials; ask its requester to submit it again"
@@ -44,6 +49,33 @@ pub async fn retry(ctx: &Context, session: &Session, entry: &IndexEntry) -> Resu
     Ok(req.params.uuid.unwrap_or_default())
 }
 
+/// A debci request runs again under the same run id (debci's collector replaces that job's
+/// result), with a new uuid in [`names::H_UUID`] so that workers do not take it for the run
+/// already done, at debci's default priority.
+async fn retry_debci(session: &Session, entry: &IndexEntry) -> Result<String> {
+    let r = DebciRequest::parse(entry.body.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the stored debci request is invalid: {e}"))?;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    topology::declare_request_queue(
+        &session.confirm,
+        &entry.queue,
+        &topology::debci_queue_config(),
+    )
+    .await?;
+    let props = publish::with_headers(publish::persistent(), &[(names::H_UUID, uuid.clone())])
+        .with_priority(debci::DEFAULT_PRIORITY);
+    publish::publish_confirmed(
+        &session.confirm,
+        "",
+        &entry.queue,
+        r.body().as_bytes(),
+        props,
+        true,
+    )
+    .await?;
+    Ok(uuid)
+}
+
 /// Remove one queued request, matched by uuid (or by exact body when it has none). The rest
 /// of the queue goes back untouched, in order.
 pub async fn cancel(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<()> {
@@ -56,10 +88,7 @@ pub async fn cancel(session: &Session, queue: &str, uuid: Option<&str>, body: &s
     {
         let matches = match uuid {
             Some(u) => {
-                Request::parse(&msg.delivery.data)
-                    .ok()
-                    .and_then(|r| r.params.uuid)
-                    .as_deref()
+                look::queued_uuid(queue, &msg.delivery.data, &msg.delivery.properties).as_deref()
                     == Some(u)
             }
             None => msg.delivery.data == body.as_bytes(),

@@ -19,7 +19,7 @@ use crate::broker::{Backoff, Session, topology};
 use crate::protocol::messages::{
     AuditRecord, ControlAction, Heartbeat, LogChunk, TestComplete, TestStatus,
 };
-use crate::protocol::{QueueName, names};
+use crate::protocol::{names, queue};
 
 /// Starts and stops the embedded worker on the console's behalf.
 pub trait EmbeddedWorker: Send {
@@ -310,7 +310,7 @@ impl Feed {
             Ok(qs) => {
                 let queues: Vec<QueueStat> = qs
                     .iter()
-                    .filter(|q| QueueName::parse(&q.name).is_ok())
+                    .filter(|q| queue::is_request_queue(&q.name))
                     .map(|q| QueueStat {
                         name: q.name.clone(),
                         ready: self.live.get(&q.name).map_or(q.messages_ready, |l| l.0),
@@ -529,7 +529,7 @@ fn watch(watched: &mut BTreeSet<String>, names: &[String]) {
         if watched.len() >= MAX_WATCHED_QUEUES {
             break;
         }
-        if !watched.contains(n) && QueueName::parse(n).is_ok() {
+        if !watched.contains(n) && queue::is_request_queue(n) {
             watched.insert(n.clone());
         }
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::event::RequestRow;
 use crate::broker::{BrokerError, Session};
 use crate::controller::look;
+use crate::protocol::debci::{DebciQueue, DebciRequest};
 use crate::protocol::messages::{AuditRecord, IndexEntry};
 use crate::protocol::request::SUBMIT_TIME_FORMAT;
 use crate::protocol::{Request, layout, names};
@@ -45,6 +46,35 @@ pub fn request_row(body: &[u8], priority: Option<u8>) -> RequestRow {
     }
 }
 
+/// One browsed message of `queue`, read in its queue's dialect.
+pub fn queued_row(queue: &str, m: &look::Queued) -> RequestRow {
+    if !DebciQueue::is_debci(queue) {
+        return request_row(&m.body, m.priority);
+    }
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    match DebciRequest::parse(&m.body) {
+        Ok(r) => RequestRow {
+            package: r.package.clone(),
+            triggers: r.triggers(),
+            requester: String::new(),
+            submit_time: None,
+            priority: m.priority,
+            uuid: m.uuid.clone(),
+            body: text,
+        },
+        Err(e) => RequestRow {
+            package: format!("<invalid: {}>", e.code()),
+            triggers: Vec::new(),
+            requester: String::new(),
+            submit_time: None,
+            priority: m.priority,
+            // Cancelled by its exact body; a worker will reject it.
+            uuid: None,
+            body: text,
+        },
+    }
+}
+
 /// Rows `offset..offset+limit` of `queue` as the console shows them, and its total depth,
 /// browsed without changing the queue ([`look::browse`]).
 pub async fn browse(
@@ -54,12 +84,7 @@ pub async fn browse(
     limit: usize,
 ) -> Result<(u64, Vec<RequestRow>), BrokerError> {
     let (total, msgs) = look::browse(session, queue, offset, limit).await?;
-    Ok((
-        total,
-        msgs.iter()
-            .map(|m| request_row(&m.body, m.priority))
-            .collect(),
-    ))
+    Ok((total, msgs.iter().map(|m| queued_row(queue, m)).collect()))
 }
 
 /// The newest results, newest first, reading the index a day at a time back to `days` days.

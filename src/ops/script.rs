@@ -13,7 +13,7 @@ use super::{Context, act, read};
 use crate::broker::{Session, topology};
 use crate::protocol::messages::{AfterStop, ControlAction, IndexEntry, LogChunk};
 use crate::protocol::sanitize::{inert, line};
-use crate::protocol::{QueueName, layout, names};
+use crate::protocol::{QueueName, layout, names, queue};
 
 const WAIT: Duration = Duration::from_millis(1500);
 
@@ -29,6 +29,12 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
 #[derive(serde::Serialize)]
 struct QueueLine {
     name: String,
+    /// `autopkgtest-cloud` or `debci`: whose wire format the queue carries (none for adtop's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dialect: Option<&'static str>,
+    /// `x-max-priority` as declared (debci's queues: 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_priority: Option<u8>,
     ready: u64,
     unacked: u64,
     consumers: u64,
@@ -43,20 +49,32 @@ struct QueueLine {
     replicas: Vec<String>,
 }
 
+fn dialect(name: &str) -> Option<&'static str> {
+    if crate::protocol::debci::DebciQueue::parse(name).is_ok() {
+        Some("debci")
+    } else if QueueName::parse(name).is_ok() {
+        Some("autopkgtest-cloud")
+    } else {
+        None
+    }
+}
+
 pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
     let lines: Vec<QueueLine> = match ctx.management.queues().await {
         Ok(qs) => qs
             .into_iter()
             .filter(|q| {
-                QueueName::parse(&q.name).is_ok()
+                queue::is_request_queue(&q.name)
                     || q.name == names::REJECTED_QUEUE
                     || q.name.starts_with(names::HELD_QUEUE_PREFIX)
             })
             .map(|q| QueueLine {
+                dialect: dialect(&q.name),
+                max_priority: q.max_priority(),
                 publish_rate: q.publish_rate(),
                 deliver_rate: q.deliver_rate(),
                 no_consumer: rules::starved(q.messages_ready, q.consumers)
-                    && QueueName::parse(&q.name).is_ok(),
+                    && queue::is_request_queue(&q.name),
                 replicas: q
                     .members
                     .iter()
@@ -84,6 +102,8 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
                 let ch = s.channel().await?;
                 if let Some((ready, consumers)) = topology::peek_counts(&ch, name).await? {
                     out.push(QueueLine {
+                        dialect: dialect(name),
+                        max_priority: None,
                         name: name.clone(),
                         ready: ready.into(),
                         unacked: 0,
@@ -106,8 +126,8 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
         return print_json(&lines).map(|_| 0);
     }
     println!(
-        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9}  {:<7} NODE (REPLICAS, * = down)",
-        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s", "TYPE"
+        "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9} {:>4}  {:<7} NODE (REPLICAS, * = down)",
+        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s", "PRIO", "TYPE"
     );
     for q in &lines {
         let replicas = if q.replicas.is_empty() {
@@ -116,13 +136,16 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
             format!(" ({})", q.replicas.join(" "))
         };
         println!(
-            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1}  {:<7} {}{}{}",
+            "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1} {:>4}  {:<7} {}{}{}",
             line(&q.name),
             q.ready,
             q.unacked,
             q.consumers,
             q.publish_rate,
             q.deliver_rate,
+            q.max_priority
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
             line(q.kind.as_deref().unwrap_or("?")),
             line(q.node.as_deref().unwrap_or("?")),
             line(&replicas),
@@ -151,7 +174,7 @@ async fn live_counts(ctx: &Context, mut lines: Vec<QueueLine>) -> Vec<QueueLine>
                 q.ready = ready.into();
                 q.consumers = consumers.into();
                 q.no_consumer =
-                    rules::starved(q.ready, q.consumers) && QueueName::parse(&q.name).is_ok();
+                    rules::starved(q.ready, q.consumers) && queue::is_request_queue(&q.name);
             }
             _ => match s.channel().await {
                 Ok(c) => ch = c,
@@ -539,7 +562,9 @@ pub async fn retry(ctx: &Context, uuid: &str) -> Result<u8> {
 }
 
 pub async fn cancel(ctx: &Context, queue: &str, uuid: &str) -> Result<u8> {
-    QueueName::parse(queue)?;
+    if !crate::protocol::queue::is_request_queue(queue) {
+        QueueName::parse(queue)?;
+    }
     let s = session(ctx, "cancel").await?;
     let outcome = act::cancel(&s, queue, Some(uuid), "")
         .await

@@ -5,6 +5,7 @@
 //! as it is there, so that britney and the result readers work unchanged. adtop's additions live
 //! on `adtop.*` names ([`names`]) or inside an `adtop` object of a compatible message.
 
+pub mod debci;
 pub mod exitcode;
 pub mod layout;
 pub mod messages;

@@ -32,6 +32,10 @@ pub const H_SOURCE_QUEUE: &str = "x-adtop-source-queue";
 pub const H_WORKER: &str = "x-adtop-worker";
 /// Header on a rejected message: when (RFC 3339).
 pub const H_REJECTED_AT: &str = "x-adtop-rejected-at";
+/// Header on a debci request: the job's uuid in adtop's views. A debci body carries no uuid,
+/// so a worker derives one from queue and body (a redelivery is the same job); `adtop retry`
+/// sets a new one, so that the same run id runs again.
+pub const H_UUID: &str = "x-adtop-uuid";
 
 /// Store container of the time-ordered results index.
 pub const INDEX_CONTAINER: &str = "adtop-index";

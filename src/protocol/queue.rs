@@ -62,6 +62,10 @@ impl QueueName {
 
     pub fn parse(name: &str) -> Result<Self, QueueNameError> {
         let bad = || QueueNameError::NotARequestQueue(name.to_string());
+        // debci's `debci-tests-<arch>-<backend>` would read as context `tests`: it is not ours.
+        if super::debci::DebciQueue::is_debci(name) {
+            return Err(bad());
+        }
         let rest = name.strip_prefix("debci-").ok_or_else(bad)?;
         let parts: Vec<&str> = rest.split('-').collect();
         match parts.as_slice() {
@@ -97,6 +101,11 @@ impl fmt::Display for QueueName {
     }
 }
 
+/// Is `name` a request queue of either dialect (autopkgtest-cloud's or debci's)?
+pub fn is_request_queue(name: &str) -> bool {
+    QueueName::parse(name).is_ok() || super::debci::DebciQueue::parse(name).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,10 +135,14 @@ mod tests {
             "debci-a-b-c-d",
             "debci-../x-amd64",
             "debci-Noble-amd64",
+            "debci-tests-amd64-lxc",
         ] {
             assert!(QueueName::parse(n).is_err(), "{n}");
         }
         assert!(QueueName::new("noble", "amd 64", None).is_err());
+        assert!(is_request_queue("debci-tests-amd64-lxc"));
+        assert!(is_request_queue("debci-noble-amd64"));
+        assert!(!is_request_queue("adtop.rejected"));
     }
 
     #[test]

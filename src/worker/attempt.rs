@@ -13,7 +13,7 @@ use super::control;
 use super::decide::{Alarm, Clocks, Effect};
 use super::job::{Attempt, Holding, Job};
 use super::presence::Incoming;
-use super::{Worker, hold, runner};
+use super::{Worker, debci, hold, runner};
 use crate::broker::{Session, publish};
 use crate::protocol::messages::{
     AfterStop, JobInfo, LogChunk, PRIVATE_LOGTAIL, PRIVATE_PACKAGE, StatusExtra, TestStatus,
@@ -145,7 +145,10 @@ pub async fn run(
         .tempdir()
         .context("temporary output directory")?;
     let out = dir.path().join("out");
-    let args = runner::args(&w.opts.runner, &job.req, &out, &t);
+    let args = match &job.debci {
+        Some(r) => debci::args(&w.opts.runner, r, &out, &t, &dir.path().join("keys"))?,
+        None => runner::args(&w.opts.runner, &job.req, &out, &t),
+    };
     let started = Utc::now();
     let clock = Instant::now();
     let mut clocks = Clocks::start(Duration::from_secs(t.deadline), w.opts.lease);

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use super::decide::{self, Announce, StoreNext};
 use super::job::{Attempt, Holding, Job};
 use super::life::{self, STORE_RETRY_MAX};
-use super::{Flow, Worker, hold, results};
+use super::{Flow, Worker, debci, hold, results};
 use crate::broker::{Backoff, Session, publish};
 use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
 use crate::protocol::{Request, layout, names};
@@ -47,6 +47,11 @@ pub async fn deliver(
     let staging = w.opts.spool.staging()?;
     let files = pack(&job.req, &a, staging.path()).await?;
     let entry = describe(w, job, &a, attempts, files);
+    // debci's collector gets its tarball first; if the broker does not take it, nothing is
+    // acknowledged and the request runs again.
+    if !debci::publish_result(w, session, job, &a).await {
+        return Ok(Flow::Reconnect);
+    }
     count(w, &entry);
     tracing::info!(
         "{}: finished with exit code {} ({})",

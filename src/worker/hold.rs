@@ -30,7 +30,7 @@ async fn already_stored(store: &crate::store::Store, uuid: &str, body: &[u8]) ->
     }
 }
 
-fn header(props: &BasicProperties, key: &str) -> Option<String> {
+pub(crate) fn header(props: &BasicProperties, key: &str) -> Option<String> {
     props
         .headers()
         .as_ref()
@@ -88,7 +88,7 @@ pub async fn hold(
         &[
             (names::H_SOURCE_QUEUE, source_queue.to_string()),
             (names::H_WORKER, worker_id.to_string()),
-            ("x-adtop-uuid", uuid.to_string()),
+            (names::H_UUID, uuid.to_string()),
         ],
     );
     if let Some(p) = priority {
@@ -162,7 +162,7 @@ pub async fn requeue_held(
             .map_err(BrokerError::amqp("return held"))?;
             break;
         };
-        if let (Some(store), Some(uuid)) = (store, header(&d.properties, "x-adtop-uuid"))
+        if let (Some(store), Some(uuid)) = (store, header(&d.properties, names::H_UUID))
             && already_stored(store, &uuid, &d.data).await
         {
             tracing::info!(
@@ -173,7 +173,11 @@ pub async fn requeue_held(
                 .map_err(BrokerError::amqp("ack held"))?;
             continue;
         }
-        let mut props = publish::persistent();
+        // The uuid goes along: a debci body has none of its own (see [`names::H_UUID`]).
+        let mut props = match header(&d.properties, names::H_UUID) {
+            Some(uuid) => publish::with_headers(publish::persistent(), &[(names::H_UUID, uuid)]),
+            None => publish::persistent(),
+        };
         if let Some(p) = d.properties.priority() {
             props = props.with_priority(*p);
         }

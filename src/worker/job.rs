@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
 use tempfile::TempDir;
 
+use crate::protocol::debci::DebciRequest;
 use crate::protocol::{ExitCode, QueueName, Request};
 
 /// Where the request is while its test runs.
@@ -23,9 +24,38 @@ pub struct Job {
     /// The body as the results index records it ([`super::validate::index_body`]).
     pub index_body: String,
     pub priority: Option<u8>,
-    pub queue: QueueName,
+    pub queue: JobQueue,
     pub uuid: String,
     pub received: DateTime<Utc>,
+    /// A request of debci's dialect ([`super::debci`]): run with its options, and its result
+    /// also published to debci's results queue.
+    pub debci: Option<DebciRequest>,
+}
+
+/// Where a job came from: the queue's name (what a requeue or a hold sends it back to) and
+/// the release and architecture it runs for. For autopkgtest-cloud's queues both come from
+/// the name; for debci's, the suite is in the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQueue {
+    pub name: String,
+    pub release: String,
+    pub arch: String,
+}
+
+impl From<&QueueName> for JobQueue {
+    fn from(q: &QueueName) -> Self {
+        Self {
+            name: q.to_string(),
+            release: q.release.clone(),
+            arch: q.arch.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
 }
 
 /// One attempt's result.

@@ -18,8 +18,8 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 
 use super::attempt::{self, End};
 use super::decide::{self, AfterAttempt, Receive, Rejection};
-use super::job::{Attempt, Holding, Job};
-use super::{Flow, Worker, control, deliver, hold, validate};
+use super::job::{Attempt, Holding, Job, JobQueue};
+use super::{Flow, Worker, control, debci, deliver, hold, validate};
 use crate::broker::{Session, publish};
 use crate::protocol::messages::AfterStop;
 use crate::protocol::names;
@@ -36,7 +36,7 @@ pub async fn handle(
     intake: Intake<'_>,
     d: Delivery,
 ) -> Result<Flow> {
-    let job = match receive(&d) {
+    let job = match receive(w, &d) {
         Ok(job) => job,
         Err(why) => {
             let queue = d.routing_key.to_string();
@@ -80,8 +80,12 @@ pub async fn handle(
     flow
 }
 
-/// Steps 1 and 2 of the life: read the delivery into a job, or say why not.
-fn receive(d: &Delivery) -> Result<Job, Rejection> {
+/// Steps 1 and 2 of the life: read the delivery into a job, or say why not. A delivery from
+/// one of debci's queues is read in debci's dialect ([`debci::receive`]).
+fn receive(w: &Worker, d: &Delivery) -> Result<Job, Rejection> {
+    if let Some(job) = debci::receive(&w.opts, d) {
+        return job;
+    }
     let (req, queue) = validate::validate(d.routing_key.as_str(), &d.data)?;
     let uuid = req
         .params
@@ -93,9 +97,10 @@ fn receive(d: &Delivery) -> Result<Job, Rejection> {
         body: d.data.clone(),
         priority: *d.properties.priority(),
         req,
-        queue,
+        queue: JobQueue::from(&queue),
         uuid,
         received: Utc::now(),
+        debci: None,
     })
 }
 
@@ -299,7 +304,8 @@ pub async fn requeue(w: &Worker, session: &Session, job: &Job, holding: Holding)
             .context("requeue request")?;
         }
         Holding::Held { source_queue } => {
-            let mut props = publish::persistent();
+            let mut props =
+                publish::with_headers(publish::persistent(), &[(names::H_UUID, job.uuid.clone())]);
             if let Some(p) = job.priority {
                 props = props.with_priority(p);
             }

@@ -23,6 +23,7 @@
 pub mod attempt;
 pub mod classify;
 pub mod control;
+pub mod debci;
 pub mod decide;
 pub mod deliver;
 pub mod hold;
@@ -63,6 +64,8 @@ pub struct WorkerOptions {
     pub releases: Vec<String>,
     pub contexts: Vec<String>,
     pub queues: Vec<QueueName>,
+    /// debci's queues this worker serves besides autopkgtest-cloud's ([`debci`]).
+    pub debci: debci::DebciOptions,
     pub broker_url: String,
     pub queue_cfg: QueueConfig,
     pub store: Store,
@@ -76,6 +79,15 @@ pub struct WorkerOptions {
     pub reclaim_after: Duration,
     pub attempts: u32,
     pub retry_delay: (Duration, Duration),
+}
+
+impl WorkerOptions {
+    /// Every request queue this worker consumes: autopkgtest-cloud's, then debci's.
+    pub fn queue_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.queues.iter().map(ToString::to_string).collect();
+        names.extend(self.debci.queues.iter().cloned());
+        names
+    }
 }
 
 /// What the heartbeat reports; shared between the job loop and the heartbeat task.
@@ -274,7 +286,9 @@ impl Worker {
                 Ok(flow) => flow,
                 Err(e) => {
                     // A queue declared with other arguments will not fix itself: stop loudly.
-                    if let Some(BrokerError::Mismatch { .. }) = e.downcast_ref::<BrokerError>() {
+                    if let Some(BrokerError::Mismatch { .. } | BrokerError::Conflict { .. }) =
+                        e.downcast_ref::<BrokerError>()
+                    {
                         return Err(e);
                     }
                     tracing::warn!("broker session ended: {e:#}");
@@ -321,6 +335,18 @@ impl Worker {
         for q in &self.opts.queues {
             topology::declare_request_queue(&session.confirm, &q.to_string(), &self.opts.queue_cfg)
                 .await?;
+        }
+        if !self.opts.debci.queues.is_empty() {
+            for q in &self.opts.debci.queues {
+                topology::declare_request_queue(
+                    &session.confirm,
+                    q,
+                    &topology::debci_queue_config(),
+                )
+                .await?;
+            }
+            // As debci's worker does before it consumes (`amqp-declare-queue --durable`).
+            topology::declare_plain_queue(&session.confirm, &self.opts.debci.results_queue).await?;
         }
         presence::listen_control(session, &self.opts.id, self.incoming_tx.clone()).await?;
         self.fast.send_replace(Some(session.fast.clone()));
@@ -450,15 +476,14 @@ impl Worker {
 
     /// Consume every queue, in a per-worker shuffled order so that no queue is always first.
     async fn consume(&self, ch: &Channel) -> Result<Vec<Consumer>> {
-        let mut queues = self.opts.queues.clone();
+        let mut queues = self.opts.queue_names();
         let seed = uuid::Uuid::new_v4().as_u128();
         if !queues.is_empty() {
             let len = queues.len();
             queues.rotate_left(usize::try_from(seed % len as u128).unwrap_or(0));
         }
         let mut out = Vec::new();
-        for q in queues {
-            let name = q.to_string();
+        for name in queues {
             let tag = format!("{}:{name}", self.opts.id);
             let c = ch
                 .basic_consume(

@@ -35,7 +35,7 @@ pub fn heartbeat(opts: &WorkerOptions, shared: &Shared) -> Heartbeat {
         arch: opts.arch.clone(),
         releases: opts.releases.clone(),
         contexts: opts.contexts.clone(),
-        queues: opts.queues.iter().map(ToString::to_string).collect(),
+        queues: opts.queue_names(),
         state,
         job,
         done,

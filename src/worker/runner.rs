@@ -70,11 +70,7 @@ pub fn args(cfg: &RunnerConfig, req: &Request, out: &Path, t: &JobTimeouts) -> V
         }
         a.push("--apt-upgrade".into());
     }
-    a.push(format!("--timeout-short={}", t.short));
-    a.push(format!("--timeout-install={}", t.install));
-    a.push(format!("--timeout-test={}", t.test));
-    a.push(format!("--timeout-copy={}", t.copy));
-    a.push(format!("--timeout-build={}", t.build));
+    a.extend(timeouts(t));
     for e in &p.env {
         a.push(format!("--env={e}"));
     }
@@ -84,11 +80,28 @@ pub fn args(cfg: &RunnerConfig, req: &Request, out: &Path, t: &JobTimeouts) -> V
     if let Some(name) = &p.testname {
         a.push(format!("--test-name={name}"));
     }
-    match &cfg.source_dir {
+    a.extend(target(cfg, &req.package));
+    a
+}
+
+/// autopkgtest's `--timeout-*` options.
+pub fn timeouts(t: &JobTimeouts) -> Vec<String> {
+    vec![
+        format!("--timeout-short={}", t.short),
+        format!("--timeout-install={}", t.install),
+        format!("--timeout-test={}", t.test),
+        format!("--timeout-copy={}", t.copy),
+        format!("--timeout-build={}", t.build),
+    ]
+}
+
+/// The end of the command line: what to test, `--`, the virtualisation server.
+pub fn target(cfg: &RunnerConfig, package: &str) -> Vec<String> {
+    let mut a = vec![match &cfg.source_dir {
         // The trailing slash tells autopkgtest this is an unbuilt source tree.
-        Some(dir) => a.push(format!("{}/", dir.join(&req.package).display())),
-        None => a.push(req.package.clone()),
-    }
+        Some(dir) => format!("{}/", dir.join(package).display()),
+        None => package.to_string(),
+    }];
     a.push("--".into());
     a.extend(cfg.virt.iter().cloned());
     a
