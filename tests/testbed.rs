@@ -1,7 +1,8 @@
 //! Requests run in a real, throwaway testbed: autopkgtest's `unshare` server on a tarball built
 //! by `adtop testbed build` (scripts/test.sh builds it once and caches it in
 //! /var/cache/adtop-tests/testbeds, or ADTOP_TEST_TESTBEDS). Nothing here installs packages
-//! on this host, so these tests run beside the `null`-server ones.
+//! on this host, so these tests run beside the `null`-server ones: scripts/test.sh runs this
+//! binary on its own and skips `in_testbed_` in the main run (every test here is named so).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -46,7 +47,8 @@ fn installed_on_host(pkg: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_dependency_missing_on_the_host_is_installed_only_in_the_testbed_and_failures_fail() {
+async fn in_testbed_a_dependency_missing_on_the_host_is_installed_only_in_the_testbed_and_failures_fail()
+ {
     assert!(
         !installed_on_host("figlet"),
         "figlet must not be installed on this host for this test"
@@ -75,7 +77,7 @@ async fn a_dependency_missing_on_the_host_is_installed_only_in_the_testbed_and_f
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_worker_refuses_a_missing_testbed_and_says_how_to_build_it() {
+async fn in_testbed_a_worker_refuses_a_missing_testbed_and_says_how_to_build_it() {
     let mut h = Harness::new("tbmissing", &config("")).await;
     h.no_autopkgtest = true;
     let out = h.adtop(&[
@@ -128,7 +130,7 @@ async fn heartbeat_where(h: &Harness, id: &str, ok: impl Fn(&Heartbeat) -> bool)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_broken_testbed_stops_the_worker_after_n_failures_until_resumed() {
+async fn in_testbed_a_broken_testbed_stops_the_worker_after_n_failures_until_resumed() {
     let mut h = Harness::new("tbbroken", &config("testbed_failure_limit = 2\n")).await;
     h.no_autopkgtest = true;
     h.declare_common().await;
@@ -304,7 +306,7 @@ fn archive() -> Archive {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_trigger_is_pinned_from_the_proposed_pocket_and_nothing_else_is() {
+async fn in_testbed_a_trigger_is_pinned_from_the_proposed_pocket_and_nothing_else_is() {
     let a = archive();
     // The deployment's archive comes in through --add-apt-source, before autopkgtest derives
     // the pocket's sources from every source line; Debian's stable pocket is proposed-updates.
