@@ -337,3 +337,82 @@ async fn in_testbed_a_trigger_is_pinned_from_the_proposed_pocket_and_nothing_els
     drop(a);
     h.cleanup().await;
 }
+
+/// `update` rebuilds as the testbed was built, aside, then renames: a reader that opened the
+/// old tarball keeps reading the old one. (mmdebstrap is replaced by a script on PATH here;
+/// the real one builds the cached testbed the other tests use.)
+#[test]
+fn in_testbed_update_rebuilds_aside_and_renames_over_the_old_tarball() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let script = fake.join("mmdebstrap");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"I: building $*\" >&2\necho \"args: $*\" > \"$5\"\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let tb = dir.path().join("testbeds");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[testbed]\ndir = \"{}\"\n", tb.display())).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let adtop = |args: &[&str]| {
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    adtop(&[
+        "testbed",
+        "build",
+        "sid",
+        "--arch",
+        "arm64",
+        "--include",
+        "python3",
+        "--mirror",
+        "http://mirror.example/debian",
+    ]);
+    let tarball = tb.join("sid-arm64.tar.gz");
+    let mut old = std::fs::File::open(&tarball).unwrap();
+    let first = std::fs::read_to_string(&tarball).unwrap();
+    assert!(
+        first.contains("--include=build-essential,debhelper,python3 sid")
+            && first.contains("http://mirror.example/debian"),
+        "{first}"
+    );
+    adtop(&["testbed", "update"]);
+    let mut kept = String::new();
+    old.read_to_string(&mut kept).unwrap();
+    assert_eq!(kept, first, "the open tarball changed under its reader");
+    let second = std::fs::read_to_string(&tarball).unwrap();
+    // Same spec, but written to a new file (the temporary name differs each build).
+    assert_ne!(second, first);
+    assert!(second.contains("http://mirror.example/debian"), "{second}");
+    let names: Vec<String> = std::fs::read_dir(&tb)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left behind: {names:?}");
+    let list = adtop(&["testbed", "list"]);
+    assert!(list.contains("sid") && list.contains("arm64"), "{list}");
+}
