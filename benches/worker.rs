@@ -406,6 +406,7 @@ async fn bare_loop(b: &mut Bench, n: usize) -> Result<(Duration, Option<(f64, f6
         source_dir: None,
         extra_args: Vec::new(),
         setup_commands: Vec::new(),
+        pocket: "proposed".into(),
     };
     let t = Policy::load(&WorkerConfig::default())?.timeouts("bench-noop", ARCH, "bench");
     let args = runner::args(&cfg, &req, &b.dir.path().join("bare-out"), &t);

@@ -12,7 +12,7 @@ say() { printf '\n== %s\n' "$*"; }
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
-packages=(autopkgtest debhelper tmux rabbitmq-server procps)
+packages=(autopkgtest debhelper tmux rabbitmq-server procps mmdebstrap uidmap apt-utils dpkg-dev python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,6 +50,15 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
+# autopkgtest's unshare server maps the testbed's users through a subordinate id range.
+user="$(id -un)"
+for f in /etc/subuid /etc/subgid; do
+  if ! grep -q "^$user:" "$f" 2>/dev/null; then
+    say "adding a subordinate id range for $user to $f"
+    echo "$user:100000:65536" | $sudo tee -a "$f" >/dev/null
+  fi
+done
+
 say "starting the test Swift (scripts/swift.sh)"
 eval "$(./scripts/swift.sh start)"
 # Swift tests fail rather than skip when the Swift this script started is not there.
@@ -76,7 +85,40 @@ else
   exit 1
 fi
 
-say "cargo test"
-# Test binaries run one after another (the broker-restart test needs the broker to itself);
-# inside a binary, tests that run autopkgtest take turns (the dpkg lock).
-cargo test --all-features --quiet 2>&1 | tee target/test.log
+say "cargo test --no-run"
+# Compile every test binary once, before two cargo processes run them side by side.
+cargo test --all-features --quiet --no-run
+
+# The testbed tests (tests/testbed.rs) run requests in a throwaway unshare testbed built by
+# `adtop testbed build`; the tarball is cached here between runs and rebuilt when a day old.
+export ADTOP_TEST_TESTBEDS=/var/cache/adtop-tests/testbeds
+$sudo mkdir -p "$ADTOP_TEST_TESTBEDS"
+tb_config="$(mktemp)"
+printf '[testbed]\ndir = "%s"\n' "$ADTOP_TEST_TESTBEDS" > "$tb_config"
+tarball="$ADTOP_TEST_TESTBEDS/bookworm-amd64.tar.gz"
+if [ -z "$(find "$tarball" -mmin -1440 2>/dev/null)" ] || [ ! -f "$ADTOP_TEST_TESTBEDS/testbeds.json" ]; then
+  say "building the bookworm testbed (cached in $ADTOP_TEST_TESTBEDS)"
+  ./target/debug/adtop --config "$tb_config" testbed build bookworm --arch amd64 \
+    --mirror http://deb.debian.org/debian
+fi
+rm -f "$tb_config"
+
+say "cargo test (the testbed tests in parallel, log in target/test-testbed.log)"
+# They install nothing on this host (no dpkg lock), so they run beside the rest.
+cargo test --all-features --quiet --test testbed > target/test-testbed.log 2>&1 &
+testbed_pid=$!
+# Test binaries run one after another; inside a binary, tests that run autopkgtest take turns
+# (the dpkg lock). The broker-restart test restarts the broker everyone uses: it runs alone, last.
+status=0
+cargo test --all-features --quiet -- --skip in_testbed_ --skip a_broker_restart_ 2>&1 \
+  | tee target/test.log || status=$?
+testbed_status=0
+wait "$testbed_pid" || testbed_status=$?
+say "testbed tests"
+cat target/test-testbed.log
+say "the broker restart test (alone)"
+restart_status=0
+cargo test --all-features --quiet --test broker_restart 2>&1 | tee -a target/test.log || restart_status=$?
+if [ "$status" != 0 ] || [ "$testbed_status" != 0 ] || [ "$restart_status" != 0 ]; then
+  exit 1
+fi

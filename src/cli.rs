@@ -24,7 +24,7 @@ pub enum Dialect {
 runs them on workers with the real autopkgtest (`adtop worker`), stores results in autopkgtest-cloud's \
 layout, and gives operators a console (`adtop`, no subcommand).\n\n\
 Configuration: $XDG_CONFIG_HOME/adtop/config.toml (or --config), then ADTOP_* environment variables, then flags.",
-    after_help = "Examples:\n  adtop submit hello --release noble --arch amd64 --trigger hello/2.10-3\n  adtop worker --arch amd64 --release noble --virt null\n  adtop                      # the console"
+    after_help = "Examples:\n  adtop testbed build bookworm\n  adtop worker --arch amd64 --release bookworm --testbed bookworm\n  adtop submit hello --release bookworm --arch amd64 --trigger hello/2.10-3\n  adtop                      # the console"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -171,6 +171,22 @@ pub enum Command {
     Submit(SubmitArgs),
     /// Consume queues, run autopkgtest, store and announce results
     Worker(WorkerArgs),
+    /// Throwaway testbeds for autopkgtest's unshare server: build, list, update
+    #[command(
+        long_about = "Throwaway testbeds: rootfs tarballs built by mmdebstrap that autopkgtest's `unshare` \
+server unpacks afresh for every test, inside a user namespace (no daemon, no VM). A test's dependencies \
+are installed there and gone afterwards; the worker's host is untouched.\n\n\
+`adtop worker --testbed RELEASE` runs every request in the testbed built for RELEASE and the worker's \
+architecture. Tarballs and their registry (testbeds.json) live in [testbed] dir \
+[default: $XDG_DATA_HOME/adtop/testbeds].\n\n\
+Needs mmdebstrap (apt-get install mmdebstrap) and, for the user running the worker (root too), a \
+subordinate id range in /etc/subuid and /etc/subgid, e.g. `root:100000:65536`.",
+        after_help = "Examples:\n  adtop testbed build bookworm\n  adtop testbed build unstable --arch amd64 --mirror http://deb.debian.org/debian --include python3\n  adtop testbed list\n  adtop testbed update           # rebuild every testbed in place (e.g. daily from cron)"
+    )]
+    Testbed {
+        #[command(subcommand)]
+        action: TestbedAction,
+    },
     /// Move a worker's held requests back to their queues (for a worker that will not return)
     RequeueHeld {
         /// The worker id, as its heartbeats show it
@@ -210,6 +226,41 @@ pub struct ResultsDbArgs {
     /// Publish at most this often, in seconds, and only when something changed
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub publish_every: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestbedAction {
+    /// Build the testbed tarball for RELEASE with mmdebstrap and record it
+    Build {
+        /// Release (suite) to build, e.g. bookworm or unstable
+        release: String,
+        /// Architecture [default: [worker] arch, else this host's]
+        #[arg(long, value_name = "A")]
+        arch: Option<String>,
+        /// Mirror URL [default: [testbed] mirror, else mmdebstrap's, http://deb.debian.org/debian]
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// More packages to install, comma-separated (build-essential and debhelper always are)
+        #[arg(long, value_name = "PKGS", value_delimiter = ',')]
+        include: Vec<String>,
+        /// Where the tarball goes [default: <testbed dir>/<release>-<arch>.tar.gz]
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+    /// Every recorded testbed with its age, path and size
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild testbeds in place as they were built (all, or RELEASE); a running test is
+    /// undisturbed: the new tarball is built aside and renamed over the old one
+    Update {
+        /// Only this release
+        release: Option<String>,
+        /// Only this architecture
+        #[arg(long, value_name = "A")]
+        arch: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,8 +419,12 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "QUEUE")]
     pub debci_results_queue: Option<String>,
     /// Virtualisation server and its arguments after autopkgtest's `--`: 'null', 'lxc …', 'qemu …'
-    #[arg(long, value_name = "'SERVER ARGS'")]
+    #[arg(long, value_name = "'SERVER ARGS'", conflicts_with = "testbed")]
     pub virt: Option<String>,
+    /// Run every request in the testbed built for RELEASE (`adtop testbed build RELEASE`) with
+    /// autopkgtest's unshare server; the worker refuses to start when it is missing
+    #[arg(long, value_name = "RELEASE")]
+    pub testbed: Option<String>,
     /// Run a request for package P as `autopkgtest DIR/P/` instead of fetching its source
     #[arg(long, value_name = "DIR")]
     pub source_dir: Option<PathBuf>,

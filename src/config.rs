@@ -28,6 +28,42 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub debci: DebciConfig,
     pub console: ConsoleConfig,
+    pub testbed: TestbedConfig,
+}
+
+/// Testbeds built by `adtop testbed build` (mmdebstrap tarballs for autopkgtest's `unshare`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestbedConfig {
+    /// Where tarballs and their registry live [default: `$XDG_DATA_HOME/adtop/testbeds`].
+    pub dir: Option<PathBuf>,
+    /// A worker warns when its testbed is older than this many hours (debci and
+    /// autopkgtest-cloud rebuild theirs daily).
+    pub max_age_hours: u64,
+    /// Mirror for `adtop testbed build` when `--mirror` is not given [default: mmdebstrap's,
+    /// deb.debian.org].
+    pub mirror: Option<String>,
+    /// Packages every testbed gets besides build-essential and debhelper.
+    pub include: Vec<String>,
+}
+
+impl Default for TestbedConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            max_age_hours: 48,
+            mirror: None,
+            include: Vec::new(),
+        }
+    }
+}
+
+impl TestbedConfig {
+    pub fn dir(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| data_dir().join("testbeds"))
+    }
 }
 
 /// A debci deployment's queues (see `docs/debci.md`): what a worker serves in debci's dialect
@@ -107,6 +143,15 @@ pub struct WorkerConfig {
     pub setup_commands: Vec<String>,
     /// Where finished results wait until they are stored and announced.
     pub spool: Option<PathBuf>,
+    /// Run every request in the testbed built for this release (`adtop testbed build`), with
+    /// autopkgtest's `unshare` server; instead of `virt`.
+    pub testbed: Option<String>,
+    /// After this many requests in a row end in a testbed failure with no test run, the
+    /// worker takes no more until an operator resumes it (`adtop resume WORKER`); 0: never.
+    pub testbed_failure_limit: u32,
+    /// The pocket triggers are pinned from on a real testbed (`--apt-pocket=POCKET=src:…`):
+    /// `proposed` as on Ubuntu; Debian stable releases have `proposed-updates`.
+    pub proposed_pocket: String,
     pub heartbeat_interval: u64,
     pub status_interval: u64,
     /// Seconds a request may stay unacknowledged before it is moved to the worker's held queue;
@@ -139,6 +184,9 @@ impl Default for WorkerConfig {
             extra_args: Vec::new(),
             setup_commands: Vec::new(),
             spool: None,
+            testbed: None,
+            testbed_failure_limit: 3,
+            proposed_pocket: "proposed".into(),
             heartbeat_interval: 5,
             status_interval: 10,
             lease: 25 * 60,

@@ -7,6 +7,9 @@
 //! - [`config`]: the configuration file and its defaults.
 //! - [`broker`]: AMQP sessions, topology, confirmed publishing, the management API.
 //! - [`store`]: the result store (local directory or Swift) and the spool.
+//! - [`testbed`]: throwaway testbeds (`adtop testbed build|list|update`, mmdebstrap tarballs
+//!   for autopkgtest's `unshare` server) and the rule that tells a broken testbed from a
+//!   failing package.
 //! - [`controller`]: `adtop submit` (validation, duplicate checks, routing, the batch report)
 //!   and [`controller::look`], browsing queues and pinging workers without changing anything.
 //! - [`worker`]: the job loop that runs autopkgtest and never loses a request.
@@ -30,4 +33,5 @@ pub mod ops;
 pub mod protocol;
 pub mod resultsdb;
 pub mod store;
+pub mod testbed;
 pub mod worker;

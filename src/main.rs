@@ -7,7 +7,7 @@ use std::time::Duration;
 use adtop::broker::{self, Session};
 use adtop::cli::{
     Cli, Command, ConsoleArgs, DeclareArgs, Dialect, Global, QueuesAction, ResultsDbArgs,
-    SubmitArgs, WorkerArgs,
+    SubmitArgs, TestbedAction, WorkerArgs,
 };
 use adtop::config::{self, Config};
 use adtop::controller::submit;
@@ -219,6 +219,11 @@ async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Submit(args)) => submit_cmd(&r, args).await,
         Some(Command::Worker(args)) => worker_cmd(&r, args).await,
         Some(Command::ResultsDb(args)) => results_db_cmd(&r, args).await,
+        Some(Command::Testbed { action }) => {
+            tokio::task::spawn_blocking(move || testbed_cmd(&r, action))
+                .await
+                .context("testbed command")?
+        }
         Some(Command::RequeueHeld { worker }) => {
             let s = Session::open(&r.broker, "adtop requeue-held").await?;
             let get = s.channel().await?;
@@ -386,6 +391,151 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
     };
     let ended = submit::submit_lines(opts, &mut lines, &mut report).await;
     report.finish(ended)
+}
+
+/// This host's Debian architecture, from dpkg.
+fn host_arch() -> Option<String> {
+    let out = std::process::Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .ok()?;
+    let a = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !a.is_empty()).then_some(a)
+}
+
+/// Build one testbed with a progress display, then record it.
+fn build_testbed(dir: &std::path::Path, spec: &adtop::testbed::Spec) -> Result<()> {
+    use std::io::IsTerminal;
+    let started = std::time::Instant::now();
+    let pb = if std::io::stderr().is_terminal() {
+        let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {msg}") {
+            pb.set_style(style);
+        }
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let plain = pb.is_hidden();
+    eprintln!(
+        "adtop: building the {}/{} testbed into {} (mmdebstrap)",
+        spec.release,
+        spec.arch,
+        spec.output.display()
+    );
+    let entry = adtop::testbed::build::build(spec, &mut |line| {
+        if plain {
+            eprintln!("  {line}");
+        } else {
+            pb.set_message(line.to_string());
+        }
+    });
+    pb.finish_and_clear();
+    let entry = entry?;
+    let mut reg = adtop::testbed::Registry::load(dir)?;
+    reg.upsert(entry.clone());
+    reg.save(dir)?;
+    eprintln!(
+        "adtop: built {} ({} MiB) in {}s",
+        entry.path.display(),
+        entry.size >> 20,
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
+fn testbed_cmd(r: &Resolved, action: TestbedAction) -> Result<u8> {
+    use adtop::testbed::{Registry, Spec, registry};
+    let tc = &r.config.testbed;
+    let dir = tc.dir();
+    match action {
+        TestbedAction::Build {
+            release,
+            arch,
+            mirror,
+            include,
+            output,
+        } => {
+            let arch = arch
+                .or(r.config.worker.arch.clone())
+                .or_else(host_arch)
+                .context("give --arch (this host's architecture could not be read from dpkg)")?;
+            let mut inc = tc.include.clone();
+            inc.extend(include.into_iter().filter(|p| !p.is_empty()));
+            let spec = Spec {
+                output: output.unwrap_or_else(|| Spec::default_output(&dir, &release, &arch)),
+                release,
+                arch,
+                mirror: mirror.or(tc.mirror.clone()),
+                include: inc,
+            };
+            build_testbed(&dir, &spec)?;
+            Ok(0)
+        }
+        TestbedAction::List { json } => {
+            let reg = Registry::load(&dir)?;
+            let now = chrono::Utc::now();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reg.testbeds)?);
+                return Ok(0);
+            }
+            if reg.testbeds.is_empty() {
+                println!(
+                    "no testbeds in {}: build one with `adtop testbed build RELEASE`",
+                    dir.display()
+                );
+                return Ok(0);
+            }
+            println!(
+                "{:<16} {:<8} {:>6} {:>8}  PATH",
+                "RELEASE", "ARCH", "AGE", "MIB"
+            );
+            for e in &reg.testbeds {
+                let age = e.age_secs(now);
+                let old = if age > tc.max_age_hours.saturating_mul(3600) {
+                    "  (older than [testbed] max_age_hours: `adtop testbed update`)"
+                } else {
+                    ""
+                };
+                let gone = if e.path.is_file() {
+                    ""
+                } else {
+                    "  (tarball missing)"
+                };
+                println!(
+                    "{:<16} {:<8} {:>6} {:>8}  {}{gone}{old}",
+                    sanitize::line(&e.release),
+                    sanitize::line(&e.arch),
+                    registry::age(age),
+                    e.size >> 20,
+                    sanitize::line(&e.path.display().to_string()),
+                );
+            }
+            Ok(0)
+        }
+        TestbedAction::Update { release, arch } => {
+            let reg = Registry::load(&dir)?;
+            let chosen: Vec<_> = reg
+                .testbeds
+                .iter()
+                .filter(|e| release.as_ref().is_none_or(|r| &e.release == r))
+                .filter(|e| arch.as_ref().is_none_or(|a| &e.arch == a))
+                .cloned()
+                .collect();
+            if chosen.is_empty() {
+                bail!(
+                    "no testbed {} in {}: build it first with `adtop testbed build RELEASE`",
+                    release.as_deref().unwrap_or("at all"),
+                    dir.display()
+                );
+            }
+            for e in &chosen {
+                build_testbed(&dir, &Spec::of(e))?;
+            }
+            Ok(0)
+        }
+    }
 }
 
 async fn results_db_cmd(r: &Resolved, a: ResultsDbArgs) -> Result<u8> {
@@ -706,13 +856,39 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
             program.display()
         );
     }
-    let virt: Vec<String> = a
-        .virt
-        .or(wc.virt.clone())
-        .unwrap_or_else(|| "null".into())
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    // A testbed from the flag beats any virt from the configuration; a --virt flag conflicts
+    // with --testbed (clap), and one in the configuration gives way to the flag.
+    let testbed = a
+        .testbed
+        .or_else(|| a.virt.is_none().then(|| wc.testbed.clone()).flatten());
+    let virt: Vec<String> = match &testbed {
+        Some(release) => {
+            let tc = &r.config.testbed;
+            let found = adtop::testbed::find(
+                &tc.dir(),
+                release,
+                &arch,
+                tc.max_age_hours.saturating_mul(3600),
+            )?;
+            adtop::testbed::check_subids()?;
+            if found.too_old {
+                tracing::warn!(
+                    "the {release}/{arch} testbed was built {} ago, more than [testbed] max_age_hours ({}h): refresh it with `adtop testbed update {release}`",
+                    adtop::testbed::registry::age(found.entry.age_secs(chrono::Utc::now())),
+                    tc.max_age_hours
+                );
+            }
+            tracing::info!("testbed {release}/{arch}: {}", found.entry.path.display());
+            adtop::testbed::virt_args(&found.entry)
+        }
+        None => a
+            .virt
+            .or(wc.virt.clone())
+            .unwrap_or_else(|| "null".into())
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    };
     let source_dir = a.source_dir.or(wc.source_dir.clone());
     if let Some(d) = &source_dir
         && !d.is_dir()
@@ -737,6 +913,7 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
             source_dir,
             extra_args: wc.extra_args.clone(),
             setup_commands: wc.setup_commands.clone(),
+            pocket: wc.proposed_pocket.clone(),
         },
         policy: Policy::load(wc)?,
         heartbeat_interval: Duration::from_secs(wc.heartbeat_interval),
@@ -744,6 +921,7 @@ fn worker_options(r: &Resolved, a: WorkerArgs) -> Result<WorkerOptions> {
         lease: Duration::from_secs(wc.lease),
         reclaim_after: Duration::from_secs(wc.reclaim_after.max(1)),
         attempts: wc.attempts,
+        testbed_failure_limit: wc.testbed_failure_limit,
         retry_delay: (
             Duration::from_secs(wc.retry_delay_min),
             Duration::from_secs(wc.retry_delay_max.max(wc.retry_delay_min)),

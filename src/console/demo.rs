@@ -57,6 +57,7 @@ pub fn heartbeat(id: &str, arch: &str, job: Option<JobInfo>, sent: DateTime<Utc>
         version: "0.1.0".into(),
         sent,
         interval: 30,
+        testbed_broken: None,
     }
 }
 

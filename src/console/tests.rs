@@ -782,3 +782,24 @@ fn a_stored_log_cut_by_the_reader_says_so_in_the_title() {
     let s = screen(&app);
     assert!(s.contains("[log cut at 16 MiB]"), "{s}");
 }
+
+#[test]
+fn a_worker_stopped_by_its_testbed_shows_testbed_broken_and_the_error() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    let mut hb = demo::heartbeat("tb-worker", "amd64", None, now);
+    hb.state = crate::protocol::messages::WorkerState::Paused;
+    hb.testbed_broken = Some("testbed failure: unexpected eof from the testbed".into());
+    app.apply(ModelEvent::Heartbeat {
+        heartbeat: Box::new(hb),
+        received: now,
+    });
+    app.view = View::Workers;
+    let text = render(&app, 200, 40).backend().to_string();
+    let row = text
+        .lines()
+        .find(|l| l.contains("tb-worker"))
+        .expect("the worker's row");
+    assert!(row.contains("testbed broken"), "{row}");
+    assert!(row.contains("testbed failure: unexpected"), "{row}");
+}

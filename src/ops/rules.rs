@@ -245,6 +245,18 @@ impl fmt::Display for Verb {
     }
 }
 
+/// What the console and `adtop workers` show as a worker's state: `testbed broken` when its
+/// testbed stopped it, else the wire name of its state.
+pub fn worker_state(h: &crate::protocol::messages::Heartbeat) -> &'static str {
+    if h.testbed_broken.is_some() {
+        TESTBED_BROKEN
+    } else {
+        state_label(h.state)
+    }
+}
+
+pub const TESTBED_BROKEN: &str = "testbed broken";
+
 /// A worker state as the console and `adtop workers` show it (the wire name).
 pub fn state_label(st: WorkerState) -> &'static str {
     match st {

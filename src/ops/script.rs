@@ -321,12 +321,20 @@ pub async fn workers(ctx: &Context, json: bool) -> Result<u8> {
             line(&w.id),
             line(&w.host),
             line(&w.arch),
-            rules::state_label(w.state),
+            rules::worker_state(w),
             health(seen, now).label(),
             w.done,
             w.failed,
             line(&job)
         );
+        if let Some(why) = &w.testbed_broken {
+            println!(
+                "  {}: {} (fix the testbed, then `adtop resume {}`)",
+                rules::TESTBED_BROKEN,
+                line(why),
+                line(&w.id)
+            );
+        }
     }
     Ok(0)
 }

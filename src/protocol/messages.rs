@@ -137,6 +137,10 @@ pub struct Heartbeat {
     pub sent: DateTime<Utc>,
     /// Seconds between heartbeats, so a reader can judge staleness without configuration.
     pub interval: u64,
+    /// The worker stopped taking requests because its testbed failed too often in a row
+    /// (state `paused`): the last testbed error. Cleared by `adtop resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testbed_broken: Option<String>,
 }
 
 /// What an operator asks a worker to do, on `adtop.control`.

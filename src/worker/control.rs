@@ -29,6 +29,11 @@ pub async fn handle(
             });
         }
         Effect::Resume => {
+            // An operator who resumes a worker stopped by a broken testbed says it is fixed.
+            w.streak = Default::default();
+            if let Ok(mut s) = w.shared.lock() {
+                s.testbed_broken = None;
+            }
             w.paused = false;
             w.set_state(if running.is_some() {
                 WorkerState::Running

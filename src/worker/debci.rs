@@ -335,6 +335,7 @@ mod tests {
             source_dir: None,
             extra_args: Vec::new(),
             setup_commands: Vec::new(),
+            pocket: "proposed".into(),
         }
     }
 

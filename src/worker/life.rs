@@ -72,12 +72,45 @@ pub async fn handle(
     );
     let flow = match run_with_retries(w, session, intake, &job, holding).await? {
         Ran::Result(holding, attempt, attempts) => {
-            deliver::deliver(w, session, &job, holding, attempt, attempts).await
+            let failure = testbed_failure(w, &attempt);
+            let flow = deliver::deliver(w, session, &job, holding, attempt, attempts).await;
+            note_testbed(w, failure);
+            flow
         }
         Ran::Stopped(flow) => Ok(flow),
     };
     clear_job(w);
     flow
+}
+
+/// On a real testbed: did the testbed, not the package, fail (exit 16 and no test ran)?
+fn testbed_failure(w: &Worker, a: &Attempt) -> Option<String> {
+    if w.opts.runner.null_testbed() {
+        return None;
+    }
+    let summary = std::fs::read(a.out().join("summary")).unwrap_or_default();
+    let summary = String::from_utf8_lossy(summary.get(..64 * 1024).unwrap_or(&summary));
+    crate::testbed::broken::testbed_failure(a.code, &summary, &a.log)
+}
+
+/// After the result is delivered: a testbed failing `testbed_failure_limit` requests in a
+/// row stops the worker taking more (it would turn its whole queue into tmpfails) until an
+/// operator resumes it; the heartbeat says why.
+fn note_testbed(w: &mut Worker, failure: Option<String>) {
+    if !w.streak.record(failure, w.opts.testbed_failure_limit) {
+        return;
+    }
+    let why = w.streak.last_error.clone().unwrap_or_default();
+    tracing::error!(
+        "testbed broken: {} requests in a row ended in a testbed failure (last: {why}); taking no more requests until an operator fixes the testbed and runs `adtop resume {}`",
+        w.streak.count,
+        w.opts.id
+    );
+    w.paused = true;
+    if let Ok(mut s) = w.shared.lock() {
+        s.testbed_broken = Some(why);
+    }
+    w.wake_heartbeat.notify_one();
 }
 
 /// Steps 1 and 2 of the life: read the delivery into a job, or say why not. A delivery from

@@ -78,6 +78,9 @@ pub struct WorkerOptions {
     /// Held requests of a worker silent this long are requeued by this one.
     pub reclaim_after: Duration,
     pub attempts: u32,
+    /// Requests in a row ending in a testbed failure before the worker stops taking any
+    /// (real testbeds only; 0: never).
+    pub testbed_failure_limit: u32,
     pub retry_delay: (Duration, Duration),
 }
 
@@ -99,6 +102,8 @@ pub struct Status {
     pub failed: u64,
     pub tmpfailed: u64,
     pub rejected: u64,
+    /// Set when the testbed failed too often in a row: the last error.
+    pub testbed_broken: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<Status>>;
@@ -195,8 +200,10 @@ pub struct Worker {
     pub incoming: mpsc::Receiver<Incoming>,
     incoming_tx: mpsc::Sender<Incoming>,
     pub signals: Signals,
-    /// Taking no new jobs (drained by an operator).
+    /// Taking no new jobs (drained by an operator, or a broken testbed).
     pub paused: bool,
+    /// Consecutive testbed failures ([`crate::testbed::broken`]).
+    pub streak: crate::testbed::broken::Streak,
     seen: peers::Seen,
 }
 
@@ -219,6 +226,7 @@ impl Worker {
             failed: 0,
             tmpfailed: 0,
             rejected: 0,
+            testbed_broken: None,
         }));
         let (fast, _) = watch::channel(None);
         let (incoming_tx, incoming) = mpsc::channel(64);
@@ -231,6 +239,7 @@ impl Worker {
             incoming_tx,
             signals,
             paused: false,
+            streak: crate::testbed::broken::Streak::default(),
             seen: peers::Seen::default(),
         }
     }

@@ -24,9 +24,17 @@ pub struct Incoming {
 
 pub fn heartbeat(opts: &WorkerOptions, shared: &Shared) -> Heartbeat {
     let s = shared.lock().map(|s| s.clone()).ok();
-    let (state, job, done, failed, tmpfailed, rejected) = match s {
-        Some(s) => (s.state, s.job, s.done, s.failed, s.tmpfailed, s.rejected),
-        None => (WorkerState::Stopping, None, 0, 0, 0, 0),
+    let (state, job, done, failed, tmpfailed, rejected, testbed_broken) = match s {
+        Some(s) => (
+            s.state,
+            s.job,
+            s.done,
+            s.failed,
+            s.tmpfailed,
+            s.rejected,
+            s.testbed_broken,
+        ),
+        None => (WorkerState::Stopping, None, 0, 0, 0, 0, None),
     };
     Heartbeat {
         id: opts.id.clone(),
@@ -45,6 +53,7 @@ pub fn heartbeat(opts: &WorkerOptions, shared: &Shared) -> Heartbeat {
         version: env!("CARGO_PKG_VERSION").to_string(),
         sent: chrono::Utc::now(),
         interval: opts.heartbeat_interval.as_secs().max(1),
+        testbed_broken,
     }
 }
 

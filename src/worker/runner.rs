@@ -25,6 +25,8 @@ pub struct RunnerConfig {
     pub extra_args: Vec<String>,
     /// Each becomes `--setup-commands <command>` (autopkgtest-cloud's `setup_command`s).
     pub setup_commands: Vec<String>,
+    /// The pocket pinned for triggers on a real testbed (`proposed`).
+    pub pocket: String,
 }
 
 /// The baseline britney asks for: the package tested without anything from -proposed.
@@ -54,7 +56,7 @@ pub fn args(cfg: &RunnerConfig, req: &Request, out: &Path, t: &JobTimeouts) -> V
     if !cfg.null_testbed() {
         if p.test_git.is_none() && (p.ppas.is_empty() || p.all_proposed.is_some()) {
             if p.all_proposed() {
-                a.push("--apt-pocket=proposed".into());
+                a.push(format!("--apt-pocket={}", cfg.pocket));
             } else {
                 let srcs: Vec<String> = p
                     .triggers
@@ -64,7 +66,7 @@ pub fn args(cfg: &RunnerConfig, req: &Request, out: &Path, t: &JobTimeouts) -> V
                     .map(|s| format!("src:{s}"))
                     .collect();
                 if !srcs.is_empty() {
-                    a.push(format!("--apt-pocket=proposed={}", srcs.join(",")));
+                    a.push(format!("--apt-pocket={}={}", cfg.pocket, srcs.join(",")));
                 }
             }
         }
@@ -278,6 +280,7 @@ mod tests {
             source_dir: None,
             extra_args: vec![],
             setup_commands: vec!["apt-get update".into()],
+            pocket: "proposed".into(),
         };
         let t = JobTimeouts {
             short: 1,

@@ -11,8 +11,6 @@ use crate::console::model::Health;
 use crate::console::theme::Role;
 use crate::console::view::View;
 
-pub use crate::ops::rules::state_label;
-
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let m = &app.model;
@@ -41,7 +39,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Fill(2),
         Constraint::Length(7),
         Constraint::Fill(2),
-        Constraint::Length(8),
+        Constraint::Length(14),
         Constraint::Fill(2),
         Constraint::Length(5),
         Constraint::Length(4),
@@ -72,11 +70,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 if !h.contexts.is_empty() {
                     releases = format!("{releases} +{}", h.contexts.join(","));
                 }
-                let job = h
-                    .job
-                    .as_ref()
-                    .map(|j| format!("{} {}", j.package, j.release))
-                    .unwrap_or_default();
+                let job = match (&h.job, &h.testbed_broken) {
+                    (Some(j), _) => format!("{} {}", j.package, j.release),
+                    // The last testbed error, where the job would be: the worker runs none.
+                    (None, Some(why)) => why.clone(),
+                    (None, None) => String::new(),
+                };
+                let (role, style) = if h.testbed_broken.is_some() && health == Health::Ok {
+                    (Role::Alert, t.style(Role::Alert))
+                } else {
+                    (role, style)
+                };
                 (
                     vec![
                         Span::styled(
@@ -87,7 +91,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Span::raw(s(&h.host)),
                         Span::raw(s(&h.arch)),
                         Span::raw(s(&releases)),
-                        Span::raw(state_label(h.state)),
+                        Span::raw(crate::ops::rules::worker_state(h)),
                         Span::raw(s(&job)),
                         Span::raw(num(h.done, 5)),
                         Span::raw(num(h.failed, 4)),
