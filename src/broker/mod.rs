@@ -27,6 +27,8 @@ pub enum BrokerError {
         "queue {queue} exists with other arguments than adtop declares ({message}); delete it (rabbitmqctl delete_queue {queue}) or choose another name"
     )]
     Conflict { queue: String, message: String },
+    #[error("lost the broker connection during {what}")]
+    Lost { what: String },
     #[error("no queue {queue} on the broker")]
     NoQueue { queue: String },
     #[error("broker operation {what} failed: {source}")]

@@ -5,7 +5,9 @@
 //! runs it ahead of older ones. Here the reader subscribes with a consumer priority above any
 //! worker's and no prefetch limit, so the broker hands it every ready message and a worker
 //! asking meanwhile gets nothing (RabbitMQ serves lower-priority consumers only while the
-//! higher ones are blocked, and an unlimited prefetch never blocks). The reader stops its
+//! higher ones are blocked). Not quite never: RabbitMQ's credit flow blocks the reader for a
+//! moment every couple of hundred deliveries, and a free worker is served then (measured in
+//! docs/PERFORMANCE.md); reads are kept rare and shared for that reason. The reader stops its
 //! subscription first, then gives everything back with one `basic.nack(multiple, requeue)`:
 //! a classic queue puts requeued messages back where they were, so the next worker takes the
 //! true head. Nothing is acknowledged, so nothing can be lost; a reader that dies mid-read
@@ -45,11 +47,63 @@ pub struct Backlog {
 
 /// Read every ready message of `queue` (at most `cap`) and give them all back in place.
 pub async fn read(session: &Session, queue: &str, cap: usize) -> Result<Backlog, BrokerError> {
+    // Two readers at once would each get part of the queue, and one would see the other's
+    // give-back out of order: one read at a time per process, and per queue across the broker.
+    let _local = LOCAL.lock().await;
+    let lock = lock(session, queue).await?;
     let ch = session.channel().await?;
     let r = read_on(&ch, queue, cap.min(READ_CAP)).await;
     // Closing the channel requeues whatever is still held (the in-flight tail), in place.
     let _ = ch.close(200, "read".into()).await;
+    let _ = lock
+        .queue_delete(lock_name(queue).as_str().into(), Default::default())
+        .await;
+    let _ = lock.close(200, "read".into()).await;
     r
+}
+
+static LOCAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn lock_name(queue: &str) -> String {
+    format!("{LOCK_PREFIX}{queue}")
+}
+
+/// Name of the exclusive queue that holds a queue's read lock on the broker.
+pub const LOCK_PREFIX: &str = "adtop.reading.";
+
+/// Take `queue`'s read lock: an exclusive queue only one connection can declare (the broker
+/// drops it when that connection ends, so a reader that dies frees it).
+async fn lock(session: &Session, queue: &str) -> Result<lapin::Channel, BrokerError> {
+    let until = tokio::time::Instant::now() + MAX_HOLD;
+    loop {
+        let ch = session.channel().await?;
+        let opts = lapin::options::QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        };
+        match ch
+            .queue_declare(
+                lock_name(queue).as_str().into(),
+                opts,
+                FieldTable::default(),
+            )
+            .await
+        {
+            Ok(_) => return Ok(ch),
+            Err(e) if tokio::time::Instant::now() >= until => {
+                return Err(BrokerError::Amqp {
+                    what: format!("wait for another reader of {queue}"),
+                    source: e,
+                });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+        if !session.alive() {
+            return Err(BrokerError::Lost {
+                what: format!("read {queue}"),
+            });
+        }
+    }
 }
 
 async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog, BrokerError> {

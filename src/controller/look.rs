@@ -28,7 +28,10 @@ pub async fn browse(
     limit: usize,
 ) -> Result<(u64, Vec<Queued>), BrokerError> {
     let b = super::backlog::read(session, queue, offset.saturating_add(limit)).await?;
-    Ok((b.total, b.messages.into_iter().skip(offset).take(limit).collect()))
+    Ok((
+        b.total,
+        b.messages.into_iter().skip(offset).take(limit).collect(),
+    ))
 }
 
 /// A heartbeat and when this process received it (its own clock: see `ops::rules`).
