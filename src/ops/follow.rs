@@ -137,3 +137,54 @@ async fn step(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that cannot exist is shown down with the reason, once, from the first check.
+    #[tokio::test]
+    async fn an_impossible_file_store_is_down_with_a_reason() {
+        let store =
+            Store::open("file:///proc/nonexistent/store", &Default::default()).expect("a URL");
+        let (tx, mut rx) = mpsc::channel(8);
+        let task = tokio::spawn(serve(store, tx));
+        let first = rx.recv().await.expect("an event");
+        let ModelEvent::Connection {
+            service: Service::Store,
+            state: ConnState::Down { reason, since },
+            ..
+        } = first
+        else {
+            panic!("{first:?}");
+        };
+        assert!(reason.contains("/proc/nonexistent/store"), "{reason}");
+        // The next checks keep the outage's start: nothing new is sent while it lasts.
+        let more = tokio::time::timeout(FOLLOW_EVERY * 2, rx.recv()).await;
+        assert!(more.is_err(), "{more:?}");
+        assert!(since <= Utc::now());
+        task.abort();
+    }
+
+    /// A fresh store (no directory yet, under one that exists) is up, with nothing in it.
+    #[tokio::test]
+    async fn a_fresh_file_store_is_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("file://{}/store", dir.path().display());
+        let store = Store::open(&url, &Default::default()).expect("a URL");
+        let (tx, mut rx) = mpsc::channel(8);
+        let task = tokio::spawn(serve(store, tx));
+        let first = rx.recv().await.expect("an event");
+        assert!(
+            matches!(
+                first,
+                ModelEvent::Connection {
+                    state: ConnState::Connected,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        task.abort();
+    }
+}
