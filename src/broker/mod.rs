@@ -32,6 +32,10 @@ pub enum BrokerError {
     Timeout { url: String, secs: u64 },
     #[error("no broker URL given")]
     NoNodes,
+    #[error("lost the broker connection during {what}")]
+    Lost { what: String },
+    #[error("no queue {queue} on the broker")]
+    NoQueue { queue: String },
     #[error("broker operation {what} failed: {source}")]
     Amqp { what: String, source: lapin::Error },
     #[error("the broker returned the message for {key}: {reply}")]

@@ -35,6 +35,29 @@ impl Filter {
 }
 
 impl App {
+    /// The queues on screen, for live depths: the Queues view's visible rows (`height` rows
+    /// from the first one drawn) or the queue whose requests are open.
+    pub fn queues_on_screen(&self, height: usize) -> Vec<String> {
+        match self.view {
+            View::Queues => {
+                let first = self.cursors[View::Queues].offset.get();
+                self.rows(View::Queues)
+                    .into_iter()
+                    .skip(first)
+                    .take(height)
+                    .filter_map(|i| self.model.queues.get(i).map(|q| q.name.clone()))
+                    .collect()
+            }
+            View::Requests => self
+                .model
+                .requests
+                .as_ref()
+                .map(|p| vec![p.queue.clone()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Indices into the view's collection, filtered and sorted as shown.
     pub fn rows(&self, view: View) -> Vec<usize> {
         let m = &self.model;

@@ -74,12 +74,21 @@ where
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut events_open = true;
     let mut dirty = true;
+    let mut on_screen = Vec::new();
     loop {
         if dirty {
             app.keep_selection(app.view);
-            terminal.draw(|f| views::draw(f, app))?;
+            let frame = terminal.draw(|f| views::draw(f, app))?;
             frames += 1;
             dirty = false;
+            // Depths of what is on screen are read live; tell the feed when that changes.
+            let shown = app.queues_on_screen(usize::from(frame.area.height));
+            if shown != on_screen {
+                on_screen = shown;
+                let _ = out.send(Outbound::Fetch(super::op::Fetch::Watch {
+                    queues: on_screen.clone(),
+                }));
+            }
         }
         tokio::select! {
             ev = events.recv(), if events_open => match ev {

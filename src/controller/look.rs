@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use lapin::options::BasicGetOptions;
 
 use crate::broker::{BrokerError, Session, publish, topology};
 use lapin::types::AMQPValue;
@@ -40,45 +39,19 @@ pub fn queued_uuid(queue: &str, body: &[u8], props: &lapin::BasicProperties) -> 
     Request::parse(body).ok().and_then(|r| r.params.uuid)
 }
 
-/// Messages `offset..offset+limit` of `queue`, and its total depth. Messages are got without
-/// acknowledgement and the channel is closed, which returns each to its place in the queue:
-/// nothing is lost and the order workers see is kept (autopkgtest-cloud browses the same way).
+/// Messages `offset..offset+limit` of `queue`, and its total depth, read without changing the
+/// queue or the order workers take it in ([`super::backlog`]).
 pub async fn browse(
     session: &Session,
     queue: &str,
     offset: usize,
     limit: usize,
 ) -> Result<(u64, Vec<Queued>), BrokerError> {
-    let ch = session.channel().await?;
-    let mut rows = Vec::new();
-    let mut total = 0u64;
-    let mut seen = 0usize;
-    let end = offset.saturating_add(limit);
-    while seen < end {
-        let got = ch
-            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
-            .await
-            .map_err(BrokerError::amqp(format!("browse {queue}")));
-        let msg = match got {
-            Ok(Some(msg)) => msg,
-            Ok(None) => break,
-            Err(e) => {
-                let _ = ch.close(200, "browsed".into()).await;
-                return Err(e);
-            }
-        };
-        total = u64::from(msg.message_count) + seen as u64 + 1;
-        if seen >= offset {
-            rows.push(Queued {
-                priority: *msg.delivery.properties.priority(),
-                uuid: queued_uuid(queue, &msg.delivery.data, &msg.delivery.properties),
-                body: msg.delivery.data,
-            });
-        }
-        seen += 1;
-    }
-    let _ = ch.close(200, "browsed".into()).await;
-    Ok((total, rows))
+    let b = super::backlog::read(session, queue, offset.saturating_add(limit)).await?;
+    Ok((
+        b.total,
+        b.messages.into_iter().skip(offset).take(limit).collect(),
+    ))
 }
 
 /// A heartbeat and when this process received it (its own clock: see `ops::rules`).

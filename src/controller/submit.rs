@@ -258,8 +258,10 @@ pub struct SubmitOptions {
 struct Target {
     /// Consumers when declared (0: warn that no worker serves it).
     consumers: u32,
-    /// Identities queued (browsed, then every one published here).
+    /// Identities queued (read once, then every one published here).
     queued: HashSet<String>,
+    /// What the duplicate check could not see (a queue deeper than it reads), said on each line.
+    unchecked: Option<String>,
 }
 
 /// The broker side of a run: the session, a confirm channel of our own, and what was learnt.
@@ -324,12 +326,16 @@ impl Publisher {
                     topology::declare_request_queue(&ch, queue, &self.opts.queue_cfg).await;
                 let _ = ch.close(200, "declared".into()).await;
                 let (_, consumers) = declared?;
-                let queued = if self.opts.allow_duplicate {
-                    HashSet::new()
+                let seen = if self.opts.allow_duplicate {
+                    dedup::Queued::default()
                 } else {
                     dedup::queued(session, queue).await?
                 };
-                Ok::<_, BrokerError>(Target { consumers, queued })
+                Ok::<_, BrokerError>(Target {
+                    consumers,
+                    queued: seen.identities,
+                    unchecked: seen.unchecked,
+                })
             }
             .await
             .map_err(|e| e.to_string());
@@ -405,8 +411,8 @@ impl Publisher {
                 return fail(outcome, Status::Duplicate, why);
             }
         }
-        let consumers = match self.target(&queue).await {
-            Ok(t) => t.consumers,
+        let (consumers, unchecked) = match self.target(&queue).await {
+            Ok(t) => (t.consumers, t.unchecked.clone()),
             Err(why) => return fail(outcome, Status::Failed, why),
         };
         let Some(ch) = &self.confirm else {
@@ -428,6 +434,8 @@ impl Publisher {
                 outcome.uuid = uuid;
                 if consumers == 0 {
                     outcome.warning = Some(format!("no worker serves {queue}"));
+                } else if unchecked.is_some() {
+                    outcome.warning = unchecked;
                 }
                 outcome
             }

@@ -9,12 +9,12 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use lapin::{Channel, Consumer};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::event::{ConnState, ModelEvent, QueueStat, Service};
 use super::op::{Fetch, OpRequest, Outbound};
 use super::rules::Verb;
-use super::{Context, act, read};
+use super::{Context, act, follow, read, reading, shared};
 use crate::broker::{Backoff, Session, topology};
 use crate::protocol::messages::{
     AuditRecord, ControlAction, Heartbeat, LogChunk, TestComplete, TestStatus,
@@ -27,28 +27,34 @@ pub trait EmbeddedWorker: Send {
     fn stop(&mut self) -> Result<String, String>;
 }
 
-/// Queued requests shown per page in the Requests view.
+/// Live depths (passive declare) of the queues on screen, this often.
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
-const STATS_EVERY: Duration = Duration::from_secs(2);
-const REQUESTS_EVERY: Duration = Duration::from_secs(3);
-const RESULTS_EVERY: Duration = Duration::from_secs(30);
+/// Every queue's figures from the management API (which lags ~5 s anyway), this often.
+const STATS_EVERY: Duration = Duration::from_secs(3);
+/// Without the management API, the queues heartbeats name are declared passively this often.
+const FALLBACK_EVERY: Duration = Duration::from_secs(5);
+/// Most queues read live at once: what fits on a screen.
+pub const MAX_LIVE: usize = 100;
 
 /// Most queues watched by passive declare. Heartbeats name queues, and anyone who can publish
 /// to `adtop.heartbeat` can name any: only request-queue names are taken, up to this many.
 pub const MAX_WATCHED_QUEUES: usize = 5000;
 
-/// How far back results and audit records are loaded at start: two days of the index.
-pub const HISTORY_DAYS: i64 = 2;
-pub const HISTORY_RESULTS: usize = 2000;
+pub use super::follow::{HISTORY_DAYS, HISTORY_RESULTS};
 
 struct Feed {
     ctx: Context,
     events: mpsc::Sender<ModelEvent>,
     queues: BTreeSet<String>,
-    /// Live (ready, consumers) from the last passive declare: the management API's lag behind,
-    /// so its figures must not overwrite these.
+    /// Live (ready, consumers) from the last passive declare of a queue on screen: the
+    /// management API lags behind, so its figures must not overwrite these.
     live: std::collections::HashMap<String, (u64, u32)>,
-    requests: Option<(String, usize, usize)>,
+    /// The queues on screen (`Fetch::Watch`).
+    on_screen: Vec<String>,
+    /// The Requests view's page, for the reader task ([`reading`]).
+    requests: watch::Sender<reading::Wanted>,
+    /// The management API answered its last call.
+    management_up: bool,
     log: Option<(String, Option<String>)>,
 }
 
@@ -62,11 +68,16 @@ pub async fn serve(
         queues: ctx.fallback_queues.iter().cloned().collect(),
         ctx,
         events,
-        requests: None,
+        requests: watch::channel(None).0,
+        on_screen: Vec::new(),
+        management_up: true,
         log: None,
         live: Default::default(),
     };
-    tokio::spawn(load_history(feed.ctx.clone(), feed.events.clone()));
+    let _follow = Abort(tokio::spawn(follow::serve(
+        feed.ctx.store.clone(),
+        feed.events.clone(),
+    )));
     let endpoint = Some(crate::broker::redact(&feed.ctx.broker_url));
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut attempt = 0u32;
@@ -116,39 +127,12 @@ pub async fn serve(
     }
 }
 
-async fn load_history(ctx: Context, events: mpsc::Sender<ModelEvent>) {
-    let endpoint = Some(ctx.store.describe());
-    match read::recent_results(&ctx.store, HISTORY_DAYS, HISTORY_RESULTS).await {
-        Ok(results) => {
-            let _ = events
-                .send(ModelEvent::Connection {
-                    service: Service::Store,
-                    state: ConnState::Connected,
-                    endpoint,
-                })
-                .await;
-            for r in results.into_iter().rev() {
-                let _ = events.send(ModelEvent::Result(Box::new(r))).await;
-            }
-        }
-        Err(e) => {
-            let state = ConnState::Down {
-                since: Utc::now(),
-                reason: format!("{e:#}"),
-            };
-            let _ = events
-                .send(ModelEvent::Connection {
-                    service: Service::Store,
-                    state,
-                    endpoint,
-                })
-                .await;
-        }
-    }
-    if let Ok(audit) = read::recent_audit(&ctx.store, HISTORY_DAYS, 500).await {
-        for r in audit.into_iter().rev() {
-            let _ = events.send(ModelEvent::Audit(r)).await;
-        }
+/// Ends a task when dropped.
+struct Abort(tokio::task::JoinHandle<()>);
+
+impl Drop for Abort {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -179,11 +163,18 @@ impl Feed {
                 .await
                 .ok();
         }
+        let _reader = Abort(tokio::spawn(reading::serve(
+            session.clone(),
+            shared::Names::default(),
+            self.requests.subscribe(),
+            self.events.clone(),
+        )));
         let mut depth = tokio::time::interval(DEPTH_EVERY);
         let mut stats = tokio::time::interval(STATS_EVERY);
-        let mut requests = tokio::time::interval(REQUESTS_EVERY);
-        let mut results = tokio::time::interval(RESULTS_EVERY);
-        results.tick().await;
+        let mut fallback = tokio::time::interval(FALLBACK_EVERY);
+        for t in [&mut depth, &mut stats, &mut fallback] {
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        }
         let mut peek = session.channel().await?;
         loop {
             tokio::select! {
@@ -214,11 +205,9 @@ impl Feed {
                         self.log = None;
                         log_consumer = None;
                     }
-                    Some(Outbound::Fetch(Fetch::Requests { queue, offset, limit })) => {
-                        self.requests = Some((queue, offset, limit));
-                        self.browse(session).await;
+                    Some(Outbound::Fetch(f @ (Fetch::Requests { .. } | Fetch::StopRequests | Fetch::Watch { .. }))) => {
+                        self.fetch(f);
                     }
-                    Some(Outbound::Fetch(Fetch::StopRequests)) => self.requests = None,
                     Some(Outbound::Op { id, operator, op }) => self.op(session, embedded, id, operator, op).await,
                     None => return Ok(()),
                 },
@@ -226,12 +215,13 @@ impl Feed {
                     if !session.alive() {
                         anyhow::bail!("lost the broker connection");
                     }
-                    peek = self.poll_depths(session, peek).await?;
+                    let live = self.live_queues();
+                    peek = self.poll_depths(session, peek, live).await?;
                 }
                 _ = stats.tick() => self.poll_stats().await,
-                _ = requests.tick() => self.browse(session).await,
-                _ = results.tick() => {
-                    tokio::spawn(load_history(self.ctx.clone(), self.events.clone()));
+                _ = fallback.tick(), if !self.management_up => {
+                    let all: Vec<String> = self.queues.iter().cloned().collect();
+                    peek = self.poll_depths(session, peek, all).await?;
                 }
             }
         }
@@ -279,10 +269,50 @@ impl Feed {
         }
     }
 
+    /// The Requests view's page and the queues on screen, as the console says.
+    fn fetch(&mut self, f: Fetch) {
+        match f {
+            Fetch::Requests {
+                queue,
+                offset,
+                limit,
+            } => {
+                self.requests.send_replace(Some((queue, offset, limit)));
+            }
+            Fetch::StopRequests => {
+                self.requests.send_replace(None);
+            }
+            Fetch::Watch { mut queues } => {
+                queues.retain(|q| crate::protocol::queue::is_request_queue(q));
+                queues.truncate(MAX_LIVE);
+                // Figures of queues left off screen come from the management API again.
+                self.live.retain(|q, _| queues.contains(q));
+                self.on_screen = queues;
+            }
+            Fetch::Log { .. } | Fetch::CloseLog => {}
+        }
+    }
+
+    /// What is read live: the queues on screen and the one whose requests are open.
+    fn live_queues(&self) -> Vec<String> {
+        let mut q = self.on_screen.clone();
+        if let Some((r, _, _)) = self.requests.borrow().as_ref()
+            && !q.contains(r)
+        {
+            q.push(r.clone());
+        }
+        q
+    }
+
     /// Live counts by passive declare (the management API lags by its statistics interval).
-    async fn poll_depths(&mut self, session: &Session, mut ch: Channel) -> anyhow::Result<Channel> {
+    async fn poll_depths(
+        &mut self,
+        session: &Session,
+        mut ch: Channel,
+        names: Vec<String>,
+    ) -> anyhow::Result<Channel> {
         let received = Utc::now();
-        for name in self.queues.clone() {
+        for name in names {
             match topology::peek_counts(&ch, &name).await {
                 Ok(Some((ready, consumers))) => {
                     self.live.insert(name.clone(), (ready.into(), consumers));
@@ -297,6 +327,7 @@ impl Feed {
                 Ok(None) => {
                     // A missing queue closes the channel: forget it and open another.
                     self.queues.remove(&name);
+                    self.live.remove(&name);
                     ch = session.channel().await?;
                 }
                 Err(e) => return Err(e.into()),
@@ -308,6 +339,7 @@ impl Feed {
     async fn poll_stats(&mut self) {
         match self.ctx.management.queues().await {
             Ok(qs) => {
+                self.management_up = true;
                 let queues: Vec<QueueStat> = qs
                     .iter()
                     .filter(|q| queue::is_request_queue(&q.name))
@@ -333,25 +365,10 @@ impl Feed {
                 })
                 .await;
             }
-            Err(e) => tracing::debug!("management API: {e}"),
-        }
-    }
-
-    async fn browse(&self, session: &Session) {
-        let Some((queue, offset, limit)) = self.requests.clone() else {
-            return;
-        };
-        match read::browse(session, &queue, offset, limit).await {
-            Ok((total, rows)) => {
-                self.send(ModelEvent::Requests {
-                    queue,
-                    offset,
-                    total,
-                    rows,
-                })
-                .await
+            Err(e) => {
+                self.management_up = false;
+                tracing::debug!("management API: {e}");
             }
-            Err(e) => tracing::warn!("browse {queue}: {e}"),
         }
     }
 
@@ -443,7 +460,9 @@ impl Feed {
             ctx: ctx.clone(),
             events: events.clone(),
             queues: BTreeSet::new(),
-            requests: None,
+            requests: watch::channel(None).0,
+            on_screen: Vec::new(),
+            management_up: true,
             log: None,
             live: Default::default(),
         }
@@ -499,12 +518,7 @@ impl Feed {
                 }
             }
             Outbound::Fetch(Fetch::CloseLog) => self.log = None,
-            Outbound::Fetch(Fetch::Requests {
-                queue,
-                offset,
-                limit,
-            }) => self.requests = Some((queue, offset, limit)),
-            Outbound::Fetch(Fetch::StopRequests) => self.requests = None,
+            Outbound::Fetch(f) => self.fetch(f),
             Outbound::Op { id, operator, op } => {
                 let mut ctx = self.ctx.clone();
                 ctx.operator = operator;

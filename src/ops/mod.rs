@@ -10,10 +10,13 @@
 pub mod act;
 pub mod event;
 pub mod feed;
+pub mod follow;
 pub mod op;
 pub mod read;
+pub mod reading;
 pub mod rules;
 pub mod script;
+pub mod shared;
 
 use crate::broker::management::Management;
 use crate::config::QueueConfig;

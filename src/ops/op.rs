@@ -88,6 +88,9 @@ pub enum Fetch {
     },
     /// Nobody looks at requests any more: stop reading them.
     StopRequests,
+    /// The queues on screen (visible rows, the open Requests view): their depths are read
+    /// live (about once a second); the others come from the management API every few seconds.
+    Watch { queues: Vec<String> },
     /// A job's log: the live tail while it runs (`LogChunk`s, asking the worker for a replay
     /// first), else the stored `log.gz` (`LogText`). `location` is `(container, swift_dir)` of
     /// a finished result.

@@ -87,8 +87,14 @@ pub async fn browse(
     Ok((total, msgs.iter().map(|m| queued_row(queue, m)).collect()))
 }
 
-/// The newest results, newest first, reading the index a day at a time back to `days` days.
-pub async fn recent_results(store: &Store, days: i64, limit: usize) -> Result<Vec<IndexEntry>> {
+/// The newest `limit` results that `keep` accepts, newest first, reading the index a day at a
+/// time back to `days` days and stopping as soon as it has them (one GET per entry read).
+pub async fn recent_results(
+    store: &Store,
+    days: i64,
+    limit: usize,
+    keep: impl Fn(&IndexEntry) -> bool,
+) -> Result<Vec<IndexEntry>> {
     let mut out = Vec::new();
     let today = Utc::now().date_naive();
     for back in 0..days {
@@ -105,6 +111,7 @@ pub async fn recent_results(store: &Store, days: i64, limit: usize) -> Result<Ve
             }
             if let Some(data) = store.get(names::INDEX_CONTAINER, &name).await?
                 && let Ok(e) = serde_json::from_slice::<IndexEntry>(&data)
+                && keep(&e)
             {
                 out.push(e);
             }

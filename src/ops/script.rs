@@ -422,12 +422,8 @@ pub async fn results(
     days: i64,
     limit: usize,
 ) -> Result<u8> {
-    let all = read::recent_results(&ctx.store, days, 50_000).await?;
-    let rows: Vec<&IndexEntry> = all
-        .iter()
-        .filter(|e| filter.matches(e))
-        .take(limit)
-        .collect();
+    let all = read::recent_results(&ctx.store, days, limit, |e| filter.matches(e)).await?;
+    let rows: Vec<&IndexEntry> = all.iter().collect();
     if json {
         return print_json(&rows).map(|_| 0);
     }

@@ -95,6 +95,38 @@ impl FileStore {
         })?
     }
 
+    /// The root is a directory, or does not exist yet under a directory that does (a store no
+    /// worker has written to). Anything else (`/proc/nonexistent/store`) is an error.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        let meta = tokio::fs::metadata(&root).await;
+        let checked = match meta {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match root.parent().map(tokio::fs::metadata) {
+                    Some(p) => match p.await {
+                        Ok(m) if m.is_dir() => return Ok(()),
+                        Ok(_) => std::io::Error::new(
+                            std::io::ErrorKind::NotADirectory,
+                            "its parent is not a directory",
+                        ),
+                        Err(_) => std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no such directory, nor its parent (check --store)",
+                        ),
+                    },
+                    None => e,
+                }
+            }
+            Err(e) => e,
+        };
+        Err(StoreError::Io {
+            path: root.display().to_string(),
+            source: checked,
+        })
+    }
+
     /// Flush the store's filesystem (`syncfs`): one call makes every object written so far durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         let root = self.root.clone();

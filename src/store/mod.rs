@@ -185,6 +185,15 @@ impl Store {
         }
     }
 
+    /// Can results be read? A cheap, read-only check the console makes every few seconds: the
+    /// file store's directory exists (or, fresh, could: its parent does), Swift answers.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        match self {
+            Self::File(f) => f.probe().await,
+            Self::Swift(s) => s.check().await,
+        }
+    }
+
     /// Make everything written so far durable (Swift: every PUT already is).
     pub async fn sync(&self) -> Result<(), StoreError> {
         match self {

@@ -1,0 +1,505 @@
+//! One reading of a queue per interval for the whole deployment, however many consoles look.
+//!
+//! Consoles elect a reader through the exclusive queue [`names::READER_QUEUE`]: whoever holds
+//! it (the broker lets one connection declare it; the others get RESOURCE_LOCKED) consumes the
+//! wants every console sends to it, reads each wanted queue at most once per interval and
+//! publishes the snapshot on the direct exchange [`names::SNAPSHOT_EXCHANGE`] with the queue's
+//! name as routing key, so a console receives only the queue it looks at (a fanout would send
+//! every snapshot to every console). When the reader's connection ends, its queue goes with it
+//! and the next console to try (every [`ELECT_EVERY`]) takes over. A console that hears
+//! nothing within [`WAIT`] reads for itself, so a reading is never lost to the scheme.
+//!
+//! Anyone who can publish can send a snapshot: its size is bounded before and after
+//! decompression, its queue name checked and its message count capped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, ExchangeKind};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::reading::{READ_EVERY, Snapshot, read_now};
+use crate::broker::{Session, publish, topology};
+use crate::controller::backlog::{Backlog, READ_CAP};
+use crate::controller::look::Queued;
+use crate::protocol::names;
+
+/// How often a console that is not the reader tries to become it.
+pub const ELECT_EVERY: Duration = Duration::from_secs(2);
+/// How long a console waits for the reader's snapshot before reading itself.
+pub const WAIT: Duration = Duration::from_secs(4);
+/// Largest snapshot message taken from the wire (gzip), and largest once decompressed.
+pub const MAX_WIRE: usize = 32 << 20;
+pub const MAX_JSON: u64 = 256 << 20;
+/// Most queues the reader reads for others at once.
+const MAX_WANTED: usize = 64;
+/// A want older than this is dropped (consoles repeat theirs every [`WANT_EVERY`]).
+const WANT_TTL: Duration = Duration::from_secs(15);
+const WANT_EVERY: Duration = Duration::from_secs(3);
+/// Before a queue name in a want: send the latest snapshot now (the console has none).
+const NEED: char = '?';
+/// Most encoded snapshots the reader keeps to answer such a want.
+const CACHED: usize = 8;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Wire {
+    queue: String,
+    total: u64,
+    complete: bool,
+    messages: Vec<WireMessage>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WireMessage {
+    b: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<u8>,
+    /// The uuid a worker knows it by (for a debci request it is not in the body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    u: Option<String>,
+}
+
+/// Encode a snapshot for the wire: gzipped JSON.
+pub fn encode(queue: &str, b: &Backlog) -> Vec<u8> {
+    use std::io::Write as _;
+    let wire = Wire {
+        queue: queue.to_string(),
+        total: b.total,
+        complete: b.complete,
+        messages: b
+            .messages
+            .iter()
+            .map(|m| WireMessage {
+                b: String::from_utf8_lossy(&m.body).into_owned(),
+                p: m.priority,
+                u: m.uuid.clone(),
+            })
+            .collect(),
+    };
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = serde_json::to_writer(&mut e, &wire);
+    let _ = e.flush();
+    e.finish().unwrap_or_default()
+}
+
+/// Decode a snapshot from the wire, for `key` (the routing key it came with), or say why not.
+pub fn decode(key: &str, data: &[u8]) -> Result<(String, Backlog), String> {
+    if data.len() > MAX_WIRE {
+        return Err(format!("snapshot of {} bytes (cap {MAX_WIRE})", data.len()));
+    }
+    let json = super::read::gunzip_capped(data, MAX_JSON).map_err(|e| format!("{e:#}"))?;
+    if json.cut_at.is_some() {
+        return Err("snapshot larger than its cap once decompressed".into());
+    }
+    let mut w: Wire = serde_json::from_str(&json.text).map_err(|e| format!("bad snapshot: {e}"))?;
+    if w.queue != key || !crate::protocol::queue::is_request_queue(&w.queue) {
+        return Err("snapshot names another or an invalid queue".into());
+    }
+    w.messages.truncate(READ_CAP);
+    let messages: Vec<Queued> = w
+        .messages
+        .into_iter()
+        .map(|m| Queued {
+            body: m.b.into_bytes(),
+            priority: m.p,
+            // Shown only, and capped like every other wire string.
+            uuid: m.u.map(|u| crate::protocol::sanitize::cap(&u, 64)),
+        })
+        .collect();
+    let complete = w.complete && messages.len() as u64 >= w.total;
+    Ok((
+        w.queue,
+        Backlog {
+            total: w.total.min(u64::from(u32::MAX)),
+            messages,
+            complete,
+        },
+    ))
+}
+
+/// The reader queue and the snapshot exchange one group of consoles shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub reader: String,
+    pub exchange: String,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Self {
+            reader: names::READER_QUEUE.into(),
+            exchange: names::SNAPSHOT_EXCHANGE.into(),
+        }
+    }
+}
+
+/// A console's side of the shared reading.
+pub struct Reading {
+    session: Arc<Session>,
+    names: Names,
+    ch: Option<Channel>,
+    sub: Option<String>,
+    bound: Option<String>,
+    latest: Arc<Mutex<Option<Snapshot>>>,
+    arrived: Arc<Notify>,
+    last_want: Option<(String, Instant)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Reading {
+    /// Subscribe to snapshots and start trying to be the reader. Without a usable channel the
+    /// console still reads for itself.
+    pub async fn start(session: Arc<Session>) -> Self {
+        Self::start_with(session, Names::default()).await
+    }
+
+    /// As [`Reading::start`], on other names (tests keep their readers apart this way).
+    pub async fn start_with(session: Arc<Session>, names: Names) -> Self {
+        let mut r = Self {
+            session: session.clone(),
+            names: names.clone(),
+            ch: None,
+            sub: None,
+            bound: None,
+            latest: Arc::default(),
+            arrived: Arc::default(),
+            last_want: None,
+            tasks: Vec::new(),
+        };
+        match subscribe(&session, &names).await {
+            Ok((ch, sub, consumer)) => {
+                r.ch = Some(ch);
+                r.sub = Some(sub);
+                let (latest, arrived) = (r.latest.clone(), r.arrived.clone());
+                r.tasks
+                    .push(tokio::spawn(receive(consumer, latest, arrived)));
+            }
+            Err(e) => tracing::warn!("shared reading unavailable: {e:#}"),
+        }
+        r.tasks.push(tokio::spawn(elect(session, names)));
+        r
+    }
+
+    /// Say which queue this console looks at (bind to its snapshots, tell the reader).
+    pub fn want(&mut self, queue: Option<&str>) {
+        self.send_want(queue, false);
+    }
+
+    /// `need`: this console has no snapshot of it: the reader sends its latest at once.
+    fn send_want(&mut self, queue: Option<&str>, need: bool) {
+        let due = need
+            || match (&self.last_want, queue) {
+                (_, None) => false,
+                (Some((q, at)), Some(n)) => q != n || at.elapsed() >= WANT_EVERY,
+                (None, Some(_)) => true,
+            };
+        if queue.is_none() {
+            self.last_want = None;
+        }
+        if !due {
+            return;
+        }
+        let Some(queue) = queue else { return };
+        self.last_want = Some((queue.to_string(), Instant::now()));
+        let body = if need {
+            format!("{NEED}{queue}")
+        } else {
+            queue.to_string()
+        };
+        let (session, to) = (self.session.clone(), self.names.reader.clone());
+        tokio::spawn(async move {
+            let _ = publish::publish_fast(&session.fast, "", &to, body.as_bytes()).await;
+        });
+    }
+
+    async fn bind(&mut self, queue: &str) {
+        if self.bound.as_deref() == Some(queue) {
+            return;
+        }
+        let (Some(ch), Some(sub)) = (&self.ch, &self.sub) else {
+            return;
+        };
+        if let Some(old) = self.bound.take() {
+            let _ = ch
+                .queue_unbind(
+                    sub.as_str().into(),
+                    self.names.exchange.as_str().into(),
+                    old.as_str().into(),
+                    FieldTable::default(),
+                )
+                .await;
+        }
+        if ch
+            .queue_bind(
+                sub.as_str().into(),
+                self.names.exchange.as_str().into(),
+                queue.into(),
+                Default::default(),
+                FieldTable::default(),
+            )
+            .await
+            .is_ok()
+        {
+            self.bound = Some(queue.to_string());
+        }
+    }
+
+    /// Resolves when a snapshot arrives from the reader.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await
+    }
+
+    /// A snapshot of `queue` no older than `max_age`: the shared one, else one read here.
+    pub async fn snapshot(&mut self, queue: &str, max_age: Duration) -> anyhow::Result<Snapshot> {
+        self.bind(queue).await;
+        let until = Instant::now() + WAIT;
+        if self.ch.is_some() {
+            self.send_want(Some(queue), true);
+            loop {
+                if let Some(s) = self.take_fresh(queue, max_age) {
+                    return Ok(s);
+                }
+                if tokio::time::timeout_at(until, self.arrived.notified())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        // Nobody answered (no reader yet, or it died): read for ourselves.
+        read_now(&self.session, queue).await
+    }
+
+    /// The snapshot of `queue` that arrived less than `max_age` ago, once.
+    pub fn take_fresh(&self, queue: &str, max_age: Duration) -> Option<Snapshot> {
+        let mut l = self.latest.lock().ok()?;
+        if l.as_ref()
+            .is_some_and(|s| s.queue == queue && s.read_at.elapsed() < max_age)
+        {
+            return l.take();
+        }
+        None
+    }
+}
+
+async fn subscribe(
+    session: &Session,
+    names: &Names,
+) -> anyhow::Result<(Channel, String, lapin::Consumer)> {
+    let ch = session.channel().await?;
+    declare_exchange(&ch, names).await?;
+    let sub = topology::private_queue(&ch, &names.exchange, &[]).await?;
+    let opts = BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    let consumer = ch
+        .basic_consume(sub.as_str().into(), "".into(), opts, FieldTable::default())
+        .await?;
+    Ok((ch, sub, consumer))
+}
+
+async fn declare_exchange(ch: &Channel, names: &Names) -> anyhow::Result<()> {
+    ch.exchange_declare(
+        names.exchange.as_str().into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn receive(
+    mut consumer: lapin::Consumer,
+    latest: Arc<Mutex<Option<Snapshot>>>,
+    arrived: Arc<Notify>,
+) {
+    while let Some(Ok(d)) = consumer.next().await {
+        let key = d.routing_key.to_string();
+        // Decoding 50,000 requests takes a while: off the runtime's threads.
+        let decoded = tokio::task::spawn_blocking(move || decode(&key, &d.data)).await;
+        match decoded {
+            Ok(Ok((queue, backlog))) => {
+                if let Ok(mut l) = latest.lock() {
+                    *l = Some(Snapshot {
+                        queue,
+                        read_at: Instant::now(),
+                        backlog,
+                    });
+                }
+                arrived.notify_one();
+            }
+            Ok(Err(why)) => tracing::debug!("snapshot ignored: {why}"),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Try to become the reader every [`ELECT_EVERY`]; once it, serve until the session ends.
+async fn elect(session: Arc<Session>, names: Names) {
+    loop {
+        if let Ok(ch) = session.channel().await {
+            let opts = QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            };
+            let won = ch
+                .queue_declare(names.reader.as_str().into(), opts, FieldTable::default())
+                .await
+                .is_ok();
+            if won {
+                if let Err(e) = lead(&session, &ch, &names).await {
+                    tracing::warn!("shared reader: {e:#}");
+                }
+                let _ = ch.close(200, "reader done".into()).await;
+            }
+        }
+        if !session.alive() {
+            return;
+        }
+        tokio::time::sleep(ELECT_EVERY).await;
+    }
+}
+
+/// The elected reader: read each wanted queue at most once per [`READ_EVERY`], publish it.
+async fn lead(session: &Session, ch: &Channel, names: &Names) -> anyhow::Result<()> {
+    declare_exchange(ch, names).await?;
+    let opts = BasicConsumeOptions {
+        no_ack: true,
+        exclusive: true,
+        ..Default::default()
+    };
+    let mut wants = ch
+        .basic_consume(
+            names.reader.as_str().into(),
+            "".into(),
+            opts,
+            FieldTable::default(),
+        )
+        .await?;
+    let mut wanted: HashMap<String, Instant> = HashMap::new();
+    let mut read: HashMap<String, Instant> = HashMap::new();
+    let mut cache: HashMap<String, (Instant, Vec<u8>)> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            w = wants.next() => match w {
+                Some(Ok(d)) => {
+                    let Ok(text) = std::str::from_utf8(&d.data) else { continue };
+                    let (need, q) = match text.strip_prefix(NEED) {
+                        Some(q) => (true, q),
+                        None => (false, text),
+                    };
+                    if crate::protocol::queue::is_request_queue(q)
+                        && (wanted.contains_key(q) || wanted.len() < MAX_WANTED)
+                    {
+                        wanted.insert(q.to_string(), Instant::now());
+                        if need && let Some((_, body)) = cache.get(q) {
+                            publish::publish_fast(ch, &names.exchange, q, body).await?;
+                        }
+                    }
+                }
+                _ => anyhow::bail!("lost the reader queue"),
+            },
+            _ = tick.tick() => {
+                wanted.retain(|_, at| at.elapsed() < WANT_TTL);
+                read.retain(|q, _| wanted.contains_key(q));
+                cache.retain(|q, (at, _)| wanted.contains_key(q) && at.elapsed() < READ_EVERY);
+                let due: Vec<String> = wanted
+                    .keys()
+                    .filter(|q| read.get(*q).is_none_or(|at| at.elapsed() >= READ_EVERY))
+                    .cloned()
+                    .collect();
+                for q in due {
+                    read.insert(q.clone(), Instant::now());
+                    match read_now(session, &q).await {
+                        Ok(s) => {
+                            let body = tokio::task::spawn_blocking(move || encode(&s.queue, &s.backlog))
+                                .await
+                                .unwrap_or_default();
+                            publish::publish_fast(ch, &names.exchange, &q, &body).await?;
+                            if cache.len() < CACHED || cache.contains_key(&q) {
+                                cache.insert(q, (Instant::now(), body));
+                            }
+                        }
+                        Err(e) => tracing::debug!("read {q}: {e:#}"),
+                    }
+                }
+            }
+        }
+        if !session.alive() {
+            anyhow::bail!("lost the broker connection");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(n: usize) -> Backlog {
+        Backlog {
+            total: n as u64,
+            messages: (0..n)
+                .map(|i| Queued {
+                    body: format!("pkg{i}\n{{}}").into_bytes(),
+                    priority: None,
+                    uuid: None,
+                })
+                .collect(),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_round_trips() {
+        let b = backlog(3);
+        let (q, back) = decode("debci-noble-amd64", &encode("debci-noble-amd64", &b)).unwrap();
+        assert_eq!(q, "debci-noble-amd64");
+        assert_eq!(back, b);
+    }
+
+    #[test]
+    fn hostile_snapshots_are_refused_or_bounded() {
+        let b = backlog(2);
+        // Sent under another queue's key, or naming no request queue.
+        assert!(decode("debci-jammy-amd64", &encode("debci-noble-amd64", &b)).is_err());
+        assert!(decode("\u{1b}[2J", &encode("\u{1b}[2J", &b)).is_err());
+        // Not gzip, gzip of junk, too large on the wire.
+        assert!(decode("debci-noble-amd64", b"junk").is_err());
+        assert!(decode("debci-noble-amd64", &vec![0u8; MAX_WIRE + 1]).is_err());
+        // A gzip bomb: far larger than its cap once decompressed.
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![b' '; 1 << 20];
+        for _ in 0..300 {
+            e.write_all(&block).unwrap();
+        }
+        let bomb = e.finish().unwrap();
+        assert!(bomb.len() < MAX_WIRE);
+        assert!(decode("debci-noble-amd64", &bomb).is_err());
+        // A total that claims more than was sent is not complete.
+        let mut lying = backlog(2);
+        lying.total = u64::MAX;
+        let (_, back) = decode("debci-noble-amd64", &encode("debci-noble-amd64", &lying)).unwrap();
+        assert!(!back.complete);
+        assert_eq!(back.total, u64::from(u32::MAX));
+    }
+}
