@@ -96,7 +96,11 @@ impl QueueInfo {
 #[derive(Clone)]
 pub struct Management {
     client: reqwest::Client,
+    /// The first node's API; `bases` are all of them (a cluster's nodes each serve it).
     base: String,
+    bases: Vec<String>,
+    /// Which of `bases` answered last: asked first next time.
+    good: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     vhost: String,
     user: String,
     password: String,
@@ -114,7 +118,11 @@ impl std::fmt::Debug for Management {
 
 impl Management {
     /// Credentials and vhost come from the broker URL unless the management URL carries its own.
+    /// `management_url` may list several nodes' APIs (separated by spaces or commas): each
+    /// request goes to the one that answered last, then to the others.
     pub fn new(management_url: &str, broker_url: &str) -> anyhow::Result<Self> {
+        let all = management_url;
+        let management_url = super::nodes::first(management_url);
         let broker_url = super::nodes::first(broker_url);
         let broker = url::Url::parse(broker_url).map_err(|e| {
             anyhow::anyhow!("invalid broker URL {}: {e}", super::redact(broker_url))
@@ -164,9 +172,20 @@ impl Management {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot build HTTP client: {e}"))?;
+        let mut bases = Vec::new();
+        for u in super::nodes::split(all) {
+            let mut b = url::Url::parse(u).map_err(|e| {
+                anyhow::anyhow!("invalid management URL {}: {e}", super::redact(u))
+            })?;
+            let _ = b.set_username("");
+            let _ = b.set_password(None);
+            bases.push(b.as_str().trim_end_matches('/').to_string());
+        }
         Ok(Self {
             client,
             base: base.as_str().trim_end_matches('/').to_string(),
+            bases,
+            good: Default::default(),
             vhost,
             user,
             password,
@@ -181,18 +200,53 @@ impl Management {
     pub async fn queues(&self) -> Result<Vec<QueueInfo>, ManagementError> {
         let vhost =
             percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
-        let url = format!(
-            "{}/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,arguments,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online",
-            self.base
-        );
+        self.get(&format!(
+            "/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,arguments,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online"
+        ))
+        .await
+    }
+
+    /// The broker's nodes (a cluster's, or the one) and whether each runs.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, ManagementError> {
+        self.get("/api/nodes?columns=name,running").await
+    }
+
+    /// GET `path` from the API that answered last, else from the others in turn; only an
+    /// unreachable API moves on (an answer, even a refusal, is the cluster's).
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ManagementError> {
+        use std::sync::atomic::Ordering;
+        let n = self.bases.len().max(1);
+        let start = self.good.load(Ordering::Relaxed) % n;
+        let mut last = None;
+        for i in (0..n).map(|k| (start + k) % n) {
+            let base = self.bases.get(i).unwrap_or(&self.base);
+            match self.get_from(base, path).await {
+                Err(e @ ManagementError::Unreachable { .. }) => last = Some(e),
+                r => {
+                    self.good.store(i, Ordering::Relaxed);
+                    return r;
+                }
+            }
+        }
+        match last {
+            Some(e) => Err(e),
+            None => self.get_from(&self.base, path).await,
+        }
+    }
+
+    async fn get_from<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+    ) -> Result<T, ManagementError> {
         let resp = self
             .client
-            .get(&url)
+            .get(format!("{base}{path}"))
             .basic_auth(&self.user, Some(&self.password))
             .send()
             .await
             .map_err(|source| ManagementError::Unreachable {
-                url: self.base.clone(),
+                url: base.to_string(),
                 source,
             })?;
         let status = resp.status().as_u16();
@@ -203,16 +257,24 @@ impl Management {
                 _ => "",
             };
             return Err(ManagementError::Status {
-                url: self.base.clone(),
+                url: base.to_string(),
                 status,
                 hint,
             });
         }
         resp.json().await.map_err(|source| ManagementError::Decode {
-            url: self.base.clone(),
+            url: base.to_string(),
             source,
         })
     }
+}
+
+/// One node of the broker, as the management API reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    #[serde(default)]
+    pub running: bool,
 }
 
 #[cfg(test)]
