@@ -129,6 +129,8 @@ async fn main() -> ExitCode {
     init_tracing(cli.global.verbose, default_level, console);
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
+        // `adtop results | head -3`: the reader has what it wanted.
+        Err(e) if script::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("adtop: error: {}", sanitize::inert(&format!("{e:#}"), true));
             ExitCode::from(1)
