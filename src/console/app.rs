@@ -885,10 +885,20 @@ impl App {
         }
         let n = ops.len();
         let verb = ops.first().map_or("", |op| op.verb().as_str());
+        let batch = (n > 1).then(|| {
+            let b = self.next_op;
+            self.model
+                .batches
+                .insert(b, crate::console::model::Batch::new(verb, n));
+            b
+        });
         let mut out = Vec::with_capacity(n);
         for op in ops {
-            let id = self.next_op;
             self.next_op += 1;
+            let id = self.next_op;
+            if let Some(b) = batch {
+                self.model.batch_of.insert(id, b);
+            }
             self.model
                 .pending
                 .insert(id, format!("{} {}", op.verb(), op.target()));

@@ -782,3 +782,59 @@ fn a_stored_log_cut_by_the_reader_says_so_in_the_title() {
     let s = screen(&app);
     assert!(s.contains("[log cut at 16 MiB]"), "{s}");
 }
+
+#[test]
+fn a_bulk_action_reports_every_outcome_in_one_status_line() {
+    let mut app = demo::app("dark");
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.handle_key(code(KeyCode::Enter));
+    app.dispatch(Action::MarkAll);
+    let n = app.targets(View::Requests).len();
+    assert!(n >= 3, "the demo queue has requests");
+    app.handle_key(key('c'));
+    for c in n.to_string().chars() {
+        app.handle_key(key(c));
+    }
+    let out = app.handle_key(code(KeyCode::Enter));
+    let ids: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Outbound::Op { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), n);
+    for (k, id) in ids.iter().enumerate() {
+        app.apply(ModelEvent::OpOutcome {
+            id: *id,
+            ok: k == 0,
+            message: if k == 0 {
+                "removed from the queue".into()
+            } else {
+                "not in debci-noble-amd64 any more".into()
+            },
+        });
+        let st = app.model.status.as_ref().expect("status");
+        if k == 0 {
+            assert!(st.text.contains(&format!("1 of {n} done")), "{}", st.text);
+            assert!(
+                st.text.contains(&format!("{} waiting", n - 1)),
+                "{}",
+                st.text
+            );
+        }
+    }
+    let st = app.model.status.as_ref().expect("status");
+    assert_eq!(
+        st.text,
+        format!(
+            "cancel: 1 of {n} done, {} failed: not in debci-noble-amd64 any more (x{})",
+            n - 1,
+            n - 1
+        )
+    );
+    assert_eq!(st.level, super::model::Level::Error);
+    assert!(app.model.batches.is_empty() && app.model.pending.is_empty());
+}

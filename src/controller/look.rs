@@ -20,6 +20,16 @@ pub struct Queued {
     pub priority: Option<u8>,
 }
 
+/// Held by anything in this process that gets messages without acknowledging them to look
+/// through a queue (browsing, cancelling). While one such scan holds messages, another sees
+/// them gone: the console's bulk cancel raced its own scans and found none of its targets.
+static SCAN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Wait until no other scan of this process holds messages unacknowledged.
+pub async fn scan_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    SCAN.lock().await
+}
+
 /// Messages `offset..offset+limit` of `queue`, and its total depth. Messages are got without
 /// acknowledgement and the channel is closed, which returns each to its place in the queue:
 /// nothing is lost and the order workers see is kept (autopkgtest-cloud browses the same way).
@@ -29,6 +39,7 @@ pub async fn browse(
     offset: usize,
     limit: usize,
 ) -> Result<(u64, Vec<Queued>), BrokerError> {
+    let _scan = scan_lock().await;
     let ch = session.channel().await?;
     let mut rows = Vec::new();
     let mut total = 0u64;
