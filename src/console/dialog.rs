@@ -85,6 +85,24 @@ impl ConfirmDialog {
         }
     }
 
+    /// The button that acts, named for what it does (`Cancel request`, never `Confirm`, so
+    /// that "cancel" cannot mean both "do not" and "remove the request").
+    pub fn act_label(&self) -> String {
+        let n = self.ops.len();
+        let plural = if n == 1 { "" } else { "s" };
+        match self.action {
+            Action::Retry => format!("Retry {n}"),
+            Action::Cancel => format!("Cancel request{plural}"),
+            Action::StopRequeue => "Stop and requeue".into(),
+            Action::StopCancel => "Stop and cancel".into(),
+            Action::Drain => format!("Drain worker{plural}"),
+            Action::Resume => format!("Resume worker{plural}"),
+            Action::StopWorker => "Stop worker".into(),
+            Action::StartWorker => "Start worker".into(),
+            _ => "Run".into(),
+        }
+    }
+
     /// `Stop, requeue 3 jobs?`
     pub fn question(&self) -> String {
         let n = self.ops.len();

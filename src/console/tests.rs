@@ -838,3 +838,46 @@ fn a_bulk_action_reports_every_outcome_in_one_status_line() {
     assert_eq!(st.level, super::model::Level::Error);
     assert!(app.model.batches.is_empty() && app.model.pending.is_empty());
 }
+
+#[test]
+fn snapshot_confirm_many_cancels_at_80x24_keeps_the_prompt_in_the_box() {
+    let mut app = demo::app("dark");
+    let rows: Vec<RequestRow> = (0..16)
+        .map(|i| RequestRow {
+            package: format!("pkg{i}"),
+            triggers: vec![format!("pkg{i}/1.{i}")],
+            requester: String::new(),
+            submit_time: None,
+            priority: None,
+            uuid: Some(format!("00000000-0000-4000-8000-0000000000{i:02}")),
+            body: format!(
+                "pkg{i}\n{{\"triggers\": [\"pkg{i}/1.{i}\"], \"uuid\": \"00000000-0000-4000-8000-0000000000{i:02}\"}}"
+            ),
+        })
+        .collect();
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.handle_key(code(KeyCode::Enter));
+    app.apply(ModelEvent::Requests {
+        queue: "debci-noble-amd64".into(),
+        offset: 0,
+        total: 16,
+        rows,
+    });
+    app.dispatch(Action::MarkAll);
+    app.handle_key(key('c'));
+    app.handle_key(key('1'));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("type 16 and Enter [1"), "{text}");
+    assert!(
+        text.contains("[ Keep ]") && text.contains("[ Cancel requests ]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pkg0 [pkg0/1.0] (00000000-0000-4000-8000-000000000000)"),
+        "{text}"
+    );
+    assert!(text.contains("more"), "{text}");
+    insta::assert_snapshot!(text);
+}
