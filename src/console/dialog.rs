@@ -103,6 +103,17 @@ impl ConfirmDialog {
         }
     }
 
+    /// What else happens, said under the question.
+    pub fn warning(&self) -> Option<&'static str> {
+        match self.action {
+            Action::StopWorker => Some("A test it is running is aborted and its request requeued."),
+            Action::StartWorker => Some("It takes requests from the queues it serves at once."),
+            Action::StopRequeue => Some("The test is aborted; its request goes back to its queue."),
+            Action::StopCancel => Some("The test is aborted and its request removed for good."),
+            _ => None,
+        }
+    }
+
     /// `Stop, requeue 3 jobs?`
     pub fn question(&self) -> String {
         let n = self.ops.len();
@@ -125,6 +136,10 @@ impl ConfirmDialog {
         };
         if self.action == Action::StopWorker {
             return "Stop the embedded worker?".into();
+        }
+        if self.action == Action::StartWorker {
+            return "Start the embedded worker? It takes requests from the queues it serves."
+                .into();
         }
         format!("{verb} {n} {noun}{}?", if n == 1 { "" } else { "s" })
     }

@@ -519,10 +519,15 @@ fn tick_redraws_only_when_the_second_changes() {
 }
 
 #[test]
-fn embedded_worker_start_needs_no_dialog_but_read_only_refuses_it() {
+fn embedded_worker_start_and_stop_ask_first_and_say_what_happens_and_read_only_refuses() {
     let mut app = demo::app("dark");
     app.handle_key(key('3'));
-    let out = app.handle_key(key('W'));
+    assert!(app.handle_key(key('W')).is_empty(), "starting asks first");
+    let text = screen(&app);
+    assert!(text.contains("Start the embedded worker?"), "{text}");
+    assert!(text.contains("[ Start worker ]"), "{text}");
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
     assert!(matches!(
         &out[..],
         [Outbound::Op {
@@ -535,9 +540,12 @@ fn embedded_worker_start_needs_no_dialog_but_read_only_refuses_it() {
         matches!(app.mode, Mode::Confirm(_)),
         "stopping it asks first"
     );
+    let text = screen(&app);
+    assert!(text.contains("aborted and its request requeued"), "{text}");
     app.handle_key(code(KeyCode::Esc));
     app.read_only = true;
     assert!(app.handle_key(key('W')).is_empty());
+    assert!(!matches!(app.mode, Mode::Confirm(_)));
 }
 
 #[test]

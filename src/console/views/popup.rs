@@ -29,7 +29,10 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, d: &ConfirmDialog) {
     let width = 76u16.min(area.width);
     let inner = usize::from(width.saturating_sub(2));
     // Everything but the target list: question, blanks, the typed count, error, buttons, hints.
-    let fixed = 6 + usize::from(d.expected.is_some()) + usize::from(d.error.is_some());
+    let fixed = 6
+        + usize::from(d.expected.is_some())
+        + usize::from(d.error.is_some())
+        + usize::from(d.warning().is_some());
     let room = usize::from(area.height.saturating_sub(2)).saturating_sub(fixed);
     // Rows for targets, keeping one for "… and N more" when they do not all fit.
     let shown = if d.ops.len() <= room.max(1) {
@@ -46,10 +49,11 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, d: &ConfirmDialog) {
             text
         }
     };
-    let mut lines = vec![
-        Line::styled(cut(d.question()), t.style(Role::Title)),
-        Line::raw(""),
-    ];
+    let mut lines = vec![Line::styled(cut(d.question()), t.style(Role::Title))];
+    if let Some(w) = d.warning() {
+        lines.push(Line::styled(cut(w.to_string()), t.style(Role::Alert)));
+    }
+    lines.push(Line::raw(""));
     for op in d.ops.iter().take(shown) {
         lines.push(Line::styled(
             cut(format!("  {}", s(&op.target()))),
