@@ -99,6 +99,7 @@ impl ConfirmDialog {
             Action::Resume => format!("Resume worker{plural}"),
             Action::StopWorker => "Stop worker".into(),
             Action::StartWorker => "Start worker".into(),
+            Action::Quit => "Quit".into(),
             _ => "Run".into(),
         }
     }
@@ -108,6 +109,9 @@ impl ConfirmDialog {
         match self.action {
             Action::StopWorker => Some("A test it is running is aborted and its request requeued."),
             Action::StartWorker => Some("It takes requests from the queues it serves at once."),
+            Action::Quit => {
+                Some("The embedded worker stops: a test it runs is aborted and requeued.")
+            }
             Action::StopRequeue => Some("The test is aborted; its request goes back to its queue."),
             Action::StopCancel => Some("The test is aborted and its request removed for good."),
             _ => None,
@@ -138,8 +142,10 @@ impl ConfirmDialog {
             return "Stop the embedded worker?".into();
         }
         if self.action == Action::StartWorker {
-            return "Start the embedded worker? It takes requests from the queues it serves."
-                .into();
+            return "Start the embedded worker?".into();
+        }
+        if self.action == Action::Quit {
+            return "Quit adtop?".into();
         }
         format!("{verb} {n} {noun}{}?", if n == 1 { "" } else { "s" })
     }

@@ -543,6 +543,30 @@ fn embedded_worker_start_and_stop_ask_first_and_say_what_happens_and_read_only_r
     let text = screen(&app);
     assert!(text.contains("aborted and its request requeued"), "{text}");
     app.handle_key(code(KeyCode::Esc));
+    // Quitting while it runs asks too, and says what happens to its test.
+    app.embedded_worker = true;
+    app.apply(ModelEvent::EmbeddedWorker { running: true });
+    app.handle_key(key('q'));
+    assert!(!app.quit);
+    let text = screen(&app);
+    assert!(
+        text.contains("Quit adtop?") && text.contains("aborted"),
+        "{text}"
+    );
+    app.handle_key(code(KeyCode::Enter));
+    assert!(!app.quit, "Enter on Keep stays");
+    app.handle_key(key('q'));
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert!(app.quit);
+    assert!(matches!(
+        &out[..],
+        [Outbound::Op {
+            op: OpRequest::StopEmbeddedWorker,
+            ..
+        }]
+    ));
+    app.quit = false;
     app.read_only = true;
     assert!(app.handle_key(key('W')).is_empty());
     assert!(!matches!(app.mode, Mode::Confirm(_)));
