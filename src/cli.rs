@@ -71,6 +71,22 @@ pub struct Global {
         hide_env_values = true
     )]
     pub store: Option<String>,
+    /// Refuse every operator action, in the console and from the command line (retry, cancel,
+    /// stop, drain, resume, requeue-held, queues declare, submit). ADTOP_READ_ONLY takes 1/0,
+    /// true/false, yes/no, on/off; console.read_only = true in the configuration does the same
+    #[arg(
+        long,
+        global = true,
+        env = "ADTOP_READ_ONLY",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub read_only: bool,
+    /// Flag a running job as hung after this many seconds without output [default:
+    /// console.silent_threshold, 1800]
+    #[arg(long, global = true, env = "ADTOP_SILENT_THRESHOLD", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub silent_threshold: Option<u64>,
     /// More log output (-v: debug, -vv: trace); or set RUST_LOG
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -79,9 +95,6 @@ pub struct Global {
 /// The console's own flags (`adtop` with no subcommand, or `adtop console`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConsoleArgs {
-    /// Remove every operator action (retry, cancel, stop, drain, resume)
-    #[arg(long, env = "ADTOP_READ_ONLY")]
-    pub read_only: bool,
     /// Key map: default, vim, emacs, or a file; $XDG_CONFIG_HOME/adtop/keymap.toml overrides keys
     #[arg(long, env = "ADTOP_KEYMAP")]
     pub keymap: Option<String>,
@@ -96,6 +109,73 @@ pub struct ConsoleArgs {
     pub embedded_worker: bool,
     #[command(flatten)]
     pub worker: WorkerArgs,
+}
+
+/// What made this invocation read-only, for the refusal's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOnlyBy {
+    Flag,
+    Env,
+    Config,
+}
+
+impl std::fmt::Display for ReadOnlyBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadOnlyBy::Flag => "--read-only",
+            ReadOnlyBy::Env => "ADTOP_READ_ONLY",
+            ReadOnlyBy::Config => "console.read_only in the configuration file",
+        })
+    }
+}
+
+impl ReadOnlyBy {
+    /// How to lift it, said in the refusal.
+    pub fn undo(&self) -> &'static str {
+        match self {
+            ReadOnlyBy::Flag => "leave out --read-only",
+            ReadOnlyBy::Env => "unset ADTOP_READ_ONLY (or set it to 0)",
+            ReadOnlyBy::Config => "remove console.read_only from the configuration file",
+        }
+    }
+
+    /// `--read-only` given on the command line or through `ADTOP_READ_ONLY`: which one.
+    pub fn from_matches(m: &clap::ArgMatches) -> Option<Self> {
+        let mut level = Some(m);
+        while let Some(m) = level {
+            if m.get_flag("read_only") {
+                return match m.value_source("read_only") {
+                    Some(clap::parser::ValueSource::EnvVariable) => Some(ReadOnlyBy::Env),
+                    _ => Some(ReadOnlyBy::Flag),
+                };
+            }
+            level = m.subcommand().map(|(_, sub)| sub);
+        }
+        None
+    }
+}
+
+impl Command {
+    /// The scripting commands that change something on the shared broker: what read-only
+    /// refuses. `submit` is one: it queues work on the shared workers exactly as `retry` does,
+    /// and read-only refusing one but not the other would be no promise at all. The services
+    /// (`worker`, `results-db`) and the views are not actions.
+    pub fn action_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Retry { .. } => "retry",
+            Command::Cancel { .. } => "cancel",
+            Command::Stop { .. } => "stop",
+            Command::Drain { .. } => "drain",
+            Command::Resume { .. } => "resume",
+            Command::RequeueHeld { .. } => "requeue-held",
+            Command::Submit(_) => "submit",
+            Command::Queues {
+                action: Some(QueuesAction::Declare(_)),
+                ..
+            } => "queues declare",
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use adtop::broker::{self, Session};
 use adtop::cli::{
-    Cli, Command, ConsoleArgs, DeclareArgs, Dialect, Global, QueuesAction, ResultsDbArgs,
-    SubmitArgs, TestbedAction, WorkerArgs,
+    Cli, Command, ConsoleArgs, DeclareArgs, Dialect, Global, QueuesAction, ReadOnlyBy,
+    ResultsDbArgs, SubmitArgs, TestbedAction, WorkerArgs,
 };
 use adtop::config::{self, Config};
 use adtop::controller::submit;
@@ -17,7 +17,6 @@ use adtop::protocol::{Params, QueueName, Request, sanitize};
 use adtop::store::{Spool, Store};
 use adtop::worker::{self, WorkerOptions, policy::Policy, runner::RunnerConfig};
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 
 /// Settings every part shares, with the layers resolved.
 struct Resolved {
@@ -25,10 +24,17 @@ struct Resolved {
     broker: String,
     management: String,
     store_url: String,
+    /// Set when this invocation may not act, and what set it.
+    read_only: Option<ReadOnlyBy>,
+    silent_threshold: u64,
 }
 
-fn resolve(g: &Global) -> Result<Resolved> {
+fn resolve(g: &Global, read_only_by: Option<ReadOnlyBy>) -> Result<Resolved> {
     let config = Config::load(g.config.as_deref())?;
+    let read_only = read_only_by.or(config.console.read_only.then_some(ReadOnlyBy::Config));
+    let silent_threshold = g
+        .silent_threshold
+        .unwrap_or(config.console.silent_threshold);
     let broker = if !g.broker.is_empty() {
         broker::nodes::join(&g.broker)
     } else if !config.brokers.is_empty() {
@@ -61,6 +67,8 @@ fn resolve(g: &Global) -> Result<Resolved> {
         broker,
         management,
         store_url,
+        read_only,
+        silent_threshold,
     })
 }
 
@@ -84,8 +92,11 @@ fn init_tracing(verbose: u8, default: &str, console: bool) {
         1 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("adtop={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // lapin warns with whole message dumps (a returned control message, a closed
+        // channel); adtop says what those mean itself.
+        tracing_subscriber::EnvFilter::new(format!("adtop={level},lapin=error,warn"))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -126,7 +137,12 @@ fn console_log_file() -> Option<std::fs::File> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let read_only_by = ReadOnlyBy::from_matches(&matches);
     // Services log what they do; the interactive commands only warn.
     let default_level = if matches!(
         cli.command,
@@ -138,8 +154,10 @@ async fn main() -> ExitCode {
     };
     let console = matches!(cli.command, None | Some(Command::Console(_)));
     init_tracing(cli.global.verbose, default_level, console);
-    match run(cli).await {
+    match run(cli, read_only_by).await {
         Ok(code) => ExitCode::from(code),
+        // `adtop results | head -3`: the reader has what it wanted.
+        Err(e) if script::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("adtop: error: {}", sanitize::inert(&format!("{e:#}"), true));
             ExitCode::from(1)
@@ -147,8 +165,17 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<u8> {
-    let r = resolve(&cli.global)?;
+async fn run(cli: Cli, read_only_by: Option<ReadOnlyBy>) -> Result<u8> {
+    let r = resolve(&cli.global, read_only_by)?;
+    if let (Some(by), Some(what)) = (
+        r.read_only,
+        cli.command.as_ref().and_then(Command::action_name),
+    ) {
+        bail!(
+            "read-only (set by {by}): `adtop {what}` is an operator action and was refused; nothing was done. To act, {}",
+            by.undo()
+        );
+    }
     match cli.command {
         None => console_cmd(&r, cli.console).await,
         Some(Command::Console(args)) => console_cmd(&r, args).await,
@@ -161,12 +188,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Some(Command::Workers { json }) => script::workers(&ops_context(&r, None)?, json).await,
         Some(Command::Running { json }) => {
-            script::running(
-                &ops_context(&r, None)?,
-                json,
-                r.config.console.silent_threshold,
-            )
-            .await
+            script::running(&ops_context(&r, None)?, json, r.silent_threshold).await
         }
         Some(Command::Results {
             json,
@@ -613,12 +635,12 @@ async fn console_cmd(r: &Resolved, c: ConsoleArgs) -> Result<u8> {
     let ctx = ops_context(r, c.operator.clone())?;
     let cc = &r.config.console;
     let thresholds = adtop::console::model::Thresholds {
-        silent_secs: cc.silent_threshold,
+        silent_secs: r.silent_threshold,
         ..Default::default()
     };
     let config = adtop::console::ConsoleConfig {
         operator: ctx.operator.clone(),
-        read_only: c.read_only || cc.read_only,
+        read_only: r.read_only.is_some(),
         keymap: c
             .keymap
             .or(cc.keymap.clone())

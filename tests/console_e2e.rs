@@ -142,7 +142,7 @@ async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
     t.keys(&["s"]);
     let dialog = t
         .wait_for("the confirmation", Duration::from_secs(5), |s| {
-            s.contains("Cancel")
+            s.contains("[ Keep ]") && s.contains("[ Stop and requeue ]")
         })
         .await;
     t.keys(&["Enter"]);
@@ -225,7 +225,12 @@ async fn the_embedded_worker_runs_jobs_and_keys_stop_and_start_it() {
         "the embedded worker ran it"
     );
 
-    t.keys(&["X", "Tab", "Enter"]);
+    t.keys(&["X"]);
+    t.wait_for("the stop's warning", Duration::from_secs(5), |s| {
+        s.contains("aborted and its request requeued")
+    })
+    .await;
+    t.keys(&["Tab", "Enter"]);
     t.wait_for("the worker stopped", Duration::from_secs(10), |s| {
         s.contains("stopped")
     })
@@ -234,7 +239,12 @@ async fn the_embedded_worker_runs_jobs_and_keys_stop_and_start_it() {
         row(s, "stale") || row(s, "lost")
     })
     .await;
-    t.keys(&["W", "3"]); // starting is not dangerous: no confirmation
+    t.keys(&["W"]);
+    t.wait_for("the start's question", Duration::from_secs(5), |s| {
+        s.contains("Start the embedded worker?") && s.contains("[ Start worker ]")
+    })
+    .await;
+    t.keys(&["Tab", "Enter", "3"]);
     t.wait_for("the worker back", Duration::from_secs(30), |s| row(s, "ok"))
         .await;
     let uuid = h.submit("fx-pass", &["--trigger", "fx-pass/2"]);

@@ -174,9 +174,8 @@ impl Management {
             .map_err(|e| anyhow::anyhow!("cannot build HTTP client: {e}"))?;
         let mut bases = Vec::new();
         for u in super::nodes::split(all) {
-            let mut b = url::Url::parse(u).map_err(|e| {
-                anyhow::anyhow!("invalid management URL {}: {e}", super::redact(u))
-            })?;
+            let mut b = url::Url::parse(u)
+                .map_err(|e| anyhow::anyhow!("invalid management URL {}: {e}", super::redact(u)))?;
             let _ = b.set_username("");
             let _ = b.set_password(None);
             bases.push(b.as_str().trim_end_matches('/').to_string());

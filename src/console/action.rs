@@ -123,8 +123,10 @@ impl Action {
     }
 
     /// Asks before it acts.
+    /// Every operator action asks first, starting the embedded worker too (it takes real
+    /// requests from the shared queues as soon as it runs).
     pub fn needs_confirm(self) -> bool {
-        self.is_operator() && self != Action::StartWorker
+        self.is_operator()
     }
 }
 

@@ -221,15 +221,20 @@ impl App {
             (Mode::Confirm(d), Action::DialogToggle) => d.toggle(),
             (Mode::Confirm(_), Action::DialogCancel) => {
                 self.mode = Mode::Normal;
-                self.status(Level::Info, "cancelled");
+                self.status(Level::Info, "kept: nothing was done");
             }
-            (Mode::Confirm(d), Action::DialogAccept) => match d.accept() {
-                Answer::Open => {}
-                Answer::Cancelled => {
+            (Mode::Confirm(d), Action::DialogAccept) => match (d.action, d.accept()) {
+                (_, Answer::Open) => {}
+                (_, Answer::Cancelled) => {
                     self.mode = Mode::Normal;
-                    self.status(Level::Info, "cancelled");
+                    self.status(Level::Info, "kept: nothing was done");
                 }
-                Answer::Confirmed(ops) => {
+                (Action::Quit, Answer::Confirmed(ops)) => {
+                    self.mode = Mode::Normal;
+                    out = self.confirmed(ops);
+                    self.quit = true;
+                }
+                (_, Answer::Confirmed(ops)) => {
                     self.mode = Mode::Normal;
                     out = self.confirmed(ops);
                 }
@@ -287,6 +292,13 @@ impl App {
             }
             Action::Command => self.mode = Mode::Prompt(Prompt::new(PromptKind::Command, "")),
             Action::Help => self.mode = Mode::Help { scroll: 0 },
+            // With the embedded worker running, quitting stops it (and aborts its test): ask.
+            Action::Quit if self.embedded_worker && self.model.embedded_worker == Some(true) => {
+                self.mode = Mode::Confirm(ConfirmDialog::new(
+                    Action::Quit,
+                    vec![OpRequest::StopEmbeddedWorker],
+                ));
+            }
             Action::Quit => self.quit = true,
             Action::Redraw => self.redraw = true,
             Action::Mark => {
@@ -885,10 +897,20 @@ impl App {
         }
         let n = ops.len();
         let verb = ops.first().map_or("", |op| op.verb().as_str());
+        let batch = (n > 1).then(|| {
+            let b = self.next_op;
+            self.model
+                .batches
+                .insert(b, crate::console::model::Batch::new(verb, n));
+            b
+        });
         let mut out = Vec::with_capacity(n);
         for op in ops {
-            let id = self.next_op;
             self.next_op += 1;
+            let id = self.next_op;
+            if let Some(b) = batch {
+                self.model.batch_of.insert(id, b);
+            }
             self.model
                 .pending
                 .insert(id, format!("{} {}", op.verb(), op.target()));

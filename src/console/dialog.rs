@@ -85,6 +85,39 @@ impl ConfirmDialog {
         }
     }
 
+    /// The button that acts, named for what it does (`Cancel request`, never `Confirm`, so
+    /// that "cancel" cannot mean both "do not" and "remove the request").
+    pub fn act_label(&self) -> String {
+        let n = self.ops.len();
+        let plural = if n == 1 { "" } else { "s" };
+        match self.action {
+            Action::Retry => format!("Retry {n}"),
+            Action::Cancel => format!("Cancel request{plural}"),
+            Action::StopRequeue => "Stop and requeue".into(),
+            Action::StopCancel => "Stop and cancel".into(),
+            Action::Drain => format!("Drain worker{plural}"),
+            Action::Resume => format!("Resume worker{plural}"),
+            Action::StopWorker => "Stop worker".into(),
+            Action::StartWorker => "Start worker".into(),
+            Action::Quit => "Quit".into(),
+            _ => "Run".into(),
+        }
+    }
+
+    /// What else happens, said under the question.
+    pub fn warning(&self) -> Option<&'static str> {
+        match self.action {
+            Action::StopWorker => Some("A test it is running is aborted and its request requeued."),
+            Action::StartWorker => Some("It takes requests from the queues it serves at once."),
+            Action::Quit => {
+                Some("The embedded worker stops: a test it runs is aborted and requeued.")
+            }
+            Action::StopRequeue => Some("The test is aborted; its request goes back to its queue."),
+            Action::StopCancel => Some("The test is aborted and its request removed for good."),
+            _ => None,
+        }
+    }
+
     /// `Stop, requeue 3 jobs?`
     pub fn question(&self) -> String {
         let n = self.ops.len();
@@ -107,6 +140,12 @@ impl ConfirmDialog {
         };
         if self.action == Action::StopWorker {
             return "Stop the embedded worker?".into();
+        }
+        if self.action == Action::StartWorker {
+            return "Start the embedded worker?".into();
+        }
+        if self.action == Action::Quit {
+            return "Quit adtop?".into();
         }
         format!("{verb} {n} {noun}{}?", if n == 1 { "" } else { "s" })
     }

@@ -519,10 +519,15 @@ fn tick_redraws_only_when_the_second_changes() {
 }
 
 #[test]
-fn embedded_worker_start_needs_no_dialog_but_read_only_refuses_it() {
+fn embedded_worker_start_and_stop_ask_first_and_say_what_happens_and_read_only_refuses() {
     let mut app = demo::app("dark");
     app.handle_key(key('3'));
-    let out = app.handle_key(key('W'));
+    assert!(app.handle_key(key('W')).is_empty(), "starting asks first");
+    let text = screen(&app);
+    assert!(text.contains("Start the embedded worker?"), "{text}");
+    assert!(text.contains("[ Start worker ]"), "{text}");
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
     assert!(matches!(
         &out[..],
         [Outbound::Op {
@@ -535,9 +540,36 @@ fn embedded_worker_start_needs_no_dialog_but_read_only_refuses_it() {
         matches!(app.mode, Mode::Confirm(_)),
         "stopping it asks first"
     );
+    let text = screen(&app);
+    assert!(text.contains("aborted and its request requeued"), "{text}");
     app.handle_key(code(KeyCode::Esc));
+    // Quitting while it runs asks too, and says what happens to its test.
+    app.embedded_worker = true;
+    app.apply(ModelEvent::EmbeddedWorker { running: true });
+    app.handle_key(key('q'));
+    assert!(!app.quit);
+    let text = screen(&app);
+    assert!(
+        text.contains("Quit adtop?") && text.contains("aborted"),
+        "{text}"
+    );
+    app.handle_key(code(KeyCode::Enter));
+    assert!(!app.quit, "Enter on Keep stays");
+    app.handle_key(key('q'));
+    app.handle_key(code(KeyCode::Tab));
+    let out = app.handle_key(code(KeyCode::Enter));
+    assert!(app.quit);
+    assert!(matches!(
+        &out[..],
+        [Outbound::Op {
+            op: OpRequest::StopEmbeddedWorker,
+            ..
+        }]
+    ));
+    app.quit = false;
     app.read_only = true;
     assert!(app.handle_key(key('W')).is_empty());
+    assert!(!matches!(app.mode, Mode::Confirm(_)));
 }
 
 #[test]
@@ -802,4 +834,103 @@ fn a_worker_stopped_by_its_testbed_shows_testbed_broken_and_the_error() {
         .expect("the worker's row");
     assert!(row.contains("testbed broken"), "{row}");
     assert!(row.contains("testbed failure: unexpected"), "{row}");
+}
+
+#[test]
+fn a_bulk_action_reports_every_outcome_in_one_status_line() {
+    let mut app = demo::app("dark");
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.handle_key(code(KeyCode::Enter));
+    app.dispatch(Action::MarkAll);
+    let n = app.targets(View::Requests).len();
+    assert!(n >= 3, "the demo queue has requests");
+    app.handle_key(key('c'));
+    for c in n.to_string().chars() {
+        app.handle_key(key(c));
+    }
+    let out = app.handle_key(code(KeyCode::Enter));
+    let ids: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Outbound::Op { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), n);
+    for (k, id) in ids.iter().enumerate() {
+        app.apply(ModelEvent::OpOutcome {
+            id: *id,
+            ok: k == 0,
+            message: if k == 0 {
+                "removed from the queue".into()
+            } else {
+                "not in debci-noble-amd64 any more".into()
+            },
+        });
+        let st = app.model.status.as_ref().expect("status");
+        if k == 0 {
+            assert!(st.text.contains(&format!("1 of {n} done")), "{}", st.text);
+            assert!(
+                st.text.contains(&format!("{} waiting", n - 1)),
+                "{}",
+                st.text
+            );
+        }
+    }
+    let st = app.model.status.as_ref().expect("status");
+    assert_eq!(
+        st.text,
+        format!(
+            "cancel: 1 of {n} done, {} failed: not in debci-noble-amd64 any more (x{})",
+            n - 1,
+            n - 1
+        )
+    );
+    assert_eq!(st.level, super::model::Level::Error);
+    assert!(app.model.batches.is_empty() && app.model.pending.is_empty());
+}
+
+#[test]
+fn snapshot_confirm_many_cancels_at_80x24_keeps_the_prompt_in_the_box() {
+    let mut app = demo::app("dark");
+    let rows: Vec<RequestRow> = (0..16)
+        .map(|i| RequestRow {
+            package: format!("pkg{i}"),
+            triggers: vec![format!("pkg{i}/1.{i}")],
+            requester: String::new(),
+            submit_time: None,
+            priority: None,
+            uuid: Some(format!("00000000-0000-4000-8000-0000000000{i:02}")),
+            body: format!(
+                "pkg{i}\n{{\"triggers\": [\"pkg{i}/1.{i}\"], \"uuid\": \"00000000-0000-4000-8000-0000000000{i:02}\"}}"
+            ),
+        })
+        .collect();
+    select(&mut app, View::Queues, |a, i| {
+        a.model.queues[i].name == "debci-noble-amd64"
+    });
+    app.handle_key(code(KeyCode::Enter));
+    app.apply(ModelEvent::Requests {
+        queue: "debci-noble-amd64".into(),
+        offset: 0,
+        total: 16,
+        rows,
+    });
+    app.dispatch(Action::MarkAll);
+    app.handle_key(key('c'));
+    app.handle_key(key('1'));
+    let text = render(&app, 80, 24).backend().to_string();
+    assert!(text.contains("type 16 and Enter [1"), "{text}");
+    assert!(
+        text.contains("[ Keep ]") && text.contains("[ Cancel requests ]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pkg0 [pkg0/1.0] (00000000-0000-4000-8000-000000000000)"),
+        "{text}"
+    );
+    assert!(text.contains("more"), "{text}");
+    insta::assert_snapshot!(text);
 }

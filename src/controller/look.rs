@@ -39,6 +39,16 @@ pub fn queued_uuid(queue: &str, body: &[u8], props: &lapin::BasicProperties) -> 
     Request::parse(body).ok().and_then(|r| r.params.uuid)
 }
 
+/// Held by anything in this process that gets messages without acknowledging them to look
+/// through a queue (browsing, cancelling). While one such scan holds messages, another sees
+/// them gone: the console's bulk cancel raced its own scans and found none of its targets.
+static SCAN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Wait until no other scan of this process holds messages unacknowledged.
+pub async fn scan_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    SCAN.lock().await
+}
+
 /// Messages `offset..offset+limit` of `queue`, and its total depth, read without changing the
 /// queue or the order workers take it in ([`super::backlog`]).
 pub async fn browse(
@@ -47,6 +57,7 @@ pub async fn browse(
     offset: usize,
     limit: usize,
 ) -> Result<(u64, Vec<Queued>), BrokerError> {
+    let _scan = scan_lock().await;
     let b = super::backlog::read(session, queue, offset.saturating_add(limit)).await?;
     Ok((
         b.total,

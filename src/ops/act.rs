@@ -78,14 +78,44 @@ async fn retry_debci(session: &Session, entry: &IndexEntry) -> Result<String> {
 
 /// Remove one queued request, matched by uuid (or by exact body when it has none). The rest
 /// of the queue goes back untouched, in order.
+///
+/// Looking through a queue holds its messages unacknowledged until the channel closes, and
+/// another scan meanwhile sees them gone. Scans of this process wait for each other
+/// ([`look::scan_lock`]); another process's (another console browsing the same queue) is
+/// over within moments, so a request not found is looked for again, [`CANCEL_SCANS`] times.
 pub async fn cancel(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<()> {
+    for scan in 1..=CANCEL_SCANS {
+        if scan_once(session, queue, uuid, body).await? {
+            return Ok(());
+        }
+        if scan < CANCEL_SCANS {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    bail!("not in {queue} any more (a worker took it, or it was cancelled)");
+}
+
+/// How many times a cancel looks through the queue before saying the request is not there.
+pub const CANCEL_SCANS: u32 = 3;
+
+/// Look through `queue` once; true when the request was found and removed.
+async fn scan_once(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<bool> {
+    let _scan = look::scan_lock().await;
     let ch = session.channel().await?;
     let mut found = false;
-    while let Some(msg) = ch
-        .basic_get(queue.into(), BasicGetOptions { no_ack: false })
-        .await
-        .map_err(BrokerError::amqp(format!("browse {queue}")))?
-    {
+    loop {
+        let got = ch
+            .basic_get(queue.into(), BasicGetOptions { no_ack: false })
+            .await
+            .map_err(BrokerError::amqp(format!("browse {queue}")));
+        let msg = match got {
+            Ok(Some(msg)) => msg,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = ch.close(200, "cancel failed".into()).await;
+                return Err(e.into());
+            }
+        };
         let matches = match uuid {
             Some(u) => {
                 look::queued_uuid(queue, &msg.delivery.data, &msg.delivery.properties).as_deref()
@@ -94,19 +124,22 @@ pub async fn cancel(session: &Session, queue: &str, uuid: Option<&str>, body: &s
             None => msg.delivery.data == body.as_bytes(),
         };
         if matches {
-            msg.delivery
+            let acked = msg
+                .delivery
                 .ack(BasicAckOptions::default())
                 .await
-                .map_err(BrokerError::amqp("remove request"))?;
+                .map_err(BrokerError::amqp("remove request"));
+            if let Err(e) = acked {
+                let _ = ch.close(200, "cancel failed".into()).await;
+                return Err(e.into());
+            }
             found = true;
             break;
         }
     }
+    // Closing returns every other message to its place; done before the next scan may start.
     let _ = ch.close(200, "cancelled".into()).await;
-    if !found {
-        bail!("no such request in {queue} (already taken by a worker?)");
-    }
-    Ok(())
+    Ok(found)
 }
 
 /// Send a control message to one worker and wait for its answer.

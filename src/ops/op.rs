@@ -56,15 +56,25 @@ impl OpRequest {
         match self {
             OpRequest::Retry { entry } => {
                 format!(
-                    "{} {}/{} ({})",
-                    entry.package, entry.release, entry.arch, entry.uuid
+                    "{} {}/{}{} ({})",
+                    entry.package,
+                    entry.release,
+                    entry.arch,
+                    triggers(&entry.triggers),
+                    entry.uuid
                 )
             }
             OpRequest::Cancel { queue, uuid, body } => {
-                let pkg = body.lines().next().unwrap_or_default();
+                let (pkg, trig) = match crate::protocol::Request::parse(body.as_bytes()) {
+                    Ok(r) => (r.package.clone(), triggers(&r.params.triggers)),
+                    Err(_) => (
+                        body.lines().next().unwrap_or_default().to_string(),
+                        String::new(),
+                    ),
+                };
                 match uuid {
-                    Some(u) => format!("{pkg} in {queue} ({u})"),
-                    None => format!("{pkg} in {queue}"),
+                    Some(u) => format!("{pkg}{trig} ({u}) in {queue}"),
+                    None => format!("{pkg}{trig} (no uuid) in {queue}"),
                 }
             }
             OpRequest::Stop { worker, uuid, .. } => format!("{uuid} on {worker}"),
@@ -73,6 +83,15 @@ impl OpRequest {
                 "embedded worker".into()
             }
         }
+    }
+}
+
+/// ` [hello/2.10-3, glibc/2.40-1]`, or nothing without triggers.
+fn triggers(t: &[String]) -> String {
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", t.join(", "))
     }
 }
 

@@ -17,12 +17,40 @@ use crate::protocol::{QueueName, layout, names, queue};
 
 const WAIT: Duration = Duration::from_millis(1500);
 
+/// `println!` that returns the write error instead of panicking: `adtop results | head -3`
+/// closes the pipe, and the command then ends quietly ([`is_broken_pipe`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` with the same error handling as [`out!`], flushed (a live log is followed).
+macro_rules! out_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout().lock();
+        write!(o, $($arg)*)?;
+        o.flush()?
+    }};
+}
+
+/// Whether `e` is the reader of our standard output having gone away (a closed pipe): not an
+/// error worth a message, the output is simply not wanted any more.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 async fn session(ctx: &Context, what: &str) -> Result<Session> {
     Ok(Session::open(&ctx.broker_url, &format!("adtop {what}")).await?)
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    out!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -125,9 +153,16 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
     if json {
         return print_json(&lines).map(|_| 0);
     }
-    println!(
+    out!(
         "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9} {:>4}  {:<7} NODE (REPLICAS, * = down)",
-        "QUEUE", "READY", "UNACKED", "CONSUMERS", "PUB/s", "DELIVER/s", "PRIO", "TYPE"
+        "QUEUE",
+        "READY",
+        "UNACKED",
+        "CONSUMERS",
+        "PUB/s",
+        "DELIVER/s",
+        "PRIO",
+        "TYPE"
     );
     for q in &lines {
         let replicas = if q.replicas.is_empty() {
@@ -135,7 +170,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
         } else {
             format!(" ({})", q.replicas.join(" "))
         };
-        println!(
+        out!(
             "{:<40} {:>7} {:>7} {:>9} {:>7.1} {:>9.1} {:>4}  {:<7} {}{}{}",
             line(&q.name),
             q.ready,
@@ -249,12 +284,14 @@ pub async fn declare_queues(
     if json {
         print_json(&out)?;
     } else {
-        println!(
+        out!(
             "{:<40} {:>8} {:>9}  OUTCOME",
-            "QUEUE", "MESSAGES", "CONSUMERS"
+            "QUEUE",
+            "MESSAGES",
+            "CONSUMERS"
         );
         for d in &out {
-            println!(
+            out!(
                 "{:<40} {:>8} {:>9}  {}",
                 d.queue,
                 d.messages,
@@ -305,9 +342,15 @@ pub async fn workers(ctx: &Context, json: bool) -> Result<u8> {
             .collect();
         return print_json(&lines).map(|_| 0);
     }
-    println!(
+    out!(
         "{:<28} {:<16} {:<7} {:<12} {:<7} {:>5} {:>6}  JOB",
-        "WORKER", "HOST", "ARCH", "STATE", "HEALTH", "DONE", "FAILED"
+        "WORKER",
+        "HOST",
+        "ARCH",
+        "STATE",
+        "HEALTH",
+        "DONE",
+        "FAILED"
     );
     for seen in &ws {
         let w = &seen.heartbeat;
@@ -316,7 +359,7 @@ pub async fn workers(ctx: &Context, json: bool) -> Result<u8> {
             .as_ref()
             .map(|j| format!("{} {} {}/{}", j.uuid, j.package, j.release, j.arch))
             .unwrap_or_default();
-        println!(
+        out!(
             "{:<28} {:<16} {:<7} {:<12} {:<7} {:>5} {:>6}  {}",
             line(&w.id),
             line(&w.host),
@@ -394,12 +437,17 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
     if json {
         return print_json(&lines).map(|_| 0);
     }
-    println!(
+    out!(
         "{:<36} {:<24} {:<20} {:<28} {:>14} {:>7}",
-        "UUID", "PACKAGE", "RELEASE/ARCH", "WORKER", "ELAPSED/LIMIT", "SILENT"
+        "UUID",
+        "PACKAGE",
+        "RELEASE/ARCH",
+        "WORKER",
+        "ELAPSED/LIMIT",
+        "SILENT"
     );
     for r in &lines {
-        println!(
+        out!(
             "{:<36} {:<24} {:<20} {:<28} {:>14} {:>6}s{}",
             line(&r.uuid),
             line(&r.package),
@@ -427,12 +475,18 @@ pub async fn results(
     if json {
         return print_json(&rows).map(|_| 0);
     }
-    println!(
+    out!(
         "{:<20} {:<36} {:<24} {:<20} {:>4} {:<8} {:>6}",
-        "FINISHED", "UUID", "PACKAGE", "RELEASE/ARCH", "CODE", "CLASS", "SECS"
+        "FINISHED",
+        "UUID",
+        "PACKAGE",
+        "RELEASE/ARCH",
+        "CODE",
+        "CLASS",
+        "SECS"
     );
     for e in rows {
-        println!(
+        out!(
             "{:<20} {:<36} {:<24} {:<20} {:>4} {:<8} {:>6}",
             e.finished.format("%Y-%m-%d %H:%M:%S"),
             line(&e.uuid),
@@ -453,10 +507,10 @@ pub async fn results(
 /// Print a stored log, at most `cap` bytes of it; a cut log ends with a line that says so.
 async fn print_stored(ctx: &Context, e: &IndexEntry, cap: u64) -> Result<u8> {
     let log = read::stored_log(&ctx.store, &e.container, &e.swift_dir, cap).await?;
-    print!("{}", inert(&log.text, true));
+    out_part!("{}", inert(&log.text, true));
     if let Some(notice) = log.cut_notice() {
         let whole = format!("{}/{}/{}", e.container, e.swift_dir, layout::LOG_OBJECT);
-        println!("\n[adtop: {notice}; the whole log is {}]", line(&whole));
+        out!("\n[adtop: {notice}; the whole log is {}]", line(&whole));
         eprintln!(
             "adtop: {notice} (--max-mib raises the cap); the whole log is {}",
             line(&whole)
@@ -505,18 +559,16 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
         let end = c.offset.saturating_add(c.data.len() as u64);
         if end > printed {
             if c.offset > printed {
-                println!("\n[adtop: {} bytes of log missed]", c.offset - printed);
-                print!("{}", inert(&c.data, true));
+                out!("\n[adtop: {} bytes of log missed]", c.offset - printed);
+                out_part!("{}", inert(&c.data, true));
             } else {
                 let mut skip = usize::try_from(printed - c.offset).unwrap_or(usize::MAX);
                 while skip < c.data.len() && !c.data.is_char_boundary(skip) {
                     skip += 1;
                 }
-                print!("{}", inert(c.data.get(skip..).unwrap_or_default(), true));
+                out_part!("{}", inert(c.data.get(skip..).unwrap_or_default(), true));
             }
             printed = end;
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
         }
         if c.eof {
             break;
@@ -537,7 +589,7 @@ async fn report(
     s.close().await;
     match outcome {
         Ok(m) => {
-            println!("{}", line(&m));
+            out!("{}", line(&m));
             Ok(0)
         }
         Err(_) => {

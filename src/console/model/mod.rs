@@ -103,6 +103,9 @@ pub struct Model {
     pub status: Option<StatusMsg>,
     /// Ops sent and not answered yet: id → what was asked.
     pub pending: HashMap<u64, String>,
+    /// Ops confirmed together (a bulk action): op id → the batch, reported as one line.
+    pub batch_of: HashMap<u64, u64>,
+    pub batches: HashMap<u64, Batch>,
     pub embedded_worker: Option<bool>,
 }
 
@@ -122,6 +125,8 @@ impl Model {
             store: Connection::new(Service::Store),
             status: None,
             pending: HashMap::new(),
+            batch_of: HashMap::new(),
+            batches: HashMap::new(),
             embedded_worker: None,
         }
     }
@@ -251,6 +256,17 @@ impl Model {
             }
             ModelEvent::OpOutcome { id, ok, message } => {
                 let what = self.pending.remove(&id).unwrap_or_default();
+                if let Some(b) = self.batch_of.remove(&id)
+                    && let Some(batch) = self.batches.get_mut(&b)
+                {
+                    batch.answer(ok, &what, &message);
+                    let (level, text) = batch.summary();
+                    if batch.answered() == batch.total {
+                        self.batches.remove(&b);
+                    }
+                    self.set_status(level, text);
+                    return true;
+                }
                 let text = if what.is_empty() {
                     message
                 } else {
@@ -365,5 +381,77 @@ impl Model {
             * (std::mem::size_of::<crate::protocol::messages::IndexEntry>() + 384);
         n += self.log.as_ref().map_or(0, LogBuffer::bytes);
         n
+    }
+}
+
+/// A bulk action's outcomes as they come in: `cancel: 3 of 9 done, 6 failed: why`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub verb: String,
+    pub total: usize,
+    pub done: usize,
+    /// What failed and why (raw: sanitised when drawn), in the order the answers came.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Batch {
+    pub fn new(verb: impl Into<String>, total: usize) -> Self {
+        Self {
+            verb: verb.into(),
+            total,
+            done: 0,
+            failed: Vec::new(),
+        }
+    }
+
+    pub fn answered(&self) -> usize {
+        self.done + self.failed.len()
+    }
+
+    fn answer(&mut self, ok: bool, what: &str, message: &str) {
+        if ok {
+            self.done += 1;
+        } else {
+            self.failed.push((what.to_string(), message.to_string()));
+        }
+    }
+
+    /// The status line: progress while answers come, then the tally and why the failures
+    /// failed (each distinct reason once, with how many it hit).
+    pub fn summary(&self) -> (Level, String) {
+        let waiting = self.total.saturating_sub(self.answered());
+        let mut text = format!("{}: {} of {} done", self.verb, self.done, self.total);
+        if !self.failed.is_empty() {
+            let mut reasons: Vec<(&str, usize)> = Vec::new();
+            for (_, why) in &self.failed {
+                match reasons.iter_mut().find(|(r, _)| *r == why.as_str()) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((why.as_str(), 1)),
+                }
+            }
+            let why = reasons
+                .iter()
+                .map(|(r, n)| {
+                    if *n > 1 {
+                        format!("{r} (x{n})")
+                    } else {
+                        (*r).to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            text.push_str(&format!(", {} failed: {why}", self.failed.len()));
+        }
+        if waiting > 0 {
+            text.push_str(&format!(", {waiting} waiting"));
+        }
+        let level = if !self.failed.is_empty() {
+            Level::Error
+        } else if waiting > 0 {
+            Level::Info
+        } else {
+            Level::Ok
+        };
+        (level, text)
     }
 }

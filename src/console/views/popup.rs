@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::s;
 use crate::console::app::App;
@@ -26,14 +26,37 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
 
 pub fn confirm(frame: &mut Frame, area: Rect, app: &App, d: &ConfirmDialog) {
     let t = &app.theme;
-    let shown = d.ops.len().min(6);
-    let mut lines = vec![
-        Line::styled(d.question(), t.style(Role::Title)),
-        Line::raw(""),
-    ];
+    let width = 76u16.min(area.width);
+    let inner = usize::from(width.saturating_sub(2));
+    // Everything but the target list: question, blanks, the typed count, error, buttons, hints.
+    let fixed = 6
+        + usize::from(d.expected.is_some())
+        + usize::from(d.error.is_some())
+        + usize::from(d.warning().is_some());
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(fixed);
+    // Rows for targets, keeping one for "… and N more" when they do not all fit.
+    let shown = if d.ops.len() <= room.max(1) {
+        d.ops.len()
+    } else {
+        room.saturating_sub(1).max(1)
+    };
+    let cut = |text: String| -> String {
+        if text.chars().count() > inner {
+            let mut t: String = text.chars().take(inner.saturating_sub(1)).collect();
+            t.push('…');
+            t
+        } else {
+            text
+        }
+    };
+    let mut lines = vec![Line::styled(cut(d.question()), t.style(Role::Title))];
+    if let Some(w) = d.warning() {
+        lines.push(Line::styled(cut(w.to_string()), t.style(Role::Alert)));
+    }
+    lines.push(Line::raw(""));
     for op in d.ops.iter().take(shown) {
         lines.push(Line::styled(
-            format!("  {}", s(&op.target())),
+            cut(format!("  {}", s(&op.target()))),
             t.style(Role::Dialog),
         ));
     }
@@ -47,19 +70,19 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, d: &ConfirmDialog) {
     if let Some(expected) = &d.expected {
         lines.push(Line::from(vec![
             Span::styled(
-                format!("This acts on {expected} rows. Type {expected} and press Enter: "),
+                format!("Acts on {expected} rows: type {expected} and Enter "),
                 t.style(Role::Dialog),
             ),
             Span::styled(format!("[{:<4}]", s(&d.typed)), t.style(Role::Prompt)),
         ]));
     }
     if let Some(e) = &d.error {
-        lines.push(Line::styled(e.clone(), t.style(Role::StatusError)));
+        lines.push(Line::styled(cut(e.clone()), t.style(Role::StatusError)));
     }
     lines.push(Line::raw(""));
-    let button = |label: &'static str, focus: bool| {
+    let button = |label: String, focus: bool| {
         Span::styled(
-            label,
+            format!("[ {label} ]"),
             if focus {
                 t.style(Role::DialogFocus)
             } else {
@@ -69,9 +92,9 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, d: &ConfirmDialog) {
     };
     lines.push(Line::from(vec![
         Span::raw("    "),
-        button("[ Cancel ]", d.focus == Focus::Cancel),
+        button("Keep".into(), d.focus == Focus::Cancel),
         Span::raw("    "),
-        button("[ Confirm ]", d.focus == Focus::Confirm),
+        button(d.act_label(), d.focus == Focus::Confirm),
     ]));
     let hints: Vec<String> = app
         .keymap
@@ -79,20 +102,17 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, d: &ConfirmDialog) {
         .into_iter()
         .map(|(k, d)| format!("{}: {d}", k.split(' ').next().unwrap_or_default()))
         .collect();
-    lines.push(Line::styled(hints.join(" · "), t.style(Role::Dim)));
-    let r = centered(area, 72, lines.len() as u16 + 2);
+    lines.push(Line::styled(cut(hints.join(" · ")), t.style(Role::Dim)));
+    let r = centered(area, width, lines.len() as u16 + 2);
     let block = Block::new()
         .borders(Borders::ALL)
         .border_style(t.style(Role::Alert))
         .title(Span::styled(" Confirm ", t.style(Role::Alert)))
         .style(t.style(Role::Dialog));
     frame.render_widget(Clear, r);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        r,
-    );
+    // No wrapping: every line is cut to the box, so the height above is the height drawn and
+    // the typed count and the buttons are never pushed out of it.
+    frame.render_widget(Paragraph::new(lines).block(block), r);
 }
 
 pub fn candidates(frame: &mut Frame, area: Rect, app: &App, p: &Prompt) {
