@@ -406,3 +406,70 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
     script(&["revive", "1"]);
     h.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_shows_a_node_lost_and_keeps_live_depths_through_another_node() {
+    let Some(c) = cluster() else { return };
+    let _nodes = NODES.lock().await;
+    revive_all();
+    let mut h = harness(&c, "clustercon", QUORUM).await;
+    h.no_autopkgtest = true;
+    let out = h.adtop(&["queues", "declare", "--release", &h.release, "--arch", ARCH]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let queue = h.queue();
+    let console = format!(
+        "XDG_DATA_HOME={data} ADTOP_BROKER={brokers} ADTOP_MANAGEMENT={mgmt} {bin} --config {cfg} --store {store}",
+        data = h.dir.path().display(),
+        brokers = c.amqp.join(","),
+        mgmt = c.mgmt.join(","),
+        bin = bin(),
+        cfg = h.config.display(),
+        store = h.store_url()
+    );
+    let t = tmux::Tmux::start(&format!("adtop-{}", h.release), &console);
+    t.wait_for("the console on node 1 of 3", Duration::from_secs(30), |s| {
+        s.contains("node 1 of 3") && s.contains("nodes 3/3 up")
+    })
+    .await;
+    t.keys(&["/"]);
+    t.keys(&[&h.release, "Enter"]);
+    h.submit("fx-pass", &["--trigger", "fx-pass/1"]);
+    t.wait_for("READY 1", Duration::from_secs(15), |s| {
+        tmux::ready(s, &queue) == Some(1)
+    })
+    .await;
+
+    let killed = std::time::Instant::now();
+    script(&["kill", "1"]);
+    t.wait_for("node 1 shown down", Duration::from_secs(15), |s| {
+        s.contains("nodes 2/3 up") && s.contains("adtop-c1 down")
+    })
+    .await;
+    eprintln!(
+        "the node's loss was on screen {} ms after the kill",
+        killed.elapsed().as_millis()
+    );
+    t.wait_for(
+        "the console on another node",
+        Duration::from_secs(15),
+        |s| s.contains("node 2 of 3") || s.contains("node 3 of 3"),
+    )
+    .await;
+    // Live depths keep coming, through the node the console moved to.
+    h.submit("fx-pass", &["--trigger", "fx-pass/2"]);
+    t.wait_for("READY 2", Duration::from_secs(15), |s| {
+        tmux::ready(s, &queue) == Some(2)
+    })
+    .await;
+    script(&["revive", "1"]);
+    t.wait_for("node 1 back", Duration::from_secs(30), |s| {
+        s.contains("nodes 3/3 up") && s.contains("adtop-c1 back")
+    })
+    .await;
+    drop(t);
+    h.cleanup().await;
+}

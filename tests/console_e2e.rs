@@ -9,81 +9,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
+use common::tmux::{Tmux, ready};
 use common::*;
 
 const RUN: Duration = Duration::from_secs(120);
-
-struct Tmux(String);
-
-impl Tmux {
-    fn start(name: &str, cmd: &str) -> Self {
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                name,
-                "-x",
-                "180",
-                "-y",
-                "45",
-                cmd,
-            ])
-            .status()
-            .expect("tmux");
-        assert!(ok.success(), "tmux new-session");
-        Self(name.to_string())
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            Command::new("tmux")
-                .args(["send-keys", "-t", &self.0, k])
-                .status()
-                .expect("send-keys");
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.0])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-    async fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> String {
-        let until = std::time::Instant::now() + timeout;
-        loop {
-            let s = self.screen();
-            if f(&s) {
-                return s;
-            }
-            assert!(
-                std::time::Instant::now() < until,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
-/// The READY column of `queue`'s row on the Queues screen.
-fn ready(screen: &str, queue: &str) -> Option<u64> {
-    screen.lines().find(|l| l.contains(queue)).and_then(|l| {
-        let mut words = l.split_whitespace().skip_while(|w| !w.contains(queue));
-        words.nth(1).and_then(|w| w.parse().ok())
-    })
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {

@@ -934,3 +934,48 @@ fn snapshot_confirm_many_cancels_at_80x24_keeps_the_prompt_in_the_box() {
     assert!(text.contains("more"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_header_shows_a_clusters_nodes_and_a_lost_one_with_how_long_ago() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    let node = |name: &str, running| super::event::NodeStat {
+        name: name.into(),
+        running,
+    };
+    app.apply(ModelEvent::Nodes {
+        nodes: vec![
+            node("adtop-c1@localhost", true),
+            node("adtop-c2@localhost", true),
+        ],
+        received: now - chrono::Duration::seconds(60),
+    });
+    let top = |app: &App| {
+        render(app, 240, 30)
+            .backend()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(top(&app).contains("nodes 2/2 up"), "{}", top(&app));
+    app.apply(ModelEvent::Nodes {
+        nodes: vec![
+            node("adtop-c1@localhost", false),
+            node("adtop-c2@localhost", true),
+        ],
+        received: now - chrono::Duration::seconds(12),
+    });
+    let line = top(&app);
+    assert!(line.contains("nodes 1/2 up"), "{line}");
+    assert!(line.contains("adtop-c1 down 12s"), "{line}");
+    app.apply(ModelEvent::Nodes {
+        nodes: vec![
+            node("adtop-c1@localhost", true),
+            node("adtop-c2@localhost", true),
+        ],
+        received: now,
+    });
+    assert!(top(&app).contains("adtop-c1 back"), "{}", top(&app));
+}

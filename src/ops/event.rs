@@ -62,6 +62,11 @@ pub enum ModelEvent {
         state: ConnState,
         endpoint: Option<String>,
     },
+    /// The broker's nodes (management API): a cluster's, or the one.
+    Nodes {
+        nodes: Vec<NodeStat>,
+        received: DateTime<Utc>,
+    },
     /// The answer to `Outbound::Op { id, .. }`.
     OpOutcome {
         id: u64,
@@ -95,6 +100,13 @@ pub enum ConnState {
         since: DateTime<Utc>,
         reason: String,
     },
+}
+
+/// One broker node as the management API reports it (raw name: sanitise before drawing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStat {
+    pub name: String,
+    pub running: bool,
 }
 
 /// One queue as the management API (or a passive declare) reports it.

@@ -136,6 +136,43 @@ impl Drop for Abort {
     }
 }
 
+/// How often the broker's node list is asked for: a cluster's node loss is on screen within a
+/// second or two; a single broker's one node needs no watching beyond the connection.
+const NODES_EVERY_CLUSTER: Duration = Duration::from_secs(1);
+const NODES_EVERY: Duration = Duration::from_secs(15);
+
+/// The node list, in a task of its own so that a slow management API never holds up the feed.
+async fn poll_nodes(
+    management: crate::broker::management::Management,
+    events: mpsc::Sender<ModelEvent>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match management.nodes().await {
+            Ok(nodes) => {
+                let nodes = nodes
+                    .into_iter()
+                    .map(|n| crate::ops::event::NodeStat {
+                        name: n.name,
+                        running: n.running,
+                    })
+                    .collect();
+                let e = ModelEvent::Nodes {
+                    nodes,
+                    received: Utc::now(),
+                };
+                if events.send(e).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!("management API nodes: {e}"),
+        }
+    }
+}
+
 impl Feed {
     async fn send(&self, e: ModelEvent) {
         let _ = self.events.send(e).await;
@@ -168,6 +205,18 @@ impl Feed {
             shared::Names::default(),
             self.requests.subscribe(),
             self.events.clone(),
+        )));
+        let _nodes = Abort(tokio::spawn(poll_nodes(
+            self.ctx.management.clone(),
+            self.events.clone(),
+            if crate::broker::nodes::split(&self.ctx.broker_url)
+                .nth(1)
+                .is_some()
+            {
+                NODES_EVERY_CLUSTER
+            } else {
+                NODES_EVERY
+            },
         )));
         let mut depth = tokio::time::interval(DEPTH_EVERY);
         let mut stats = tokio::time::interval(STATS_EVERY);

@@ -6,6 +6,7 @@
 
 pub mod britney;
 pub mod swift;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -5,6 +5,7 @@
 
 mod conn;
 mod log;
+mod nodes;
 mod queues;
 mod results;
 mod running;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 
 pub use conn::{ConnState, Connection, Service};
 pub use log::{LogBuffer, LogSource};
+pub use nodes::NodeHealth;
 pub use queues::{QueueColumn, QueueRow, QueueSort, QueueStat, RequestPage, RequestRow};
 pub use results::{ClassFilter, ResultFilter, Results};
 pub use running::{HungReason, RunningJob};
@@ -99,6 +101,8 @@ pub struct Model {
     /// Newest last.
     pub audit: Vec<AuditRecord>,
     pub broker: Connection,
+    /// The broker's nodes with since when each is up or down.
+    pub nodes: Vec<NodeHealth>,
     pub store: Connection,
     pub status: Option<StatusMsg>,
     /// Ops sent and not answered yet: id → what was asked.
@@ -122,6 +126,7 @@ impl Model {
             log: None,
             audit: Vec::new(),
             broker: Connection::new(Service::Broker),
+            nodes: Vec::new(),
             store: Connection::new(Service::Store),
             status: None,
             pending: HashMap::new(),
@@ -231,6 +236,11 @@ impl Model {
                     self.set_status(Level::Error, format!("log: {message}"));
                 }
                 shown
+            }
+            ModelEvent::Nodes { nodes, received } => {
+                let before = self.nodes.clone();
+                nodes::update(&mut self.nodes, nodes, received);
+                self.nodes != before
             }
             ModelEvent::Audit(record) => {
                 if !self.audit.iter().any(|r| r.id == record.id) {

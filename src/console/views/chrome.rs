@@ -66,6 +66,42 @@ fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
     spans
 }
 
+/// A cluster's nodes: how many are up, and the most recent loss or return.
+fn nodes<'a>(app: &App) -> Vec<Span<'a>> {
+    let t = &app.theme;
+    let h = t.style(Role::Header);
+    let m = &app.model;
+    if m.nodes.len() < 2 {
+        return Vec::new();
+    }
+    let up = m.nodes.iter().filter(|n| n.running).count();
+    let mut spans = vec![Span::styled(
+        format!("nodes {up}/{} up", m.nodes.len()),
+        if up < m.nodes.len() {
+            h.patch(t.style(Role::HeaderAlert))
+        } else {
+            h.patch(t.style(Role::Ok))
+        },
+    )];
+    // A down node first (oldest loss), else the latest return.
+    let news = m
+        .nodes
+        .iter()
+        .filter(|n| !n.running)
+        .min_by_key(|n| n.since)
+        .or_else(|| m.nodes.iter().max_by_key(|n| n.since));
+    if let Some(n) = news {
+        let since = age((m.now - n.since).num_seconds());
+        if !n.running {
+            spans.push(Span::styled(format!(" {} down {since}", s(n.short())), h));
+        } else if (m.now - n.since).num_seconds() < 300 {
+            spans.push(Span::styled(format!(" {} back {since}", s(n.short())), h));
+        }
+    }
+    spans.push(Span::styled(" │ ", h));
+    spans
+}
+
 pub fn header(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let h = t.style(Role::Header);
@@ -105,6 +141,7 @@ pub fn header(frame: &mut Frame, area: Rect, app: &App) {
     }
     spans.push(Span::styled(" │ ", h));
     spans.extend(conn(app, &m.broker));
+    spans.extend(nodes(app));
     spans.extend(conn(app, &m.store));
     frame.render_widget(Paragraph::new(Line::from(spans)).style(h), area);
 }
