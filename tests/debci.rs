@@ -524,6 +524,36 @@ async fn a_debci_queue_shows_its_depth_and_requests() {
     assert_eq!(rows[0].triggers, ["fx-pass/3"]);
     assert_eq!(rows[1].package, "fx-fail");
     assert_eq!(rows[1].priority, Some(5));
+    // The console itself: the queue with its priority and depth, then its requests.
+    let console = format!(
+        "XDG_DATA_HOME={data} {bin} --config {cfg} --store {store}",
+        data = h.dir.path().display(),
+        bin = bin(),
+        cfg = h.config.display(),
+        store = h.store_url()
+    );
+    let t = common::tmux::Tmux::start(&format!("adtop-{}", h.release), &console);
+    t.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Queues")
+    })
+    .await;
+    t.keys(&["/"]);
+    t.keys(&[&queue, "Enter"]);
+    t.wait_for(
+        "the debci queue, priority 10, 2 ready",
+        Duration::from_secs(15),
+        |s| {
+            s.lines()
+                .any(|l| l.contains(&format!("{queue} ·prio 10")) && l.contains(" 2 "))
+        },
+    )
+    .await;
+    t.keys(&["Enter"]);
+    t.wait_for("its two requests", Duration::from_secs(15), |s| {
+        s.contains("fx-pass") && s.contains("fx-fail") && s.contains("fx-pass/3")
+    })
+    .await;
+    drop(t);
     // Cancel by the uuid the row shows, as the console and `adtop cancel` do.
     let uuid = rows[1].uuid.clone().expect("uuid");
     let out = h.adtop(&["cancel", &queue, &uuid]);

@@ -432,6 +432,7 @@ fn hostile_text_is_inert_on_screen() {
             consumers: 0,
             publish_rate: 0.0,
             deliver_rate: 0.0,
+            max_priority: None,
         }],
         received: now,
     });
@@ -694,6 +695,7 @@ fn the_selection_stays_on_its_queue_when_rows_arrive_above_it() {
             consumers: q.consumers,
             publish_rate: 0.0,
             deliver_rate: 0.0,
+            max_priority: None,
         })
         .collect();
     for n in ["a", "b", "c"] {
@@ -704,6 +706,7 @@ fn the_selection_stays_on_its_queue_when_rows_arrive_above_it() {
             consumers: 0,
             publish_rate: 0.0,
             deliver_rate: 0.0,
+            max_priority: None,
         });
     }
     app.apply(ModelEvent::QueueStats {

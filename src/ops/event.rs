@@ -119,6 +119,8 @@ pub struct QueueStat {
     /// Messages per second.
     pub publish_rate: f64,
     pub deliver_rate: f64,
+    /// `x-max-priority` the queue was declared with (debci's queues: 10).
+    pub max_priority: Option<u8>,
 }
 
 /// One queued request, as read from the queue (raw strings: sanitise before drawing).

@@ -402,6 +402,7 @@ impl Feed {
                             .map_or(u32::try_from(q.consumers).unwrap_or(u32::MAX), |l| l.1),
                         publish_rate: q.publish_rate(),
                         deliver_rate: q.deliver_rate(),
+                        max_priority: q.max_priority(),
                     })
                     .collect();
                 watch(

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::event::ModelEvent;
-use super::read::request_row;
+use super::read::queued_row;
 use super::shared;
 use crate::broker::Session;
 use crate::controller::backlog::{self, Backlog};
@@ -80,7 +80,7 @@ pub async fn serve(
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(|m| request_row(&m.body, m.priority))
+                .map(|m| queued_row(&queue, m))
                 .collect();
             let _ = events
                 .send(ModelEvent::Requests {

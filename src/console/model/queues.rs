@@ -17,6 +17,8 @@ pub struct QueueRow {
     pub consumers: u32,
     pub publish_rate: f64,
     pub deliver_rate: f64,
+    /// `x-max-priority` of the queue, when it has one.
+    pub max_priority: Option<u8>,
     /// Depth (ready + unacked) samples, oldest first.
     pub history: VecDeque<u64>,
     pub sampled: Option<DateTime<Utc>>,
@@ -66,6 +68,7 @@ pub(super) fn apply_stats(
             consumers: 0,
             publish_rate: 0.0,
             deliver_rate: 0.0,
+            max_priority: None,
             history: VecDeque::new(),
             sampled: None,
         });
@@ -74,6 +77,7 @@ pub(super) fn apply_stats(
         row.consumers = s.consumers;
         row.publish_rate = s.publish_rate;
         row.deliver_rate = s.deliver_rate;
+        row.max_priority = s.max_priority;
         row.sample(at, t);
         rows.push(row);
     }

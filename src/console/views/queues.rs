@@ -98,7 +98,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 };
                 (
                     vec![
-                        Span::raw(s(&q.name)),
+                        Span::raw(match q.max_priority {
+                            // debci's queues carry priorities: shown beside the name.
+                            Some(p) => format!("{} ·prio {p}", s(&q.name)),
+                            None => s(&q.name),
+                        }),
                         Span::raw(num(q.ready, 7)),
                         Span::raw(num(q.unacked, 7)),
                         Span::raw(num(q.consumers, 4)),
