@@ -408,3 +408,18 @@ async fn logs_of_a_gzip_bomb_are_cut_at_the_cap_and_say_so() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("[adtop: log cut at 16 MiB;"));
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn queues_without_the_management_api_says_the_list_is_incomplete_and_exits_1() {
+    let mut h = Harness::new("nomgmt", "").await;
+    h.no_autopkgtest = true;
+    let out = h.adtop(&["--management", "http://127.0.0.1:1", "queues"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the list is incomplete"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1"),
+        "names the API it could not reach: {err}"
+    );
+    h.cleanup().await;
+}

@@ -88,6 +88,9 @@ fn dialect(name: &str) -> Option<&'static str> {
 }
 
 pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
+    // Without the management API the list holds only the configured queues: say so, and exit 1
+    // so that a script does not take a partial table for the whole deployment.
+    let mut partial = 0;
     let lines: Vec<QueueLine> = match ctx.management.queues().await {
         Ok(qs) => qs
             .into_iter()
@@ -123,7 +126,10 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
             })
             .collect::<Vec<_>>(),
         Err(e) => {
-            eprintln!("adtop: warning: {e}; showing only the queues named in [console] queues");
+            eprintln!(
+                "adtop: {e}; showing only the queues named in [console] queues (exit status 1: the list is incomplete)"
+            );
+            partial = 1;
             let s = session(ctx, "queues").await?;
             let mut out = Vec::new();
             for name in &ctx.fallback_queues {
@@ -151,7 +157,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
     };
     let lines = live_counts(ctx, lines).await;
     if json {
-        return print_json(&lines).map(|_| 0);
+        return print_json(&lines).map(|_| partial);
     }
     out!(
         "{:<40} {:>7} {:>7} {:>9} {:>7} {:>9} {:>4}  {:<7} NODE (REPLICAS, * = down)",
@@ -191,7 +197,7 @@ pub async fn queues(ctx: &Context, json: bool) -> Result<u8> {
             }
         );
     }
-    Ok(0)
+    Ok(partial)
 }
 
 /// The management API's counts lag by its statistics interval (5 s by default); a passive
