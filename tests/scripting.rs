@@ -423,3 +423,36 @@ async fn queues_without_the_management_api_says_the_list_is_incomplete_and_exits
     );
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_worker_that_stops_cleanly_says_goodbye_in_a_last_heartbeat() {
+    use futures::StreamExt;
+    let mut h = Harness::new("goodbye", "").await;
+    h.no_autopkgtest = true;
+    let mut beats = h
+        .listen(adtop::protocol::names::HEARTBEAT_EXCHANGE, "")
+        .await;
+    let pid = h.start_worker("a", &["--runner", "/bin/true"]);
+    let id = h.worker_id("a");
+    wait_heartbeat(&h, &id, Duration::from_secs(30)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = tokio::time::timeout_at(until, beats.next())
+            .await
+            .expect("a last heartbeat saying the worker is stopping")
+            .expect("consumer open")
+            .expect("delivery");
+        if let Ok(hb) = serde_json::from_slice::<adtop::protocol::messages::Heartbeat>(&d.data)
+            && hb.id == id
+            && hb.state == adtop::protocol::messages::WorkerState::Stopping
+        {
+            break;
+        }
+    }
+    h.cleanup().await;
+}

@@ -982,3 +982,55 @@ fn the_header_shows_a_clusters_nodes_and_a_lost_one_with_how_long_ago() {
     });
     assert!(top(&app).contains("adtop-c1 back"), "{}", top(&app));
 }
+
+#[test]
+fn a_worker_that_announced_leaving_is_stopped_not_lost_and_ages_out() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    let mut hb = demo::heartbeat("leaver", "amd64", None, now);
+    hb.state = crate::protocol::messages::WorkerState::Stopping;
+    app.apply(ModelEvent::Heartbeat {
+        heartbeat: Box::new(hb),
+        received: now,
+    });
+    app.apply(ModelEvent::Tick(now + chrono::Duration::minutes(5)));
+    let w = app.model.worker("leaver").expect("still shown");
+    assert_eq!(
+        app.model.health(w),
+        super::model::Health::Stopped,
+        "not lost"
+    );
+    app.view = View::Workers;
+    let text = render(&app, 200, 40).backend().to_string();
+    let row = text.lines().find(|l| l.contains("leaver")).expect("row");
+    assert!(row.contains("stopped"), "{row}");
+    app.apply(ModelEvent::Tick(now + chrono::Duration::minutes(11)));
+    assert!(app.model.worker("leaver").is_none(), "aged out");
+}
+
+#[test]
+fn the_consoles_own_broker_outage_raises_no_alarms_about_workers_or_jobs() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    let (lost, hung) = (app.model.lost_count(), app.model.hung_count());
+    app.apply(ModelEvent::Connection {
+        service: Service::Broker,
+        state: ConnState::Reconnecting {
+            since: now,
+            attempt: 3,
+        },
+        endpoint: None,
+    });
+    app.apply(ModelEvent::Tick(now + chrono::Duration::hours(2)));
+    assert_eq!(app.model.lost_count(), lost, "no worker turned lost");
+    assert_eq!(app.model.hung_count(), hung, "no job turned hung");
+    app.apply(ModelEvent::Connection {
+        service: Service::Broker,
+        state: ConnState::Connected,
+        endpoint: None,
+    });
+    assert!(
+        app.model.lost_count() > lost,
+        "back online, two hours of silence count again"
+    );
+}

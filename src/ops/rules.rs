@@ -30,6 +30,8 @@ pub const SILENT_SECS: u64 = 30 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {
     Ok,
+    /// Announced leaving (its last heartbeat said it was stopping) and went silent: not lost.
+    Stopped,
     /// Missed a few heartbeats.
     Stale,
     /// Missed many: presumed dead; its job counts as hung.
@@ -40,6 +42,7 @@ impl Health {
     pub fn label(self) -> &'static str {
         match self {
             Health::Ok => "ok",
+            Health::Stopped => "stopped",
             Health::Stale => "stale",
             Health::Lost => "lost",
         }
@@ -62,6 +65,16 @@ pub fn health(age_secs: i64, interval: u64, stale_intervals: u32, lost_intervals
         Health::Stale
     } else {
         Health::Ok
+    }
+}
+
+/// A worker whose last heartbeat announced it was stopping and that went silent since has
+/// stopped: it left cleanly, it is not lost.
+pub fn after_leaving(stopping: bool, h: Health) -> Health {
+    if stopping && h != Health::Ok {
+        Health::Stopped
+    } else {
+        h
     }
 }
 

@@ -318,11 +318,14 @@ pub async fn declare_queues(
 /// [`rules::health`] of a heartbeat received at `w.received`, judged at `now` (both on this
 /// process's clock).
 pub fn health(w: &Seen, now: chrono::DateTime<Utc>) -> Health {
-    rules::health(
-        rules::heartbeat_age(w.received, now),
-        w.heartbeat.interval,
-        rules::STALE_INTERVALS,
-        rules::LOST_INTERVALS,
+    rules::after_leaving(
+        w.heartbeat.state == crate::protocol::messages::WorkerState::Stopping,
+        rules::health(
+            rules::heartbeat_age(w.received, now),
+            w.heartbeat.interval,
+            rules::STALE_INTERVALS,
+            rules::LOST_INTERVALS,
+        ),
     )
 }
 

@@ -308,6 +308,18 @@ impl Worker {
             match flow {
                 Flow::Exit(code) => {
                     self.set_state(WorkerState::Stopping);
+                    // Say goodbye, so that consoles show this worker stopped, not lost.
+                    if let Ok(body) =
+                        serde_json::to_vec(&presence::heartbeat(&self.opts, &self.shared))
+                    {
+                        let _ = crate::broker::publish::publish_fast(
+                            &session.fast,
+                            crate::protocol::names::HEARTBEAT_EXCHANGE,
+                            "",
+                            &body,
+                        )
+                        .await;
+                    }
                     session.close().await;
                     return Ok(code);
                 }

@@ -26,6 +26,9 @@ pub use workers::{Health, WorkerRow};
 use super::event::ModelEvent;
 use crate::protocol::messages::AuditRecord;
 
+/// How long a worker that announced leaving stays in the Workers view.
+pub const STOPPED_SHOWN_SECS: i64 = 10 * 60;
+
 /// Limits that decide health and hung-ness, and how much the model keeps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
@@ -142,7 +145,13 @@ impl Model {
             ModelEvent::Tick(now) => {
                 let changed = now.timestamp() != self.now.timestamp();
                 self.now = now;
-                changed
+                // A worker that left cleanly is shown as stopped for a while, then forgotten.
+                let t = self.thresholds.clone();
+                let before = self.workers.len();
+                self.workers.retain(|w| {
+                    w.health(now, &t) != Health::Stopped || w.age_secs(now) < STOPPED_SHOWN_SECS
+                });
+                changed || self.workers.len() != before
             }
             ModelEvent::Heartbeat {
                 heartbeat,
@@ -300,8 +309,21 @@ impl Model {
         });
     }
 
+    /// Judged at [`Model::judged_at`]: while the console itself has lost the broker, silence
+    /// from the workers is its own outage, not theirs.
     pub fn health(&self, worker: &WorkerRow) -> Health {
-        worker.health(self.now, &self.thresholds)
+        worker.health(self.judged_at(), &self.thresholds)
+    }
+
+    /// Now, or when the console's own broker connection went away, if it is away: health and
+    /// silence are not judged on time the console could not hear anything.
+    pub fn judged_at(&self) -> DateTime<Utc> {
+        match &self.broker.state {
+            ConnState::Reconnecting { since, .. } | ConnState::Down { since, .. } => {
+                (*since).min(self.now)
+            }
+            _ => self.now,
+        }
     }
 
     pub fn worker(&self, id: &str) -> Option<&WorkerRow> {
@@ -315,7 +337,7 @@ impl Model {
             .as_deref()
             .and_then(|w| self.worker(w))
             .is_some_and(|w| self.health(w) == Health::Lost);
-        job.hung(self.now, self.thresholds.silent_secs, lost)
+        job.hung(self.judged_at(), self.thresholds.silent_secs, lost)
     }
 
     pub fn hung_count(&self) -> usize {

@@ -20,13 +20,16 @@ impl WorkerRow {
         rules::heartbeat_age(self.received, now)
     }
 
-    /// [`rules::health`], on the console's clock.
+    /// [`rules::health`], on the console's clock; a worker that announced leaving is stopped.
     pub fn health(&self, now: DateTime<Utc>, t: &Thresholds) -> Health {
-        rules::health(
-            self.age_secs(now),
-            self.heartbeat.interval,
-            t.stale_intervals,
-            t.lost_intervals,
+        rules::after_leaving(
+            self.heartbeat.state == crate::protocol::messages::WorkerState::Stopping,
+            rules::health(
+                self.age_secs(now),
+                self.heartbeat.interval,
+                t.stale_intervals,
+                t.lost_intervals,
+            ),
         )
     }
 }

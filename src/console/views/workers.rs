@@ -63,6 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 let health = m.health(w);
                 let (role, style) = match health {
                     Health::Ok => (Role::Ok, Style::default()),
+                    Health::Stopped => (Role::Dim, t.style(Role::Dim)),
                     Health::Stale => (Role::Warn, t.style(Role::Warn)),
                     Health::Lost => (Role::Alert, t.style(Role::Alert)),
                 };
