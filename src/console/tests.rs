@@ -1034,3 +1034,29 @@ fn the_consoles_own_broker_outage_raises_no_alarms_about_workers_or_jobs() {
         "back online, two hours of silence count again"
     );
 }
+
+#[test]
+fn the_header_says_when_the_management_api_is_down_and_for_how_long() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    let top = |app: &App| {
+        render(app, 240, 30)
+            .backend()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(!top(&app).contains("mgmt"), "{}", top(&app));
+    app.apply(ModelEvent::Connection {
+        service: Service::Management,
+        state: ConnState::Down {
+            since: now - chrono::Duration::seconds(35),
+            reason: "connection refused".into(),
+        },
+        endpoint: Some("http://127.0.0.1:15672".into()),
+    });
+    let line = top(&app);
+    assert!(line.contains("mgmt ✖ down 35s (connection refused)"), "{line}");
+}

@@ -83,6 +83,8 @@ pub enum ModelEvent {
 pub enum Service {
     Broker,
     Store,
+    /// RabbitMQ's management API: queue lists, depths of what is off screen, nodes.
+    Management,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

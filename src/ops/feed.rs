@@ -55,6 +55,8 @@ struct Feed {
     requests: watch::Sender<reading::Wanted>,
     /// The management API answered its last call.
     management_up: bool,
+    /// Since when it has not (kept across calls: the header shows the true outage length).
+    management_down_since: Option<chrono::DateTime<Utc>>,
     log: Option<(String, Option<String>)>,
 }
 
@@ -71,6 +73,7 @@ pub async fn serve(
         requests: watch::channel(None).0,
         on_screen: Vec::new(),
         management_up: true,
+        management_down_since: None,
         log: None,
         live: Default::default(),
     };
@@ -388,6 +391,14 @@ impl Feed {
     async fn poll_stats(&mut self) {
         match self.ctx.management.queues().await {
             Ok(qs) => {
+                if self.management_down_since.take().is_some() || !self.management_up {
+                    self.send(ModelEvent::Connection {
+                        service: Service::Management,
+                        state: ConnState::Connected,
+                        endpoint: Some(self.ctx.management.base().to_string()),
+                    })
+                    .await;
+                }
                 self.management_up = true;
                 let queues: Vec<QueueStat> = qs
                     .iter()
@@ -418,6 +429,16 @@ impl Feed {
             Err(e) => {
                 self.management_up = false;
                 tracing::debug!("management API: {e}");
+                let since = *self.management_down_since.get_or_insert_with(Utc::now);
+                self.send(ModelEvent::Connection {
+                    service: Service::Management,
+                    state: ConnState::Down {
+                        since,
+                        reason: crate::protocol::sanitize::cap(&e.to_string(), 120),
+                    },
+                    endpoint: Some(self.ctx.management.base().to_string()),
+                })
+                .await;
             }
         }
     }
@@ -513,6 +534,7 @@ impl Feed {
             requests: watch::channel(None).0,
             on_screen: Vec::new(),
             management_up: true,
+            management_down_since: None,
             log: None,
             live: Default::default(),
         }

@@ -107,6 +107,7 @@ pub struct Model {
     /// The broker's nodes with since when each is up or down.
     pub nodes: Vec<NodeHealth>,
     pub store: Connection,
+    pub management: Connection,
     pub status: Option<StatusMsg>,
     /// Ops sent and not answered yet: id → what was asked.
     pub pending: HashMap<u64, String>,
@@ -131,6 +132,7 @@ impl Model {
             broker: Connection::new(Service::Broker),
             nodes: Vec::new(),
             store: Connection::new(Service::Store),
+            management: Connection::new(Service::Management),
             status: None,
             pending: HashMap::new(),
             batch_of: HashMap::new(),
@@ -270,6 +272,7 @@ impl Model {
                 let conn = match service {
                     Service::Broker => &mut self.broker,
                     Service::Store => &mut self.store,
+                    Service::Management => &mut self.management,
                 };
                 conn.set(state, endpoint, self.now)
             }

@@ -20,6 +20,7 @@ fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
     let name = match c.service {
         Service::Broker => "broker",
         Service::Store => "store",
+        Service::Management => "management",
     };
     let mut endpoint = c.endpoint.as_deref().map(s).unwrap_or_else(|| "-".into());
     if endpoint.chars().count() > 28 {
@@ -64,6 +65,27 @@ fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
         spans.push(Span::styled(" │ ", t.style(Role::Header)));
     }
     spans
+}
+
+/// The management API, only when it is not answering: depths off screen, rates and the node
+/// list come from it, so the operator must know they are old.
+fn management<'a>(app: &App) -> Vec<Span<'a>> {
+    let t = &app.theme;
+    let h = t.style(Role::Header);
+    match &app.model.management.state {
+        ConnState::Down { since, reason } => vec![
+            Span::styled(
+                format!(
+                    "mgmt ✖ down {} ({})",
+                    age((app.model.now - *since).num_seconds()),
+                    s(reason)
+                ),
+                h.patch(t.style(Role::HeaderAlert)),
+            ),
+            Span::styled(" │ ", h),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// A cluster's nodes: how many are up, and the most recent loss or return.
@@ -142,6 +164,7 @@ pub fn header(frame: &mut Frame, area: Rect, app: &App) {
     spans.push(Span::styled(" │ ", h));
     spans.extend(conn(app, &m.broker));
     spans.extend(nodes(app));
+    spans.extend(management(app));
     spans.extend(conn(app, &m.store));
     frame.render_widget(Paragraph::new(Line::from(spans)).style(h), area);
 }
