@@ -43,13 +43,30 @@ pub fn host_port(url: &str) -> String {
     }
 }
 
-/// The node a session is on, as the console header shows it: `host:port`, and for a cluster
-/// which of how many nodes.
+/// The node a session is on, as the console header shows it: `host:port`, the vhost, and for
+/// a cluster which of how many nodes (never the user or password).
 pub fn describe(list: &str, node: &str) -> String {
     let urls: Vec<&str> = split(list).collect();
+    let vhost = url::Url::parse(first(list))
+        .map(|u| {
+            let path = u.path().trim_start_matches('/').to_string();
+            let v = percent_encoding::percent_decode_str(&path)
+                .decode_utf8_lossy()
+                .to_string();
+            if v.is_empty() { "/".to_string() } else { v }
+        })
+        .unwrap_or_else(|_| "?".into());
+    // The default vhost goes without saying; any other must be seen.
+    let vhost = if vhost == "/" {
+        String::new()
+    } else {
+        format!(" vhost {vhost}")
+    };
     match urls.iter().position(|u| host_port(u) == node) {
-        Some(i) if urls.len() > 1 => format!("{node} (node {} of {})", i + 1, urls.len()),
-        _ => super::redact(first(list)),
+        Some(i) if urls.len() > 1 => {
+            format!("{node}{vhost} (node {} of {})", i + 1, urls.len())
+        }
+        _ => format!("{node}{vhost}"),
     }
 }
 
@@ -110,7 +127,10 @@ mod tests {
         assert_eq!(host_port("amqp://u:pw@b:5702/%2f"), "b:5702");
         assert_eq!(host_port("amqp://c"), "c:5672");
         assert_eq!(describe(list, "b:5702"), "b:5702 (node 2 of 3)");
-        assert_eq!(describe("amqp://u:pw@a/", "a:5672"), "amqp://u:***@a/");
+        assert_eq!(
+            describe("amqp://u:pw@a:5999/ci", "a:5999"),
+            "a:5999 vhost ci"
+        );
         assert!(check(list).is_ok());
         assert!(check("amqp://a http://b").is_err());
         assert!(check(" , ").is_err());

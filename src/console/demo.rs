@@ -343,7 +343,7 @@ pub fn events(now: DateTime<Utc>) -> Vec<ModelEvent> {
         ModelEvent::Connection {
             service: Service::Broker,
             state: ConnState::Connected,
-            endpoint: Some("amqp://rabbit.ops.internal:5672".into()),
+            endpoint: Some("rabbit.ops.internal:5672".into()),
         },
         ModelEvent::Connection {
             service: Service::Store,

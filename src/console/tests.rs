@@ -1058,5 +1058,8 @@ fn the_header_says_when_the_management_api_is_down_and_for_how_long() {
         endpoint: Some("http://127.0.0.1:15672".into()),
     });
     let line = top(&app);
-    assert!(line.contains("mgmt ✖ down 35s (connection refused)"), "{line}");
+    assert!(
+        line.contains("mgmt ✖ down 35s (connection refused)"),
+        "{line}"
+    );
 }

@@ -23,10 +23,12 @@ fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
         Service::Management => "management",
     };
     let mut endpoint = c.endpoint.as_deref().map(s).unwrap_or_else(|| "-".into());
-    if endpoint.chars().count() > 28 {
+    // Room for `host:port vhost V (node i of n)`, which tells which broker this is.
+    let room = if c.service == Service::Broker { 44 } else { 28 };
+    if endpoint.chars().count() > room {
         endpoint = endpoint
             .chars()
-            .take(27)
+            .take(room - 1)
             .chain(std::iter::once('…'))
             .collect();
     }
