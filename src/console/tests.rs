@@ -1063,3 +1063,22 @@ fn the_header_says_when_the_management_api_is_down_and_for_how_long() {
         "{line}"
     );
 }
+
+#[test]
+fn without_the_management_api_live_counts_of_heartbeat_named_queues_fill_the_queues_view() {
+    let mut app = demo::app("dark");
+    let now = app.model.now;
+    app.apply(ModelEvent::QueueDepth {
+        name: "debci-fallback-amd64".into(),
+        ready: 4,
+        consumers: 0,
+        received: now,
+    });
+    let q = app
+        .model
+        .queues
+        .iter()
+        .find(|q| q.name == "debci-fallback-amd64")
+        .expect("a row from the live count alone");
+    assert_eq!((q.ready, q.consumers), (4, 0));
+}

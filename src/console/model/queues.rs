@@ -84,14 +84,35 @@ pub(super) fn apply_stats(
     true
 }
 
+/// More queues than any deployment has (Ubuntu's runs about 500).
+pub const QUEUES_CAP: usize = 5000;
+
+/// A live count. A queue not listed yet gets a row: without the management API, the queues
+/// that workers' heartbeats name are known only this way.
 pub(super) fn apply_depth(
-    rows: &mut [QueueRow],
+    rows: &mut Vec<QueueRow>,
     name: &str,
     ready: u64,
     consumers: u32,
     at: DateTime<Utc>,
     t: &Thresholds,
 ) -> bool {
+    if !rows.iter().any(|r| r.name == name) {
+        if rows.len() >= QUEUES_CAP {
+            return false;
+        }
+        rows.push(QueueRow {
+            name: crate::protocol::sanitize::cap(name, 255),
+            ready: 0,
+            unacked: 0,
+            consumers: 0,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+            max_priority: None,
+            history: VecDeque::new(),
+            sampled: None,
+        });
+    }
     let Some(row) = rows.iter_mut().find(|r| r.name == name) else {
         return false;
     };
