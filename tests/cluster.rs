@@ -222,14 +222,26 @@ async fn the_leader_of_a_quorum_queue_dies_under_two_workers_and_each_request_ru
         String::from_utf8_lossy(&out.stderr)
     );
     let leader = leader_of(&c, &h.queue()).await;
-    // `adtop queues` names the type, the leader and the replicas.
-    let listed: Value =
-        serde_json::from_slice(&h.adtop(&["queues", "--json"]).stdout).expect("queues --json");
-    let ours = listed
-        .as_array()
-        .and_then(|a| a.iter().find(|q| q["name"] == h.queue().as_str()))
-        .unwrap_or_else(|| panic!("{} not listed: {listed}", h.queue()))
-        .clone();
+    // `adtop queues` names the type, the leader and the replicas. The management API lists a
+    // new queue only after its next statistics round (5 s), so ask until it does.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let ours = loop {
+        let out = h.adtop(&["queues", "--json"]);
+        let listed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if let Some(q) = listed
+            .as_array()
+            .and_then(|a| a.iter().find(|q| q["name"] == h.queue().as_str()))
+        {
+            break q.clone();
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{} not listed by adtop queues: {listed} {}",
+            h.queue(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert_eq!(ours["type"], "quorum", "{ours}");
     assert_eq!(ours["node"], leader.as_str(), "{ours}");
     assert_eq!(ours["replicas"].as_array().map(Vec::len), Some(3), "{ours}");
