@@ -166,8 +166,9 @@ async fn the_embedded_worker_runs_jobs_and_keys_stop_and_start_it() {
         s.contains("stopped")
     })
     .await;
-    t.wait_for("its heartbeats to stop", Duration::from_secs(30), |s| {
-        row(s, "stale") || row(s, "lost")
+    // It said goodbye: shown stopped, not stale or lost (issue 9).
+    t.wait_for("it shown as stopped", Duration::from_secs(30), |s| {
+        row(s, "stopped")
     })
     .await;
     t.keys(&["W"]);
