@@ -110,7 +110,7 @@ testbed_pid=$!
 # Test binaries run one after another; inside a binary, tests that run autopkgtest take turns
 # (the dpkg lock). The broker-restart test restarts the broker everyone uses: it runs alone, last.
 status=0
-cargo test --all-features --quiet -- --skip in_testbed_ --skip a_broker_restart_ 2>&1 \
+cargo test --all-features --quiet --no-fail-fast -- --skip in_testbed_ --skip a_broker_restart_ 2>&1 \
   | tee target/test.log || status=$?
 testbed_status=0
 wait "$testbed_pid" || testbed_status=$?
