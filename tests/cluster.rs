@@ -156,6 +156,21 @@ async fn harness(c: &Cluster, name: &str, config: &str) -> Harness {
     h
 }
 
+/// A batch file of `n` fx-pass requests for the harness's queue, each with its own trigger.
+fn write_batch(h: &Harness, n: usize) -> std::path::PathBuf {
+    let batch = h.dir.path().join("batch.jsonl");
+    let lines: String = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"package\":\"fx-pass\",\"release\":\"{}\",\"arch\":\"{ARCH}\",\"triggers\":[\"fx-pass/{i}\"]}}\n",
+                h.release
+            )
+        })
+        .collect();
+    std::fs::write(&batch, lines).expect("batch");
+    batch
+}
+
 /// A stand-in for autopkgtest (its command line and output-dir contract, no dpkg), for the
 /// tests about the broker that run a hundred requests.
 const QUICK_RUNNER: &str = r#"#!/bin/sh
@@ -246,16 +261,7 @@ async fn the_leader_of_a_quorum_queue_dies_under_two_workers_and_each_request_ru
     assert_eq!(ours["node"], leader.as_str(), "{ours}");
     assert_eq!(ours["replicas"].as_array().map(Vec::len), Some(3), "{ours}");
 
-    let batch = h.dir.path().join("batch.jsonl");
-    let lines: String = (0..100)
-        .map(|i| {
-            format!(
-                "{{\"package\":\"fx-pass\",\"release\":\"{}\",\"arch\":\"{ARCH}\",\"triggers\":[\"fx-pass/{i}\"]}}\n",
-                h.release
-            )
-        })
-        .collect();
-    std::fs::write(&batch, lines).expect("batch");
+    let batch = write_batch(&h, 100);
     let out = h.adtop(&["submit", "--from", &batch.display().to_string(), "--json"]);
     assert!(
         out.status.success(),
@@ -321,16 +327,7 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
     revive_all();
     let mut h = harness(&c, "clustersubmit", QUORUM).await;
     h.no_autopkgtest = true;
-    let batch = h.dir.path().join("batch.jsonl");
-    let lines: String = (0..1000)
-        .map(|i| {
-            format!(
-                "{{\"package\":\"fx-pass\",\"release\":\"{}\",\"arch\":\"{ARCH}\",\"triggers\":[\"fx-pass/{i}\"]}}\n",
-                h.release
-            )
-        })
-        .collect();
-    std::fs::write(&batch, lines).expect("batch");
+    let batch = write_batch(&h, 1000);
     // submit talks to node 1 first; node 1 dies a few hundred lines in.
     let mut child = Command::new(bin())
         .args(["--config", &h.config.display().to_string()])

@@ -77,23 +77,29 @@ pub async fn declare_request_queue(
 /// A durable queue with no arguments (debci's `debci_results`). One that exists otherwise is
 /// [`BrokerError::Conflict`].
 pub async fn declare_plain_queue(ch: &Channel, name: &str) -> Result<(), BrokerError> {
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions::durable(),
-        FieldTable::default(),
-    )
-    .await
-    .map_err(|e| match is_precondition_failed(&e) {
-        Some(message) => BrokerError::Conflict {
-            queue: name.to_string(),
-            message,
-        },
-        None => BrokerError::Amqp {
-            what: format!("declare queue {name}"),
-            source: e,
-        },
-    })?;
-    Ok(())
+    declare_durable(ch, name).await.map(drop)
+}
+
+/// Declare a durable queue without arguments; returns its message count.
+async fn declare_durable(ch: &Channel, name: &str) -> Result<u32, BrokerError> {
+    let q = ch
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| match is_precondition_failed(&e) {
+            Some(message) => BrokerError::Conflict {
+                queue: name.to_string(),
+                message,
+            },
+            None => BrokerError::Amqp {
+                what: format!("declare queue {name}"),
+                source: e,
+            },
+        })?;
+    Ok(q.message_count())
 }
 
 /// Live (message count, consumer count) of an existing queue, or None if it does not exist.
@@ -159,23 +165,7 @@ pub async fn durable_subscription(
     queue: &str,
     exchange: &str,
 ) -> Result<u32, BrokerError> {
-    let q = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions::durable(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| match is_precondition_failed(&e) {
-            Some(message) => BrokerError::Conflict {
-                queue: queue.to_string(),
-                message,
-            },
-            None => BrokerError::Amqp {
-                what: format!("declare queue {queue}"),
-                source: e,
-            },
-        })?;
+    let waiting = declare_durable(ch, queue).await?;
     ch.queue_bind(
         queue.into(),
         exchange.into(),
@@ -185,7 +175,7 @@ pub async fn durable_subscription(
     )
     .await
     .map_err(BrokerError::amqp(format!("bind {queue} to {exchange}")))?;
-    Ok(q.message_count())
+    Ok(waiting)
 }
 
 /// A server-named, exclusive, auto-delete queue bound to `exchange` with each of `keys`.

@@ -25,6 +25,21 @@ pub struct QueueRow {
 }
 
 impl QueueRow {
+    /// A queue seen for the first time: no figures yet.
+    pub fn new(name: String) -> Self {
+        Self {
+            name,
+            ready: 0,
+            unacked: 0,
+            consumers: 0,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+            max_priority: None,
+            history: VecDeque::new(),
+            sampled: None,
+        }
+    }
+
     pub fn depth(&self) -> u64 {
         self.ready + self.unacked
     }
@@ -61,17 +76,9 @@ pub(super) fn apply_stats(
 ) -> bool {
     let mut old: HashMap<String, QueueRow> = rows.drain(..).map(|r| (r.name.clone(), r)).collect();
     for s in stats {
-        let mut row = old.remove(&s.name).unwrap_or_else(|| QueueRow {
-            name: s.name.clone(),
-            ready: 0,
-            unacked: 0,
-            consumers: 0,
-            publish_rate: 0.0,
-            deliver_rate: 0.0,
-            max_priority: None,
-            history: VecDeque::new(),
-            sampled: None,
-        });
+        let mut row = old
+            .remove(&s.name)
+            .unwrap_or_else(|| QueueRow::new(s.name.clone()));
         row.ready = s.ready;
         row.unacked = s.unacked;
         row.consumers = s.consumers;
@@ -101,17 +108,7 @@ pub(super) fn apply_depth(
         if rows.len() >= QUEUES_CAP {
             return false;
         }
-        rows.push(QueueRow {
-            name: crate::protocol::sanitize::cap(name, 255),
-            ready: 0,
-            unacked: 0,
-            consumers: 0,
-            publish_rate: 0.0,
-            deliver_rate: 0.0,
-            max_priority: None,
-            history: VecDeque::new(),
-            sampled: None,
-        });
+        rows.push(QueueRow::new(crate::protocol::sanitize::cap(name, 255)));
     }
     let Some(row) = rows.iter_mut().find(|r| r.name == name) else {
         return false;
