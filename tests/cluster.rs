@@ -132,7 +132,7 @@ async fn wait_node_of(c: &Cluster, name: &str, not: Option<&str>) -> String {
             std::time::Instant::now() < until,
             "connection {name:?} not seen on the cluster (other than {not:?})"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await; // poll
     }
 }
 
@@ -255,7 +255,7 @@ async fn the_leader_of_a_quorum_queue_dies_under_two_workers_and_each_request_ru
             h.queue(),
             String::from_utf8_lossy(&out.stderr)
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await; // poll
     };
     assert_eq!(ours["type"], "quorum", "{ours}");
     assert_eq!(ours["node"], leader.as_str(), "{ours}");

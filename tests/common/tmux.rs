@@ -31,6 +31,7 @@ impl Tmux {
                 .args(["send-keys", "-t", &self.0, k])
                 .status()
                 .expect("send-keys");
+            // Keys typed at a person's pace: the console reads them one event at a time.
             std::thread::sleep(Duration::from_millis(150));
         }
     }
@@ -57,7 +58,7 @@ impl Tmux {
                 std::time::Instant::now() < until,
                 "timed out waiting for {what}; screen:\n{s}"
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await; // poll
         }
     }
 }
