@@ -72,8 +72,9 @@ pub struct Global {
     )]
     pub store: Option<String>,
     /// Refuse every operator action, in the console and from the command line (retry, cancel,
-    /// stop, drain, resume, requeue-held, queues declare, submit). ADTOP_READ_ONLY takes 1/0,
-    /// true/false, yes/no, on/off; console.read_only = true in the configuration does the same
+    /// stop, drain, resume, requeue-held, rejected resubmit and discard, queues declare,
+    /// submit). ADTOP_READ_ONLY takes 1/0, true/false, yes/no, on/off; console.read_only = true
+    /// in the configuration does the same
     #[arg(
         long,
         global = true,
@@ -169,6 +170,14 @@ impl Command {
             Command::Resume { .. } => "resume",
             Command::RequeueHeld { .. } => "requeue-held",
             Command::Submit(_) => "submit",
+            Command::Rejected {
+                action: Some(RejectedAction::Resubmit { .. }),
+                ..
+            } => "rejected resubmit",
+            Command::Rejected {
+                action: Some(RejectedAction::Discard { .. }),
+                ..
+            } => "rejected discard",
             Command::Queues {
                 action: Some(QueuesAction::Declare(_)),
                 ..
@@ -213,12 +222,30 @@ pub enum Command {
         release: Option<String>,
         #[arg(long)]
         arch: Option<String>,
+        /// One source package's history, over any span (from the per-package index, not
+        /// only --days); --match widens it to a prefix or a substring
         #[arg(long)]
         package: Option<String>,
-        /// At most this many
+        /// How --package matches names: exact, prefix (`lib` finds libpng1.6, …) or substring
+        #[arg(
+            long = "match",
+            value_enum,
+            default_value_t,
+            requires = "package",
+            value_name = "HOW"
+        )]
+        matching: crate::ops::history::PackageMatch,
+        /// With --package: only results that finished since WHEN (90s, 30m, 12h, 7d, a date
+        /// 2026-01-31, or an RFC 3339 time) [default: the whole history]
+        #[arg(long, value_name = "WHEN", requires = "package")]
+        since: Option<String>,
+        /// With --package: page N of --limit results, 1 being the newest
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), requires = "package")]
+        page: u64,
+        /// At most this many (with --package: per page)
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        /// Look back this many days of the index
+        /// Look back this many days of the index (without --package)
         #[arg(long, default_value_t = 2)]
         days: i64,
     },
@@ -232,6 +259,39 @@ pub enum Command {
         /// line `[adtop: log cut at N MiB; ...]` (the console's log view holds 16 MiB)
         #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
         max_mib: u64,
+    },
+    /// Requests workers refused (adtop.rejected) with why; resubmit a fixed one or discard it
+    #[command(
+        long_about = "Requests a worker refused go to the queue adtop.rejected with why: the reason and its \
+code, the queue they came from, the worker and when. `adtop rejected` lists them, oldest first, each \
+under an ID (a hash of source queue, rejection time and body) that the other subcommands take.\n\n\
+`resubmit ID` queues the request on its source queue again: as it was, or as --file FIXED gives it \
+(the body, `PACKAGE\\n{JSON}` or debci's one line). It is checked first exactly as a worker checks it; \
+a request still invalid is refused with the reason and stays where it is. Once the broker has confirmed \
+the new copy, the rejected one is removed, so a failure of either step loses nothing. `discard ID` \
+drops it for good. Both are operator actions: written to the audit trail, refused in read-only mode.",
+        after_help = "Examples:\n  adtop rejected\n  adtop rejected show 3f2a9c01b7de > fixed.txt   # the body, to edit\n  adtop rejected resubmit 3f2a9c01b7de --file fixed.txt\n  adtop rejected discard 3f2a9c01b7de"
+    )]
+    Rejected {
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<RejectedAction>,
+    },
+    /// The audit trail: every operator action, who, where, on what, and how it ended
+    #[command(
+        long_about = "The audit trail of operator actions (retry, cancel, stop, drain, resume, resubmit, \
+discard, the embedded worker) from the console and the scripting commands, oldest first, as the result \
+store keeps it (container adtop-audit). The console's Audit view shows the same records.",
+        after_help = "Examples:\n  adtop audit\n  adtop audit --since 1h\n  adtop audit --since 2026-01-31 --json"
+    )]
+    Audit {
+        /// From when: a duration back from now (90s, 30m, 12h, 7d), a date (2026-01-31, UTC) or an
+        /// RFC 3339 time
+        #[arg(long, value_name = "WHEN", default_value = "2d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Queue a finished job again, exactly as it ran (new uuid)
     Retry { uuid: String },
@@ -306,6 +366,25 @@ pub struct ResultsDbArgs {
     /// Publish at most this often, in seconds, and only when something changed
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub publish_every: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RejectedAction {
+    /// One rejected request: its headers, then its body as it was queued
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue it on its source queue again (fixed from --file), then remove it from adtop.rejected
+    Resubmit {
+        id: String,
+        /// The fixed request body (`PACKAGE\n{JSON}`, or debci's one line); - reads standard input
+        #[arg(long, value_name = "FIXED.json")]
+        file: Option<PathBuf>,
+    },
+    /// Remove it from adtop.rejected for good
+    Discard { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use adtop::broker::{self, Session};
 use adtop::cli::{
     Cli, Command, ConsoleArgs, DeclareArgs, Dialect, Global, QueuesAction, ReadOnlyBy,
-    ResultsDbArgs, SubmitArgs, TestbedAction, WorkerArgs,
+    RejectedAction, ResultsDbArgs, SubmitArgs, TestbedAction, WorkerArgs,
 };
 use adtop::config::{self, Config};
 use adtop::controller::submit;
@@ -197,9 +197,24 @@ async fn run(cli: Cli, read_only_by: Option<ReadOnlyBy>) -> Result<u8> {
             release,
             arch,
             package,
+            matching,
+            since,
+            page,
             limit,
             days,
         }) => {
+            let history = match &package {
+                Some(p) => Some(ops::history::Query {
+                    pattern: p.clone(),
+                    how: matching,
+                    since: since
+                        .as_deref()
+                        .map(|s| ops::since::parse_since(s, chrono::Utc::now()))
+                        .transpose()?,
+                    page: usize::try_from(page).unwrap_or(usize::MAX),
+                }),
+                None => None,
+            };
             let class = if failures {
                 ops::rules::ClassFilter::Failures
             } else if tmpfails {
@@ -213,13 +228,36 @@ async fn run(cli: Cli, read_only_by: Option<ReadOnlyBy>) -> Result<u8> {
                 arch,
                 package,
             };
-            script::results(&ops_context(&r, None)?, json, &filter, days, limit).await
+            script::results(
+                &ops_context(&r, None)?,
+                json,
+                &filter,
+                days,
+                limit,
+                history.as_ref(),
+            )
+            .await
         }
         Some(Command::Logs {
             uuid,
             follow,
             max_mib,
         }) => script::logs(&ops_context(&r, None)?, &uuid, follow, max_mib << 20).await,
+        Some(Command::Rejected { json, action }) => {
+            use adtop::ops::script_rejected as rej;
+            let ctx = ops_context(&r, None)?;
+            match action {
+                None => rej::list(&ctx, json).await,
+                Some(RejectedAction::Show { id, json: j }) => rej::show(&ctx, &id, json || j).await,
+                Some(RejectedAction::Resubmit { id, file }) => {
+                    rej::resubmit(&ctx, &id, file.as_deref()).await
+                }
+                Some(RejectedAction::Discard { id }) => rej::discard(&ctx, &id).await,
+            }
+        }
+        Some(Command::Audit { since, json }) => {
+            ops::script_audit::audit(&ops_context(&r, None)?, &since, json).await
+        }
         Some(Command::Retry { uuid }) => script::retry(&ops_context(&r, None)?, &uuid).await,
         Some(Command::Cancel { queue, uuid }) => {
             script::cancel(&ops_context(&r, None)?, &queue, &uuid).await

@@ -125,3 +125,44 @@ async fn results_and_logs_end_quietly_when_the_reader_closes_the_pipe() {
     assert_eq!(code, 0, "stderr: {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[tokio::test]
+async fn audit_ends_quietly_when_the_reader_closes_the_pipe_and_is_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let store = Store::open(&url, &Default::default()).unwrap();
+    let now = chrono::Utc::now();
+    for i in 0..2000 {
+        let r = adtop::protocol::messages::AuditRecord {
+            id: format!("{i:012}"),
+            at: now - chrono::Duration::milliseconds(i),
+            operator: "op\u{1b}[2J".into(),
+            host: "h".into(),
+            action: "cancel".into(),
+            target: format!("pkg{i} ({i}) in debci-pipes-amd64"),
+            outcome: "removed from the queue".into(),
+            ok: true,
+        };
+        store
+            .put(
+                names::AUDIT_CONTAINER,
+                &layout::audit_key(r.at, &r.id),
+                serde_json::to_vec(&r).unwrap(),
+                META,
+            )
+            .await
+            .unwrap();
+    }
+    let (code, err, got) = piped(&url, "audit --since 1h", 3);
+    assert_eq!(got.lines().count(), 3, "{got}");
+    assert_eq!((code, err.as_str()), (0, ""), "quiet on a closed pipe");
+    assert!(!got.contains('\u{1b}'), "sanitised: {got:?}");
+    let (code, err, got) = piped(&url, "audit --since 1h --json", 2);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(!got.contains('\u{1b}'), "{got:?}");
+    // Oldest first, and nothing before --since.
+    let (_, _, all) = piped(&url, "audit --since 1h", 5000);
+    assert_eq!(all.lines().count(), 2001, "header and every record");
+    let (_, _, none) = piped(&url, "audit --since 2099-01-01", 10);
+    assert_eq!(none.lines().count(), 1, "{none}");
+}

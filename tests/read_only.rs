@@ -39,6 +39,15 @@ const ACTIONS: &[&[&str]] = &[
     ],
     &["stop", "0c6f3f8e-0000-4000-8000-000000000000"],
     &["requeue-held", "w1"],
+    &["rejected", "resubmit", "0123456789ab"],
+    &[
+        "rejected",
+        "resubmit",
+        "0123456789ab",
+        "--file",
+        "/dev/null",
+    ],
+    &["rejected", "discard", "0123456789ab"],
     &["submit", "hello", "--release", "noble", "--arch", "amd64"],
     &["queues", "declare", "--release", "noble", "--arch", "amd64"],
 ];

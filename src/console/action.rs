@@ -59,6 +59,7 @@ actions! {
     ViewResults = "view-results", "Results";
     ViewLog = "view-log", "Log";
     ViewAudit = "view-audit", "Audit trail";
+    ViewRejected = "view-rejected", "Rejected requests";
     NextView = "next-view", "Next view";
     PrevView = "prev-view", "Previous view";
     Open = "open", "Open the selected row";
@@ -93,6 +94,8 @@ actions! {
     StopCancel = "stop-cancel", "Stop the job(s), cancel";
     Drain = "drain", "Drain the worker(s)";
     Resume = "resume", "Resume the worker(s)";
+    Resubmit = "resubmit", "Edit the rejected request, then queue it again";
+    Discard = "discard", "Discard the rejected request(s)";
     StartWorker = "start-worker", "Start the embedded worker";
     StopWorker = "stop-worker", "Stop the embedded worker";
     DialogToggle = "dialog-toggle", "Move focus between Cancel and Confirm";
@@ -117,6 +120,8 @@ impl Action {
                 | Action::StopCancel
                 | Action::Drain
                 | Action::Resume
+                | Action::Resubmit
+                | Action::Discard
                 | Action::StartWorker
                 | Action::StopWorker
         )

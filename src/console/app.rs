@@ -81,6 +81,8 @@ pub struct App {
     pub redraw: bool,
     /// Rows in the body at the last draw, for paging.
     pub page: Cell<usize>,
+    /// The rejected request the edit prompt is open for.
+    pub editing: Option<super::rejected::Editing>,
     next_op: u64,
 }
 
@@ -106,6 +108,7 @@ impl App {
             quit: false,
             redraw: false,
             page: Cell::new(20),
+            editing: None,
             next_op: 1,
         }
     }
@@ -210,7 +213,10 @@ impl App {
             (Mode::Prompt(p), Action::PromptClear) => p.clear(),
             (Mode::Prompt(p), Action::PromptDeleteWord) => p.delete_word(),
             (Mode::Prompt(p), Action::PromptComplete) => p.complete(),
-            (Mode::Prompt(_), Action::PromptCancel) => self.mode = Mode::Normal,
+            (Mode::Prompt(_), Action::PromptCancel) => {
+                self.mode = Mode::Normal;
+                self.cancel_edit();
+            }
             (Mode::Prompt(_), Action::PromptSubmit) => {
                 if let Mode::Prompt(p) = std::mem::replace(&mut self.mode, Mode::Normal) {
                     out = self.submit_prompt(p);
@@ -271,6 +277,7 @@ impl App {
             Action::ViewResults => return self.go(View::Results),
             Action::ViewLog => return self.go(View::Log),
             Action::ViewAudit => return self.go(View::Audit),
+            Action::ViewRejected => return self.go(View::Rejected),
             Action::NextView => return self.go(view.step(true)),
             Action::PrevView => return self.go(view.step(false)),
             Action::Open => return self.open(),
@@ -510,6 +517,14 @@ impl App {
         if view == View::Requests && self.view != View::Requests {
             return self.open_requests(None);
         }
+        if view == View::Rejected && self.view != View::Rejected {
+            return self.open_rejected();
+        }
+        self.leave_for(view)
+    }
+
+    /// Move to `view`, remembering where from.
+    pub(super) fn leave_for(&mut self, view: View) -> Vec<Outbound> {
         let mut out = Vec::new();
         if view != self.view {
             out.extend(self.leaving(view));
@@ -522,10 +537,27 @@ impl App {
         out
     }
 
-    /// Readers stop what only the view being left needed.
+    /// Readers stop what only the view being left needed (the queue reader serves the
+    /// Requests and the Rejected view).
     fn leaving(&self, to: View) -> Option<Outbound> {
-        (self.view == View::Requests && to != View::Requests)
-            .then_some(Outbound::Fetch(Fetch::StopRequests))
+        let reads = |v| matches!(v, View::Requests | View::Rejected);
+        (reads(self.view) && to != self.view).then_some(Outbound::Fetch(Fetch::StopRequests))
+    }
+
+    /// Back in a view that reads a queue: read it again.
+    fn entering(&self) -> Option<Outbound> {
+        let cap = self.model.thresholds.requests_cap;
+        match self.view {
+            View::Requests => self.model.requests.as_ref().map(|p| {
+                Outbound::Fetch(Fetch::Requests {
+                    queue: p.queue.clone(),
+                    offset: p.offset,
+                    limit: cap,
+                })
+            }),
+            View::Rejected => Some(super::rejected::fetch_rejected(cap)),
+            _ => None,
+        }
     }
 
     fn open_requests(&mut self, queue: Option<String>) -> Vec<Outbound> {
@@ -661,8 +693,9 @@ impl App {
         } else if !self.marks[i].is_empty() {
             self.marks[i].clear();
         } else if let Some(prev) = self.history.pop() {
-            let out = self.leaving(prev).into_iter().collect();
+            let mut out: Vec<Outbound> = self.leaving(prev).into_iter().collect();
             self.view = prev;
+            out.extend(self.entering());
             return out;
         }
         Vec::new()
@@ -699,6 +732,7 @@ impl App {
                     Err(e) => self.reopen(p, e),
                 }
             }
+            PromptKind::Edit => self.submit_edit(p),
             PromptKind::Command => match parse_command(&p.input) {
                 Ok(c) => return self.command(c),
                 Err(e) => self.reopen(p, e),
@@ -791,6 +825,12 @@ impl App {
             );
             return Vec::new();
         }
+        if action == Action::Resubmit {
+            if let Err(why) = self.start_edit() {
+                self.status(Level::Info, why);
+            }
+            return Vec::new();
+        }
         let ops = match self.ops_for(action) {
             Ok(ops) => ops,
             Err(why) => {
@@ -874,6 +914,10 @@ impl App {
                     }
                 })
                 .collect(),
+            Action::Discard => {
+                need(View::Rejected, "Rejected")?;
+                self.discard_ops()
+            }
             Action::StartWorker | Action::StopWorker => {
                 if !self.embedded_worker {
                     return Err("no embedded worker: start adtop with --worker".into());

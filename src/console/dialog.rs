@@ -100,6 +100,8 @@ impl ConfirmDialog {
             Action::StopWorker => "Stop worker".into(),
             Action::StartWorker => "Start worker".into(),
             Action::Quit => "Quit".into(),
+            Action::Resubmit => "Resubmit".into(),
+            Action::Discard => format!("Discard request{plural}"),
             _ => "Run".into(),
         }
     }
@@ -114,6 +116,10 @@ impl ConfirmDialog {
             }
             Action::StopRequeue => Some("The test is aborted; its request goes back to its queue."),
             Action::StopCancel => Some("The test is aborted and its request removed for good."),
+            Action::Resubmit => {
+                Some("It goes back to the queue it came from and leaves adtop.rejected.")
+            }
+            Action::Discard => Some("It is removed from adtop.rejected for good."),
             _ => None,
         }
     }
@@ -126,6 +132,7 @@ impl ConfirmDialog {
             Action::Cancel => "queued request",
             Action::StopRequeue | Action::StopCancel => "running job",
             Action::Drain | Action::Resume => "worker",
+            Action::Resubmit | Action::Discard => "rejected request",
             _ => "target",
         };
         let verb = match self.action {
@@ -136,6 +143,8 @@ impl ConfirmDialog {
             Action::Drain => "Drain",
             Action::Resume => "Resume",
             Action::StopWorker => "Stop",
+            Action::Resubmit => "Resubmit",
+            Action::Discard => "Discard",
             _ => "Run",
         };
         if self.action == Action::StopWorker {

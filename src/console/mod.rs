@@ -16,6 +16,7 @@ pub mod keymap;
 pub mod model;
 pub mod op;
 pub mod prompt;
+pub mod rejected;
 pub mod rows;
 #[cfg(any(test, feature = "demo"))]
 pub mod svg;

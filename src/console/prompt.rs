@@ -7,6 +7,8 @@ pub enum PromptKind {
     Filter,
     Search,
     Command,
+    /// A rejected request's body, edited before it is resubmitted (see `console::rejected`).
+    Edit,
 }
 
 impl PromptKind {
@@ -15,6 +17,7 @@ impl PromptKind {
             PromptKind::Filter => "/",
             PromptKind::Search => "search /",
             PromptKind::Command => ":",
+            PromptKind::Edit => "resubmit> ",
         }
     }
 }
@@ -39,7 +42,12 @@ impl Prompt {
     }
 
     pub fn push(&mut self, c: char) {
-        if self.input.len() < 512 {
+        let max = if self.kind == PromptKind::Edit {
+            EDIT_MAX
+        } else {
+            512
+        };
+        if self.input.len() < max {
             self.input.push(c);
         }
         self.error = None;
@@ -99,6 +107,9 @@ impl Prompt {
     }
 }
 
+/// Longest request body the edit prompt takes (a worker refuses far smaller ones).
+pub const EDIT_MAX: usize = 64 << 10;
+
 /// What a `:` command line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -114,8 +125,8 @@ pub enum Command {
     Run(Action),
 }
 
-const VIEW_COMMANDS: [&str; 7] = [
-    "queues", "requests", "workers", "running", "results", "log", "audit",
+const VIEW_COMMANDS: [&str; 8] = [
+    "queues", "requests", "workers", "running", "results", "log", "audit", "rejected",
 ];
 const OTHER_COMMANDS: [&str; 11] = [
     "q", "quit", "help", "filter", "release", "arch", "package", "failures", "tmpfails", "all",
@@ -155,6 +166,7 @@ pub fn parse_command(line: &str) -> Result<Command, String> {
         "results" | "res" => view(View::Results),
         "log" | "logs" => view(View::Log),
         "audit" => view(View::Audit),
+        "rejected" | "rej" => view(View::Rejected),
         "filter" => Ok(Command::Filter(arg.unwrap_or_default())),
         "release" | "arch" | "package" => Ok(Command::ResultField {
             field: match word {

@@ -167,6 +167,23 @@ impl App {
                 })
                 .map(|(i, _)| i)
                 .collect(),
+            View::Rejected => match &m.rejected {
+                Some(p) => p
+                    .rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| {
+                        keep(&|| {
+                            format!(
+                                "{} {} {} {} {}",
+                                r.package, r.source_queue, r.worker, r.reason_code, r.reason
+                            )
+                        })
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+                None => Vec::new(),
+            },
             View::Log => Vec::new(),
         }
     }
@@ -186,6 +203,7 @@ impl App {
             View::Running => m.running.get(i).map(|j| j.uuid.clone()),
             View::Results => m.results.entries().get(i).map(|e| e.uuid.clone()),
             View::Audit => m.audit.get(i).map(|a| a.id.clone()),
+            View::Rejected => m.rejected.as_ref()?.rows.get(i).map(|r| r.id.clone()),
             View::Log => None,
         }
     }
@@ -241,6 +259,7 @@ impl App {
             View::Running => self.model.running.len(),
             View::Results => self.model.results.len(),
             View::Audit => self.model.audit.len(),
+            View::Rejected => self.model.rejected.as_ref().map_or(0, |p| p.rows.len()),
             View::Log => 0,
         };
         (0..len).filter(|&i| self.is_marked(view, i)).collect()

@@ -33,10 +33,11 @@ pub enum View {
     Results,
     Log,
     Audit,
+    Rejected,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Queues,
         View::Requests,
         View::Workers,
@@ -44,6 +45,7 @@ impl View {
         View::Results,
         View::Log,
         View::Audit,
+        View::Rejected,
     ];
 
     pub fn index(self) -> usize {
@@ -59,6 +61,7 @@ impl View {
             View::Results => "Results",
             View::Log => "Log",
             View::Audit => "Audit",
+            View::Rejected => "Rejected",
         }
     }
 
@@ -71,6 +74,7 @@ impl View {
             View::Results => Layer::Results,
             View::Log => Layer::Log,
             View::Audit => Layer::Audit,
+            View::Rejected => Layer::Rejected,
         }
     }
 

@@ -150,6 +150,7 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
                 out.messages.push(Queued {
                     priority: *d.properties.priority(),
                     uuid: super::look::queued_uuid(queue, &d.data, &d.properties),
+                    headers: super::look::adtop_headers(&d.properties),
                     body: d.data,
                 });
                 if bytes >= READ_BYTES_CAP {

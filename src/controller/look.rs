@@ -21,6 +21,36 @@ pub struct Queued {
     pub body: Vec<u8>,
     pub priority: Option<u8>,
     pub uuid: Option<String>,
+    /// adtop's own string headers ([`adtop_headers`]): why a rejected request was refused.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Most adtop headers kept of one message, and most bytes of each value: anyone who can
+/// publish can set headers.
+const HEADERS_MAX: usize = 8;
+
+/// The `x-adtop-*` string headers of a message (not [`names::H_UUID`], which is in
+/// [`Queued::uuid`]), capped; none on a plain request, so a deep queue costs nothing more.
+pub fn adtop_headers(props: &lapin::BasicProperties) -> Vec<(String, String)> {
+    let Some(h) = props.headers().as_ref() else {
+        return Vec::new();
+    };
+    h.inner()
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-adtop-") && k.as_str() != names::H_UUID)
+        .filter_map(|(k, v)| {
+            let v = match v {
+                AMQPValue::LongString(s) => s.to_string(),
+                AMQPValue::ShortString(s) => s.to_string(),
+                _ => return None,
+            };
+            Some((
+                k.to_string(),
+                crate::protocol::sanitize::cap(&v, crate::protocol::sanitize::REASON_MAX),
+            ))
+        })
+        .take(HEADERS_MAX)
+        .collect()
 }
 
 /// The uuid a worker will know a queued message by: an autopkgtest-cloud body's own `uuid`; for

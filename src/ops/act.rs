@@ -84,22 +84,45 @@ async fn retry_debci(session: &Session, entry: &IndexEntry) -> Result<String> {
 /// ([`look::scan_lock`]); another process's (another console browsing the same queue) is
 /// over within moments, so a request not found is looked for again, [`CANCEL_SCANS`] times.
 pub async fn cancel(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<()> {
-    for scan in 1..=CANCEL_SCANS {
-        if scan_once(session, queue, uuid, body).await? {
-            return Ok(());
-        }
-        if scan < CANCEL_SCANS {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    let found = remove_one(session, queue, |data, props| match uuid {
+        Some(u) => look::queued_uuid(queue, data, props).as_deref() == Some(u),
+        None => data == body.as_bytes(),
+    })
+    .await?;
+    if !found {
+        bail!("not in {queue} any more (a worker took it, or it was cancelled)");
     }
-    bail!("not in {queue} any more (a worker took it, or it was cancelled)");
+    Ok(())
 }
 
 /// How many times a cancel looks through the queue before saying the request is not there.
 pub const CANCEL_SCANS: u32 = 3;
 
-/// Look through `queue` once; true when the request was found and removed.
-async fn scan_once(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<bool> {
+/// Remove the first message of `queue` that `matches` accepts, looking [`CANCEL_SCANS`] times
+/// (see [`cancel`]); false when none was found.
+pub async fn remove_one(
+    session: &Session,
+    queue: &str,
+    matches: impl Fn(&[u8], &BasicProperties) -> bool,
+) -> Result<bool> {
+    for scan in 1..=CANCEL_SCANS {
+        if remove_first(session, queue, &matches).await? {
+            return Ok(true);
+        }
+        if scan < CANCEL_SCANS {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(false)
+}
+
+/// Look through `queue` once and remove the first message `matches` accepts; true when one
+/// was. Every other message goes back to its place when the scan's channel closes.
+async fn remove_first(
+    session: &Session,
+    queue: &str,
+    matches: impl Fn(&[u8], &BasicProperties) -> bool,
+) -> Result<bool> {
     let _scan = look::scan_lock().await;
     let ch = session.channel().await?;
     let mut found = false;
@@ -116,14 +139,7 @@ async fn scan_once(session: &Session, queue: &str, uuid: Option<&str>, body: &st
                 return Err(e.into());
             }
         };
-        let matches = match uuid {
-            Some(u) => {
-                look::queued_uuid(queue, &msg.delivery.data, &msg.delivery.properties).as_deref()
-                    == Some(u)
-            }
-            None => msg.delivery.data == body.as_bytes(),
-        };
-        if matches {
+        if matches(&msg.delivery.data, &msg.delivery.properties) {
             let acked = msg
                 .delivery
                 .ack(BasicAckOptions::default())

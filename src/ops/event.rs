@@ -35,6 +35,12 @@ pub enum ModelEvent {
         total: u64,
         rows: Vec<RequestRow>,
     },
+    /// What `adtop.rejected` holds (asked by `Fetch::Requests` for that queue), oldest first;
+    /// `total` is its depth.
+    Rejected {
+        total: u64,
+        rows: Vec<super::rejected::Rejected>,
+    },
     Status {
         status: Box<TestStatus>,
         received: DateTime<Utc>,

@@ -335,7 +335,7 @@ impl Feed {
                 self.requests.send_replace(None);
             }
             Fetch::Watch { mut queues } => {
-                queues.retain(|q| crate::protocol::queue::is_request_queue(q));
+                queues.retain(|q| shown_queue(q));
                 queues.truncate(MAX_LIVE);
                 // Figures of queues left off screen come from the management API again.
                 self.live.retain(|q, _| queues.contains(q));
@@ -402,7 +402,7 @@ impl Feed {
                 self.management_up = true;
                 let queues: Vec<QueueStat> = qs
                     .iter()
-                    .filter(|q| queue::is_request_queue(&q.name))
+                    .filter(|q| shown_queue(&q.name))
                     .map(|q| QueueStat {
                         name: q.name.clone(),
                         ready: self.live.get(&q.name).map_or(q.messages_ready, |l| l.0),
@@ -609,6 +609,11 @@ impl Feed {
     }
 }
 
+/// The Queues view lists the request queues and, marked, adtop's rejected and held queues.
+fn shown_queue(name: &str) -> bool {
+    queue::is_request_queue(name) || queue::SideQueue::of(name).is_some()
+}
+
 /// Add the request queues among `names` to those watched, up to [`MAX_WATCHED_QUEUES`].
 fn watch(watched: &mut BTreeSet<String>, names: &[String]) {
     for n in names {
@@ -677,6 +682,10 @@ async fn execute(ctx: &Context, session: &Session, op: OpRequest) -> anyhow::Res
         OpRequest::Resume { worker } => {
             act::command(session, &worker, &simple(ControlAction::Resume), wait).await
         }
+        OpRequest::Resubmit { id, body, .. } => {
+            super::rejected::resubmit(ctx, session, &id, Some(body.as_bytes())).await
+        }
+        OpRequest::Discard { id, .. } => super::rejected::discard(session, &id).await,
         OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
             Err(anyhow::anyhow!("handled by the console"))
         }

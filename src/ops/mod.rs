@@ -1,6 +1,7 @@
 //! Reading the system's state and acting on it: shared by the console and the scripting
 //! commands (`adtop queues`, `workers`, `running`, `results`, `logs`, `retry`, `cancel`, `stop`,
-//! `drain`, `resume`). Everything is read from the broker and the store; nothing is kept here.
+//! `drain`, `resume`, `rejected`, `audit`). Everything is read from the broker and the store;
+//! nothing is kept here.
 //!
 //! Dependencies go one way: `console` → `ops` → `controller`, `broker`, `store` → `protocol`.
 //! The types the console and its feed exchange ([`event`], [`op`]) and the rules both the
@@ -11,12 +12,18 @@ pub mod act;
 pub mod event;
 pub mod feed;
 pub mod follow;
+pub mod history;
 pub mod op;
 pub mod read;
 pub mod reading;
+pub mod rejected;
 pub mod rules;
+#[macro_use]
 pub mod script;
+pub mod script_audit;
+pub mod script_rejected;
 pub mod shared;
+pub mod since;
 
 use crate::broker::management::Management;
 use crate::config::QueueConfig;

@@ -34,6 +34,18 @@ pub enum OpRequest {
     },
     StartEmbeddedWorker,
     StopEmbeddedWorker,
+    /// Queue a rejected request (`body`, as the operator fixed it) on its source queue again,
+    /// then remove it from `adtop.rejected` ([`super::rejected::resubmit`]).
+    Resubmit {
+        id: String,
+        target: String,
+        body: String,
+    },
+    /// Remove a rejected request for good.
+    Discard {
+        id: String,
+        target: String,
+    },
 }
 
 impl OpRequest {
@@ -48,6 +60,8 @@ impl OpRequest {
             OpRequest::Resume { .. } => Verb::Resume,
             OpRequest::StartEmbeddedWorker => Verb::StartWorker,
             OpRequest::StopEmbeddedWorker => Verb::StopWorker,
+            OpRequest::Resubmit { .. } => Verb::Resubmit,
+            OpRequest::Discard { .. } => Verb::Discard,
         }
     }
 
@@ -82,6 +96,9 @@ impl OpRequest {
             OpRequest::StartEmbeddedWorker | OpRequest::StopEmbeddedWorker => {
                 "embedded worker".into()
             }
+            OpRequest::Resubmit { target, .. } | OpRequest::Discard { target, .. } => {
+                target.clone()
+            }
         }
     }
 }
@@ -99,7 +116,7 @@ fn triggers(t: &[String]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fetch {
     /// One page of a queue's requests, read without losing or reordering messages;
-    /// answered by `ModelEvent::Requests`.
+    /// answered by `ModelEvent::Requests` (for `adtop.rejected`: `ModelEvent::Rejected`).
     Requests {
         queue: String,
         offset: usize,

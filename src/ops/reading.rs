@@ -12,9 +12,11 @@ use tokio::time::Instant;
 
 use super::event::ModelEvent;
 use super::read::queued_row;
+use super::rejected::Rejected;
 use super::shared;
-use crate::broker::Session;
+use crate::broker::{BrokerError, Session};
 use crate::controller::backlog::{self, Backlog};
+use crate::protocol::names;
 
 /// How often the queue on screen is read again.
 pub const READ_EVERY: Duration = Duration::from_secs(10);
@@ -68,28 +70,41 @@ pub async fn serve(
                 Err(e) => {
                     tracing::warn!("read {queue}: {e}");
                     snap = None;
+                    // No adtop.rejected yet: nothing was ever rejected, which the view says.
+                    if queue == names::REJECTED_QUEUE
+                        && matches!(e.downcast_ref(), Some(BrokerError::NoQueue { .. }))
+                        && answered != want
+                    {
+                        let _ = events
+                            .send(ModelEvent::Rejected {
+                                total: 0,
+                                rows: Vec::new(),
+                            })
+                            .await;
+                        answered = want.clone();
+                    }
                 }
             }
         }
         if let Some(s) = snap.as_ref().filter(|s| s.queue == queue)
             && answered != want
         {
-            let rows = s
-                .backlog
-                .messages
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|m| queued_row(&queue, m))
-                .collect();
-            let _ = events
-                .send(ModelEvent::Requests {
+            let page = s.backlog.messages.iter().skip(offset).take(limit);
+            let total = s.backlog.total.max(s.backlog.messages.len() as u64);
+            let event = if queue == names::REJECTED_QUEUE {
+                ModelEvent::Rejected {
+                    total,
+                    rows: page.map(Rejected::from_queued).collect(),
+                }
+            } else {
+                ModelEvent::Requests {
                     queue: queue.clone(),
                     offset,
-                    total: s.backlog.total.max(s.backlog.messages.len() as u64),
-                    rows,
-                })
-                .await;
+                    total,
+                    rows: page.map(|m| queued_row(&queue, m)).collect(),
+                }
+            };
+            let _ = events.send(event).await;
             answered = want;
         }
         let next = snap

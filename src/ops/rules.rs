@@ -228,6 +228,8 @@ pub enum Verb {
     Resume,
     StartWorker,
     StopWorker,
+    Resubmit,
+    Discard,
 }
 
 impl Verb {
@@ -248,6 +250,8 @@ impl Verb {
             Verb::Resume => "resume",
             Verb::StartWorker => "start-worker",
             Verb::StopWorker => "stop-worker",
+            Verb::Resubmit => "resubmit",
+            Verb::Discard => "discard",
         }
     }
 }

@@ -45,11 +45,11 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-async fn session(ctx: &Context, what: &str) -> Result<Session> {
+pub(super) async fn session(ctx: &Context, what: &str) -> Result<Session> {
     Ok(Session::open(&ctx.broker_url, &format!("adtop {what}")).await?)
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+pub(super) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     out!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -478,8 +478,12 @@ pub async fn results(
     filter: &rules::ResultFilter,
     days: i64,
     limit: usize,
+    history: Option<&super::history::Query>,
 ) -> Result<u8> {
-    let all = read::recent_results(&ctx.store, days, limit, |e| filter.matches(e)).await?;
+    let all = match history {
+        Some(q) => q.read(&ctx.store, filter, limit).await?,
+        None => read::recent_results(&ctx.store, days, limit, |e| filter.matches(e)).await?,
+    };
     let rows: Vec<&IndexEntry> = all.iter().collect();
     if json {
         return print_json(&rows).map(|_| 0);
@@ -587,7 +591,7 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
     Ok(0)
 }
 
-async fn report(
+pub(super) async fn report(
     ctx: &Context,
     s: &Session,
     action: Verb,

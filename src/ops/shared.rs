@@ -63,6 +63,14 @@ struct WireMessage {
     /// The uuid a worker knows it by (for a debci request it is not in the body).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     u: Option<String>,
+    /// adtop's headers (a rejected request's reason, source queue, worker, time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    h: Vec<(String, String)>,
+}
+
+/// What the shared reader reads: request queues, and `adtop.rejected` for the Rejected view.
+pub fn readable(queue: &str) -> bool {
+    crate::protocol::queue::is_request_queue(queue) || queue == names::REJECTED_QUEUE
 }
 
 /// Encode a snapshot for the wire: gzipped JSON.
@@ -79,6 +87,7 @@ pub fn encode(queue: &str, b: &Backlog) -> Vec<u8> {
                 b: String::from_utf8_lossy(&m.body).into_owned(),
                 p: m.priority,
                 u: m.uuid.clone(),
+                h: m.headers.clone(),
             })
             .collect(),
     };
@@ -98,7 +107,7 @@ pub fn decode(key: &str, data: &[u8]) -> Result<(String, Backlog), String> {
         return Err("snapshot larger than its cap once decompressed".into());
     }
     let mut w: Wire = serde_json::from_str(&json.text).map_err(|e| format!("bad snapshot: {e}"))?;
-    if w.queue != key || !crate::protocol::queue::is_request_queue(&w.queue) {
+    if w.queue != key || !readable(&w.queue) {
         return Err("snapshot names another or an invalid queue".into());
     }
     w.messages.truncate(READ_CAP);
@@ -110,6 +119,17 @@ pub fn decode(key: &str, data: &[u8]) -> Result<(String, Backlog), String> {
             priority: m.p,
             // Shown only, and capped like every other wire string.
             uuid: m.u.map(|u| crate::protocol::sanitize::cap(&u, 64)),
+            headers: m
+                .h
+                .into_iter()
+                .take(8)
+                .map(|(k, v)| {
+                    let cap = |x: &str| {
+                        crate::protocol::sanitize::cap(x, crate::protocol::sanitize::REASON_MAX)
+                    };
+                    (cap(&k), cap(&v))
+                })
+                .collect(),
         })
         .collect();
     let complete = w.complete && messages.len() as u64 >= w.total;
@@ -407,7 +427,7 @@ async fn lead(session: &Session, ch: &Channel, names: &Names) -> anyhow::Result<
                         Some(q) => (true, q),
                         None => (false, text),
                     };
-                    if crate::protocol::queue::is_request_queue(q)
+                    if readable(q)
                         && (wanted.contains_key(q) || wanted.len() < MAX_WANTED)
                     {
                         wanted.insert(q.to_string(), Instant::now());
@@ -462,6 +482,7 @@ mod tests {
                     body: format!("pkg{i}\n{{}}").into_bytes(),
                     priority: None,
                     uuid: None,
+                    headers: Vec::new(),
                 })
                 .collect(),
             complete: true,

@@ -100,6 +100,19 @@ pub fn uuid_key(uuid: &str) -> String {
     format!("by-uuid/{uuid}")
 }
 
+/// Where the per-package index lives in [`super::names::INDEX_CONTAINER`].
+pub const PACKAGE_PREFIX: &str = "by-package/";
+
+/// Per-package pointer to a result's index entry: `by-package/<package>/<YYYYMMDD_HHMMSS>_<uuid>`,
+/// so that a package's history over any span is one listing, in time order, read without
+/// opening the entries of every other package.
+pub fn package_key(package: &str, finished: DateTime<Utc>, uuid: &str) -> String {
+    format!(
+        "{PACKAGE_PREFIX}{package}/{}_{uuid}",
+        finished.format("%Y%m%d_%H%M%S")
+    )
+}
+
 /// Audit record key, time ordered like the index.
 pub fn audit_key(at: DateTime<Utc>, id: &str) -> String {
     format!("{}/{}_{id}", at.format("%Y%m%d"), at.format("%H%M%S%.3f"))
@@ -141,5 +154,9 @@ mod tests {
             5
         );
         assert_eq!(index_key(t, "u-1"), "20240501/090807_u-1");
+        assert_eq!(
+            package_key("hello", t, "u-1"),
+            "by-package/hello/20240501_090807_u-1"
+        );
     }
 }

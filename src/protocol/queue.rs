@@ -106,6 +106,34 @@ pub fn is_request_queue(name: &str) -> bool {
     QueueName::parse(name).is_ok() || super::debci::DebciQueue::parse(name).is_ok()
 }
 
+/// adtop's own queues an operator looks at beside the request queues: `adtop.rejected` (what
+/// workers refused) and `adtop.held.<worker>` (requests of long tests). No worker consumes
+/// them, so no consumer is no alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideQueue {
+    Rejected,
+    Held,
+}
+
+impl SideQueue {
+    pub fn of(name: &str) -> Option<Self> {
+        if name == super::names::REJECTED_QUEUE {
+            Some(Self::Rejected)
+        } else if name.starts_with(super::names::HELD_QUEUE_PREFIX) {
+            Some(Self::Held)
+        } else {
+            None
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Rejected => "rejected",
+            Self::Held => "held",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

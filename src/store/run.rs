@@ -5,7 +5,7 @@
 //! Order: the by-uuid pointer is looked at first (a uuid already naming another request's
 //! result is refused, never replaced), then the run is named, the objects go up with
 //! `result.tar` last (a reader that finds `result.tar` finds the whole run), then the index
-//! entry and the by-uuid pointer, then everything is made durable.
+//! entries (by time, by package) and the by-uuid pointer, then everything is made durable.
 
 use std::path::Path;
 
@@ -107,8 +107,10 @@ pub async fn put_run(entry: &mut SpoolEntry, dir: &Path, store: &Store) -> Resul
     };
     let index_key = layout::index_key(entry.index.finished, &entry.uuid);
     let uuid_key = layout::uuid_key(&entry.uuid);
-    futures::future::try_join(
+    let package_key = layout::package_key(&entry.index.package, entry.index.finished, &entry.uuid);
+    futures::future::try_join3(
         store.put(INDEX_CONTAINER, &index_key, json.clone(), meta),
+        store.put(INDEX_CONTAINER, &package_key, json.clone(), meta),
         store.put(INDEX_CONTAINER, &uuid_key, json, meta),
     )
     .await?;

@@ -24,6 +24,7 @@ pub use running::{HungReason, RunningJob};
 pub use workers::{Health, WorkerRow};
 
 use super::event::ModelEvent;
+pub use crate::ops::rejected::Rejected;
 use crate::protocol::messages::AuditRecord;
 
 /// How long a worker that announced leaving stays in the Workers view.
@@ -97,6 +98,8 @@ pub struct Model {
     pub queues: Vec<QueueRow>,
     /// The requests of the queue the Requests view shows.
     pub requests: Option<RequestPage>,
+    /// What `adtop.rejected` holds, as last read (the Rejected view); `None` until read.
+    pub rejected: Option<RejectedPage>,
     pub workers: Vec<WorkerRow>,
     pub running: Vec<RunningJob>,
     pub results: Results,
@@ -125,6 +128,7 @@ impl Model {
             thresholds,
             queues: Vec::new(),
             requests: None,
+            rejected: None,
             workers: Vec::new(),
             running: Vec::new(),
             log: None,
@@ -203,6 +207,11 @@ impl Model {
                     total,
                     rows,
                 });
+                true
+            }
+            ModelEvent::Rejected { total, mut rows } => {
+                rows.truncate(self.thresholds.requests_cap);
+                self.rejected = Some(RejectedPage { total, rows });
                 true
             }
             ModelEvent::Status { status, received } => {
@@ -417,6 +426,13 @@ impl Model {
         n += self.log.as_ref().map_or(0, LogBuffer::bytes);
         n
     }
+}
+
+/// `adtop.rejected` as the Rejected view shows it: its depth and its oldest requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedPage {
+    pub total: u64,
+    pub rows: Vec<Rejected>,
 }
 
 /// A bulk action's outcomes as they come in: `cancel: 3 of 9 done, 6 failed: why`.

@@ -44,9 +44,14 @@ impl QueueRow {
         self.ready + self.unacked
     }
 
-    /// Messages wait and nobody can take them.
+    /// Messages wait and nobody can take them (adtop's own queues have no consumers by design).
     pub fn starved(&self) -> bool {
-        crate::ops::rules::starved(self.ready, u64::from(self.consumers))
+        self.side().is_none() && crate::ops::rules::starved(self.ready, u64::from(self.consumers))
+    }
+
+    /// `adtop.rejected` or a held queue, shown marked among the request queues.
+    pub fn side(&self) -> Option<crate::protocol::queue::SideQueue> {
+        crate::protocol::queue::SideQueue::of(&self.name)
     }
 
     fn sample(&mut self, at: DateTime<Utc>, t: &Thresholds) {

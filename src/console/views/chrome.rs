@@ -191,6 +191,7 @@ pub fn tabs(frame: &mut Frame, area: Rect, app: &App) {
             View::Results => Action::ViewResults,
             View::Log => Action::ViewLog,
             View::Audit => Action::ViewAudit,
+            View::Rejected => Action::ViewRejected,
         };
         let key = key_label(app, action)
             .map(|k| format!("{k} "))

@@ -9,6 +9,7 @@ mod help;
 mod log;
 mod popup;
 mod queues;
+mod rejected;
 mod requests;
 mod results;
 mod running;
@@ -63,6 +64,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         View::Results => results::draw(frame, body, app),
         View::Log => log::draw(frame, body, app),
         View::Audit => audit::draw(frame, body, app),
+        View::Rejected => rejected::draw(frame, body, app),
     }
     chrome::footer(frame, footer, app);
     chrome::status(frame, status, app);

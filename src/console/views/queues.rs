@@ -43,13 +43,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let rows = app.rows(View::Queues);
     let sort = app.queue_sort;
     let starved = m.queues.iter().filter(|q| q.starved()).count();
+    // adtop's own queues are listed, not counted as request queues.
+    let side = |i: &usize| m.queues.get(*i).is_some_and(|q| q.side().is_some());
+    let sides = m.queues.iter().filter(|q| q.side().is_some()).count();
     let mut title = title_spans(
         app,
         View::Queues,
         "Queues".into(),
-        rows.len(),
-        m.queues.len(),
+        rows.iter().filter(|i| !side(i)).count(),
+        m.queues.len() - sides,
     );
+    if sides > 0 {
+        title.push(Span::styled(
+            format!("[+{sides} rejected/held] "),
+            t.style(Role::Dim),
+        ));
+    }
     title.push(Span::styled(
         format!(
             "[sort {} {}] ",
@@ -98,10 +107,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 };
                 (
                     vec![
-                        Span::raw(match q.max_priority {
+                        Span::raw(match (q.side(), q.max_priority) {
+                            (Some(k), _) => format!("{} ·{}", s(&q.name), k.label()),
                             // debci's queues carry priorities: shown beside the name.
-                            Some(p) => format!("{} ·prio {p}", s(&q.name)),
-                            None => s(&q.name),
+                            (None, Some(p)) => format!("{} ·prio {p}", s(&q.name)),
+                            (None, None) => s(&q.name),
                         }),
                         Span::raw(num(q.ready, 7)),
                         Span::raw(num(q.unacked, 7)),
