@@ -789,9 +789,24 @@ impl App {
                     "arch" => &mut self.result_filter.arch,
                     _ => &mut self.result_filter.package,
                 };
+                // A package's whole history, not only what was loaded at start.
+                let history = (field == "package")
+                    .then(|| value.clone())
+                    .flatten()
+                    .map(|package| Outbound::Fetch(Fetch::History { package }));
+                if field == "package" {
+                    let room = if value.is_some() {
+                        crate::ops::feed::HISTORY_PACKAGE
+                    } else {
+                        0
+                    };
+                    self.model.results.make_room(room);
+                }
                 *slot = value;
                 self.cursors[View::Results].select(0);
-                return self.go(View::Results);
+                let mut out: Vec<Outbound> = history.into_iter().collect();
+                out.extend(self.go(View::Results));
+                return out;
             }
             Command::Sort(col) => {
                 let col = col.to_ascii_lowercase();

@@ -42,6 +42,9 @@ pub const MAX_WATCHED_QUEUES: usize = 5000;
 
 pub use super::follow::{HISTORY_DAYS, HISTORY_RESULTS};
 
+/// Most results of a package's history (`:package`) the console reads, newest first.
+pub const HISTORY_PACKAGE: usize = 1000;
+
 struct Feed {
     ctx: Context,
     events: mpsc::Sender<ModelEvent>,
@@ -257,7 +260,7 @@ impl Feed {
                         self.log = None;
                         log_consumer = None;
                     }
-                    Some(Outbound::Fetch(f @ (Fetch::Requests { .. } | Fetch::StopRequests | Fetch::Watch { .. }))) => {
+                    Some(Outbound::Fetch(f @ (Fetch::Requests { .. } | Fetch::StopRequests | Fetch::Watch { .. } | Fetch::History { .. }))) => {
                         self.fetch(f);
                     }
                     Some(Outbound::Op { id, operator, op }) => self.op(session, embedded, id, operator, op).await,
@@ -340,6 +343,32 @@ impl Feed {
                 // Figures of queues left off screen come from the management API again.
                 self.live.retain(|q, _| queues.contains(q));
                 self.on_screen = queues;
+            }
+            Fetch::History { package } => {
+                let (store, events) = (self.ctx.store.clone(), self.events.clone());
+                tokio::spawn(async move {
+                    let (p, how) = super::rules::package_pattern(&package);
+                    let read = super::history::package_history(
+                        &store,
+                        p,
+                        how,
+                        None,
+                        0,
+                        HISTORY_PACKAGE,
+                        |_| true,
+                    )
+                    .await;
+                    match read {
+                        Ok((rows, _)) => {
+                            for e in rows {
+                                if events.send(ModelEvent::Result(Box::new(e))).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!("history of {package}: {e:#}"),
+                    }
+                });
             }
             Fetch::Log { .. } | Fetch::CloseLog => {}
         }

@@ -137,6 +137,9 @@ pub enum Fetch {
     },
     /// The log view was left: stop the live tail.
     CloseLog,
+    /// A package's history beyond the results loaded at start (`:package P`, `P*`, `*P*`),
+    /// from the per-package index; answered by `ModelEvent::Result`s.
+    History { package: String },
 }
 
 /// Everything the console sends out, on one channel.

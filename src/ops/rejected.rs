@@ -289,6 +289,7 @@ mod tests {
         let e = check("debci-noble-amd64", b"hello\n{not json").unwrap_err();
         assert!(e.contains("bad-json") || e.contains("json"), "{e}");
         assert!(check("adtop.reader", b"hello").is_err());
-        assert!(check("debci-tests-amd64-lxc", b"hello unstable").is_ok());
+        assert!(check("debci-tests-amd64-lxc", b"hello unstable run-id:42").is_ok());
+        assert!(check("debci-tests-amd64-lxc", b"hello unstable").is_err());
     }
 }

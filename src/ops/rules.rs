@@ -180,8 +180,28 @@ pub struct ResultFilter {
     pub class: ClassFilter,
     pub release: Option<String>,
     pub arch: Option<String>,
-    /// Exact source package name.
+    /// Source package: a name, `lib*` (a prefix) or `*gtk*` (a substring).
     pub package: Option<String>,
+}
+
+/// A `--package`/`:package` pattern as the per-package index reads it: `lib*` is a prefix,
+/// `*gtk*` a substring, anything else an exact name.
+pub fn package_pattern(p: &str) -> (&str, super::history::PackageMatch) {
+    use super::history::PackageMatch;
+    match (p.strip_prefix('*'), p.strip_suffix('*')) {
+        (Some(rest), _) => (rest.trim_end_matches('*'), PackageMatch::Substring),
+        (None, Some(head)) => (head, PackageMatch::Prefix),
+        (None, None) => (p, PackageMatch::Exact),
+    }
+}
+
+fn package_matches(pattern: &str, name: &str) -> bool {
+    use super::history::PackageMatch;
+    match package_pattern(pattern) {
+        (p, PackageMatch::Exact) => p == name,
+        (p, PackageMatch::Prefix) => name.starts_with(p),
+        (p, PackageMatch::Substring) => name.contains(p),
+    }
 }
 
 impl ResultFilter {
@@ -189,7 +209,10 @@ impl ResultFilter {
         self.class.keeps(e.class)
             && self.release.as_ref().is_none_or(|r| *r == e.release)
             && self.arch.as_ref().is_none_or(|a| *a == e.arch)
-            && self.package.as_ref().is_none_or(|p| *p == e.package)
+            && self
+                .package
+                .as_ref()
+                .is_none_or(|p| package_matches(p, &e.package))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -8,6 +8,9 @@ pub struct Results {
     /// Newest first.
     entries: Vec<IndexEntry>,
     cap: usize,
+    /// Room beyond `cap` for a package's history (`:package`), so that its older results are
+    /// not pushed out at once by the recent ones.
+    room: usize,
 }
 
 impl Results {
@@ -15,7 +18,13 @@ impl Results {
         Self {
             entries: Vec::new(),
             cap: cap.max(1),
+            room: 0,
         }
+    }
+
+    /// Keep up to `n` more results than the cap (0: back to the cap at the next insert).
+    pub fn make_room(&mut self, n: usize) {
+        self.room = n;
     }
 
     pub fn insert(&mut self, entry: IndexEntry) {
@@ -26,7 +35,7 @@ impl Results {
             .entries
             .partition_point(|e| e.finished > entry.finished);
         self.entries.insert(at, entry);
-        self.entries.truncate(self.cap);
+        self.entries.truncate(self.cap.saturating_add(self.room));
     }
 
     pub fn entries(&self) -> &[IndexEntry] {
