@@ -30,13 +30,14 @@ pub enum Layer {
     Results,
     Log,
     Audit,
+    Detail,
     Help,
     Dialog,
     Prompt,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 11] = [
+    pub const ALL: [Layer; 12] = [
         Layer::Global,
         Layer::Queues,
         Layer::Requests,
@@ -45,6 +46,7 @@ impl Layer {
         Layer::Results,
         Layer::Log,
         Layer::Audit,
+        Layer::Detail,
         Layer::Help,
         Layer::Dialog,
         Layer::Prompt,
@@ -60,6 +62,7 @@ impl Layer {
             Layer::Results => "results",
             Layer::Log => "log",
             Layer::Audit => "audit",
+            Layer::Detail => "detail",
             Layer::Help => "help",
             Layer::Dialog => "dialog",
             Layer::Prompt => "prompt",

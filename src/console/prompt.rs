@@ -7,6 +7,8 @@ pub enum PromptKind {
     Filter,
     Search,
     Command,
+    /// Where to save the log (a path, prefilled with a default).
+    SavePath,
 }
 
 impl PromptKind {
@@ -15,6 +17,7 @@ impl PromptKind {
             PromptKind::Filter => "/",
             PromptKind::Search => "search /",
             PromptKind::Command => ":",
+            PromptKind::SavePath => "save raw log to: ",
         }
     }
 }
