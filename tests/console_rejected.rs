@@ -113,7 +113,7 @@ async fn an_operator_reads_why_fixes_and_resubmits_and_discards_in_the_console()
         s.contains("not-an-object")
     })
     .await;
-    t.keys(&["d"]);
+    t.keys(&["x"]);
     t.wait_for("the discard dialog", Duration::from_secs(5), |s| {
         s.contains("[ Discard request ]")
     })

@@ -206,6 +206,11 @@ impl Management {
     }
 
     /// The broker's nodes (a cluster's, or the one) and whether each runs.
+    /// The node whose API answered, and the cluster's name: which broker the header names.
+    pub async fn overview(&self) -> Result<Overview, ManagementError> {
+        self.get("/api/overview?columns=node,cluster_name").await
+    }
+
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, ManagementError> {
         self.get("/api/nodes?columns=name,running").await
     }
@@ -266,6 +271,15 @@ impl Management {
             source,
         })
     }
+}
+
+/// `/api/overview`, the two fields adtop reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Overview {
+    #[serde(default)]
+    pub node: String,
+    #[serde(default)]
+    pub cluster_name: String,
 }
 
 /// One node of the broker, as the management API reports it.

@@ -63,6 +63,9 @@ actions! {
     NextView = "next-view", "Next view";
     PrevView = "prev-view", "Previous view";
     Open = "open", "Open the selected row";
+    Describe = "describe", "Details of the selected row (request JSON, timings)";
+    CopyUuid = "copy-uuid", "Copy the row's uuid to the clipboard (OSC 52)";
+    Pager = "pager", "Open the log in $PAGER (made inert)";
     Back = "back", "Back / clear filter / clear marks";
     Filter = "filter", "Filter rows (regex)";
     Command = "command", "Command line";

@@ -28,6 +28,8 @@ pub enum Mode {
     Help { scroll: usize },
     Prompt(Prompt),
     Confirm(ConfirmDialog),
+    /// The detail view of one row (`d`).
+    Detail(super::detail::Detail),
 }
 
 /// The log viewer's own state.
@@ -83,6 +85,10 @@ pub struct App {
     pub page: Cell<usize>,
     /// The rejected request the edit prompt is open for.
     pub editing: Option<super::rejected::Editing>,
+    /// Text for the operator's clipboard: the terminal loop writes it as OSC 52, then clears it.
+    pub clipboard: Option<String>,
+    /// Text for `$PAGER`: the terminal loop leaves the screen, runs the pager, comes back.
+    pub pager: Option<String>,
     next_op: u64,
 }
 
@@ -109,6 +115,8 @@ impl App {
             redraw: false,
             page: Cell::new(20),
             editing: None,
+            clipboard: None,
+            pager: None,
             next_op: 1,
         }
     }
@@ -125,6 +133,7 @@ impl App {
             Mode::Help { .. } => Layer::Help,
             Mode::Prompt(_) => Layer::Prompt,
             Mode::Confirm(_) => Layer::Dialog,
+            Mode::Detail(_) => Layer::Detail,
         }
     }
 
@@ -171,6 +180,10 @@ impl App {
                 Some(a) => self.dispatch(a),
                 None => Vec::new(),
             },
+            Mode::Detail(_) => match self.keymap.get(Layer::Detail, key) {
+                Some(a) => self.dispatch(a),
+                None => Vec::new(),
+            },
             Mode::Normal => match self.keymap.lookup(self.view.layer(), key) {
                 Some(a) => self.dispatch(a),
                 None => Vec::new(),
@@ -178,7 +191,7 @@ impl App {
         }
     }
 
-    fn status(&mut self, level: Level, text: impl Into<String>) {
+    pub(super) fn status(&mut self, level: Level, text: impl Into<String>) {
         self.model.set_status(level, text);
     }
 
@@ -208,6 +221,8 @@ impl App {
                 self.mode = Mode::Normal
             }
             (Mode::Help { .. }, _) => {}
+
+            (Mode::Detail(_), a) => self.detail_action(a, page as usize),
 
             (Mode::Prompt(p), Action::PromptBackspace) => p.backspace(),
             (Mode::Prompt(p), Action::PromptClear) => p.clear(),
@@ -281,6 +296,8 @@ impl App {
             Action::NextView => return self.go(view.step(true)),
             Action::PrevView => return self.go(view.step(false)),
             Action::Open => return self.open(),
+            Action::Describe => self.describe(),
+            Action::CopyUuid => self.copy_uuid(),
             Action::Back => return self.back(),
             Action::Filter => {
                 let text = self.filters[view]
@@ -451,7 +468,8 @@ impl App {
                     ),
                 }
             }
-            Action::SaveLog => self.save_log(),
+            Action::SaveLog => self.ask_save_log(),
+            Action::Pager => self.page_log(),
             _ => return None,
         }
         Some(Vec::new())
@@ -482,34 +500,6 @@ impl App {
         match found {
             Some(i) => self.jump_to(i),
             None => self.status(Level::Info, "no match"),
-        }
-    }
-
-    fn save_log(&mut self) {
-        let Some(log) = &self.model.log else {
-            self.status(Level::Error, "no log open");
-            return;
-        };
-        let safe: String = log
-            .uuid
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .take(64)
-            .collect();
-        let path = self.log_dir.join(format!(
-            "adtop-{}.log",
-            if safe.is_empty() { "log" } else { &safe }
-        ));
-        match std::fs::write(&path, log.text()) {
-            Ok(()) => self.status(
-                Level::Ok,
-                format!(
-                    "saved {} lines to {}",
-                    log.end() - log.first(),
-                    path.display()
-                ),
-            ),
-            Err(e) => self.status(Level::Error, format!("cannot save {}: {e}", path.display())),
         }
     }
 
@@ -733,6 +723,11 @@ impl App {
                 }
             }
             PromptKind::Edit => self.submit_edit(p),
+            PromptKind::SavePath => {
+                if let Err(e) = self.save_log_to(&p.input) {
+                    self.reopen(p, e);
+                }
+            }
             PromptKind::Command => match parse_command(&p.input) {
                 Ok(c) => return self.command(c),
                 Err(e) => self.reopen(p, e),

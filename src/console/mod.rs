@@ -10,13 +10,16 @@ pub mod app;
 pub mod config;
 #[cfg(any(test, feature = "demo"))]
 pub mod demo;
+pub mod detail;
 pub mod dialog;
 pub mod event;
 pub mod keymap;
 pub mod model;
 pub mod op;
+mod pager;
 pub mod prompt;
 pub mod rejected;
+pub mod row_actions;
 pub mod rows;
 #[cfg(any(test, feature = "demo"))]
 pub mod svg;
@@ -25,6 +28,8 @@ pub mod theme;
 pub mod view;
 pub mod views;
 
+#[cfg(test)]
+mod detail_tests;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub enum PromptKind {
     Command,
     /// A rejected request's body, edited before it is resubmitted (see `console::rejected`).
     Edit,
+    /// Where to save the log (a path, prefilled with a default).
+    SavePath,
 }
 
 impl PromptKind {
@@ -18,6 +20,7 @@ impl PromptKind {
             PromptKind::Search => "search /",
             PromptKind::Command => ":",
             PromptKind::Edit => "resubmit> ",
+            PromptKind::SavePath => "save raw log to: ",
         }
     }
 }

@@ -265,7 +265,7 @@ mod tests {
         let mut app = app_with(vec![rejected("a\n{"), rejected("b\n{")]);
         app.handle_key(key(' '));
         app.handle_key(key(' '));
-        app.handle_key(key('d'));
+        app.handle_key(key('x'));
         let s = screen(&app);
         assert!(
             s.contains("Discard 2 rejected requests?") && s.contains("[ Discard requests ]"),
@@ -276,7 +276,7 @@ mod tests {
         assert!(matches!(app.mode, Mode::Normal));
 
         app.read_only = true;
-        for k in ['e', 'd'] {
+        for k in ['e', 'x'] {
             assert!(app.handle_key(key(k)).is_empty());
             assert!(matches!(app.mode, Mode::Normal), "{k}");
             assert!(

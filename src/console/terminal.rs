@@ -1,6 +1,6 @@
 //! The terminal loop: input, model events and a one-second tick, one frame per burst.
 
-use std::io;
+use std::io::{self, Write};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -44,16 +44,39 @@ pub async fn run(
     // Armed first, so that a half-done setup is undone too.
     let _restore = Restore;
     let mut terminal = ratatui::try_init()?;
-    event_loop(
-        &mut terminal,
-        &mut app,
-        &mut events,
-        EventStream::new(),
-        &out,
-    )
-    .await?;
-    Ok(())
+    // adtop's own bytes (OSC 52) go through the renderer's writer, between frames.
+    let mut raw = |t: &mut ratatui::DefaultTerminal, bytes: &[u8]| -> io::Result<()> {
+        let w = t.backend_mut();
+        w.write_all(bytes)?;
+        Write::flush(w)
+    };
+    loop {
+        // A fresh input stream each time: the old one is dropped while the pager reads the tty.
+        let exit = event_loop(
+            &mut terminal,
+            &mut app,
+            &mut events,
+            EventStream::new(),
+            &out,
+            &mut raw,
+        )
+        .await?;
+        tracing::debug!("console loop stepped out after {} frames", exit.frames);
+        match exit.pager {
+            Some(text) => super::pager::run(&mut terminal, &mut app, &text).await?,
+            None => return Ok(()),
+        }
+    }
 }
+
+/// How the loop ended: the operator quit, or the loop stepped aside for `$PAGER`.
+pub(super) struct Exit {
+    pub frames: u64,
+    pub pager: Option<String>,
+}
+
+/// Writes adtop's own escape sequences to the terminal (tests collect them instead).
+pub(super) type RawWriter<'a, B> = dyn FnMut(&mut Terminal<B>, &[u8]) -> io::Result<()> + 'a;
 
 /// The loop proper, over any backend and input stream (tests drive it with a `TestBackend`).
 /// Returns how many frames it drew.
@@ -63,7 +86,8 @@ async fn event_loop<B, S>(
     events: &mut mpsc::Receiver<ModelEvent>,
     mut input: S,
     out: &mpsc::UnboundedSender<Outbound>,
-) -> anyhow::Result<u64>
+    raw: &mut RawWriter<'_, B>,
+) -> anyhow::Result<Exit>
 where
     B: Backend,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -111,8 +135,14 @@ where
                         // The receiver is gone only at shutdown; nothing to do then.
                         let _ = out.send(o);
                     }
+                    if let Some(text) = app.clipboard.take() {
+                        raw(terminal, &super::row_actions::osc52(&text))?;
+                    }
                     if app.quit {
-                        return Ok(frames);
+                        return Ok(Exit { frames, pager: None });
+                    }
+                    if let Some(text) = app.pager.take() {
+                        return Ok(Exit { frames, pager: Some(text) });
                     }
                     if std::mem::take(&mut app.redraw) {
                         terminal.clear()?;
@@ -122,7 +152,7 @@ where
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(frames),
+                None => return Ok(Exit { frames, pager: None }),
             },
             _ = tick.tick() => {
                 dirty |= app.apply(ModelEvent::Tick(Utc::now()));
@@ -137,6 +167,31 @@ mod tests {
     use crate::console::demo;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use ratatui::backend::TestBackend;
+
+    /// `y` writes adtop's own OSC 52 through the renderer's writer, nothing else.
+    #[tokio::test]
+    async fn y_writes_osc52_through_the_renderers_writer() {
+        let mut app = demo::app("dark");
+        app.dispatch(crate::console::action::Action::ViewRunning);
+        let uuid = app
+            .selected(crate::console::view::View::Running)
+            .map(|i| app.model.running[i].uuid.clone())
+            .expect("a running job");
+        let (_tx, mut rx) = mpsc::channel(1);
+        let keys = ['y', 'q'].map(|c| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))));
+        let input = futures::stream::iter(keys).chain(futures::stream::pending());
+        let (out, _out_rx) = mpsc::unbounded_channel();
+        let mut term = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+        let mut written = Vec::new();
+        let mut raw = |_: &mut Terminal<TestBackend>, b: &[u8]| {
+            written.extend_from_slice(b);
+            Ok(())
+        };
+        event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out, &mut raw)
+            .await
+            .expect("loop");
+        assert_eq!(written, crate::console::row_actions::osc52(&uuid));
+    }
 
     /// A burst of 200 heartbeats is one frame; a closed event feed does not end the console;
     /// only the operator's `q` does.
@@ -165,9 +220,11 @@ mod tests {
         .chain(futures::stream::pending());
         let (out, _out_rx) = mpsc::unbounded_channel();
         let mut term = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
-        let frames = event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out)
+        let mut raw = |_: &mut Terminal<TestBackend>, _: &[u8]| Ok(());
+        let frames = event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out, &mut raw)
             .await
-            .expect("loop");
+            .expect("loop")
+            .frames;
         assert_eq!(app.model.workers.len(), 8 + 200);
         assert!(app.quit);
         // First frame, the burst, the closed feed, the key, and at most one clock second.

@@ -389,6 +389,7 @@ fn save_log_writes_a_file() {
     app.log_dir = dir.path().to_path_buf();
     demo::open_failed_log(&mut app);
     app.dispatch(Action::SaveLog);
+    app.dispatch(Action::PromptSubmit);
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
         .flatten()

@@ -73,6 +73,8 @@ pub enum ModelEvent {
         nodes: Vec<NodeStat>,
         received: DateTime<Utc>,
     },
+    /// `/api/overview`: the node whose management API answered, and the cluster's name (raw).
+    BrokerNode { node: String, cluster: String },
     /// The answer to `Outbound::Op { id, .. }`.
     OpOutcome {
         id: u64,

@@ -155,8 +155,25 @@ async fn poll_nodes(
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The node's name changes only when another node's API answers: asked now and then.
+    let mut overview_due = tokio::time::Instant::now();
     loop {
         tick.tick().await;
+        if tokio::time::Instant::now() >= overview_due {
+            match management.overview().await {
+                Ok(o) => {
+                    overview_due = tokio::time::Instant::now() + NODES_EVERY;
+                    let e = ModelEvent::BrokerNode {
+                        node: o.node,
+                        cluster: o.cluster_name,
+                    };
+                    if events.send(e).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::debug!("management API overview: {e}"),
+            }
+        }
         match management.nodes().await {
             Ok(nodes) => {
                 let nodes = nodes

@@ -17,7 +17,7 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::protocol::exitcode::Class;
-use crate::protocol::messages::{AfterStop, IndexEntry, WorkerState};
+use crate::protocol::messages::{AfterStop, IndexEntry, RetryWait, WorkerState};
 
 /// A worker is stale after this many heartbeat intervals without one...
 pub const STALE_INTERVALS: u32 = 3;
@@ -151,6 +151,26 @@ pub fn hung(
     } else {
         None
     }
+}
+
+/// A job waiting between attempts runs nothing: silence and the last attempt's deadline say
+/// nothing about it, so only a lost worker makes it hung.
+pub fn hung_unless_waiting(hung: Option<HungReason>, waiting: bool) -> Option<HungReason> {
+    hung.filter(|h| !waiting || *h == HungReason::WorkerLost)
+}
+
+/// A heartbeat's retry wait with its time moved onto the observer's clock (see [`observed`]).
+pub fn retry_observed(r: &RetryWait, sent: DateTime<Utc>, received: DateTime<Utc>) -> RetryWait {
+    RetryWait {
+        at: observed(r.at, sent, received),
+        ..r.clone()
+    }
+}
+
+/// `retry 2 of 3 in 94s`: what the console and `adtop running` show for a job between attempts.
+pub fn retry_label(r: &RetryWait, now: DateTime<Utc>) -> String {
+    let secs = r.at.signed_duration_since(now).num_seconds().max(0);
+    format!("retry {} of {} in {secs}s", r.attempt, r.attempts)
 }
 
 /// Which classes of result a filter keeps. "Failures" are real failures only

@@ -366,7 +366,17 @@ pub async fn workers(ctx: &Context, json: bool) -> Result<u8> {
         let job = w
             .job
             .as_ref()
-            .map(|j| format!("{} {} {}/{}", j.uuid, j.package, j.release, j.arch))
+            .map(|j| {
+                let retry = j
+                    .retry
+                    .as_ref()
+                    .map(|r| {
+                        let r = rules::retry_observed(r, w.sent, seen.received);
+                        format!(" ({})", rules::retry_label(&r, now))
+                    })
+                    .unwrap_or_default();
+                format!("{} {} {}/{}{retry}", j.uuid, j.package, j.release, j.arch)
+            })
             .unwrap_or_default();
         out!(
             "{:<28} {:<16} {:<7} {:<12} {:<7} {:>5} {:>6}  {}",
@@ -405,6 +415,19 @@ struct RunningLine {
     /// `worker-lost`, `timeout` or `silent` when hung.
     #[serde(skip_serializing_if = "Option::is_none")]
     hung_reason: Option<&'static str>,
+    /// Present while the job waits between attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryLine>,
+}
+
+#[derive(serde::Serialize)]
+struct RetryLine {
+    /// The attempt that starts next, of `attempts`, in `in_secs` seconds.
+    attempt: u32,
+    attempts: u32,
+    in_secs: i64,
+    #[serde(skip)]
+    label: String,
 }
 
 pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result<u8> {
@@ -422,12 +445,19 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
             let last_output = rules::observed(j.last_output, w.sent, seen.received);
             let elapsed = now.signed_duration_since(started).num_seconds().max(0);
             let silent = now.signed_duration_since(last_output).num_seconds().max(0);
-            let hung = rules::hung(
-                elapsed,
-                Some(j.timeout),
-                Some(silent),
-                silent_threshold,
-                health(seen, now) == Health::Lost,
+            let retry = j
+                .retry
+                .as_ref()
+                .map(|r| rules::retry_observed(r, w.sent, seen.received));
+            let hung = rules::hung_unless_waiting(
+                rules::hung(
+                    elapsed,
+                    Some(j.timeout),
+                    Some(silent),
+                    silent_threshold,
+                    health(seen, now) == Health::Lost,
+                ),
+                retry.is_some(),
             );
             Some(RunningLine {
                 uuid: j.uuid.clone(),
@@ -440,6 +470,12 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
                 silent,
                 hung: hung.is_some(),
                 hung_reason: hung.map(HungReason::code),
+                retry: retry.map(|r| RetryLine {
+                    attempt: r.attempt,
+                    attempts: r.attempts,
+                    in_secs: r.at.signed_duration_since(now).num_seconds().max(0),
+                    label: rules::retry_label(&r, now),
+                }),
             })
         })
         .collect();
@@ -464,12 +500,22 @@ pub async fn running(ctx: &Context, json: bool, silent_threshold: u64) -> Result
             line(&r.worker),
             format!("{}s/{}s", r.elapsed, r.timeout),
             r.silent,
-            r.hung_reason
-                .map(|c| format!("  HUNG ({c})"))
-                .unwrap_or_default()
+            match (&r.retry, r.hung_reason) {
+                (_, Some(c)) => format!("  HUNG ({c})"),
+                (Some(retry), None) => format!("  {}", retry.label),
+                (None, None) => String::new(),
+            }
         );
     }
     Ok(0)
+}
+
+/// A store that cannot be read is an error, not an empty listing: say which and why.
+async fn readable_store(ctx: &Context) -> Result<()> {
+    ctx.store
+        .probe()
+        .await
+        .map_err(|e| anyhow::anyhow!("the result store cannot be read: {}", line(&e.to_string())))
 }
 
 pub async fn results(
@@ -480,6 +526,7 @@ pub async fn results(
     limit: usize,
     history: Option<&super::history::Query>,
 ) -> Result<u8> {
+    readable_store(ctx).await?;
     let all = match history {
         Some(q) => q.read(&ctx.store, filter, limit).await?,
         None => read::recent_results(&ctx.store, days, limit, |e| filter.matches(e)).await?,
@@ -533,6 +580,10 @@ async fn print_stored(ctx: &Context, e: &IndexEntry, cap: u64) -> Result<u8> {
 }
 
 pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u8> {
+    // Following a running job's live log needs no store.
+    if !follow {
+        readable_store(ctx).await?;
+    }
     let stored = read::find_result(&ctx.store, uuid).await?;
     if let Some(e) = &stored
         && e.private
@@ -613,6 +664,7 @@ pub(super) async fn report(
 }
 
 pub async fn retry(ctx: &Context, uuid: &str) -> Result<u8> {
+    readable_store(ctx).await?;
     let e = read::find_result(&ctx.store, uuid)
         .await?
         .with_context(|| format!("no stored result {}", line(uuid)))?;

@@ -115,6 +115,19 @@ pub struct JobInfo {
     /// A private run: package and triggers are not shown (`private-test`), its log not streamed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
+    /// Set while the worker waits between attempts: nothing runs, so silence means nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryWait>,
+}
+
+/// A job between attempts: which attempt comes next, of how many, and when (worker's clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryWait {
+    /// The attempt that starts next (1-based; 2 after the first failure).
+    pub attempt: u32,
+    /// The most attempts the worker makes.
+    pub attempts: u32,
+    pub at: DateTime<Utc>,
 }
 
 /// `adtop.heartbeat`: sent every `heartbeat_interval` seconds, idle or not.

@@ -184,6 +184,7 @@ pub async fn run(
             last_output: started,
             attempt,
             private,
+            retry: None,
         };
         if let Ok(mut s) = w.shared.lock() {
             s.job = Some(info);

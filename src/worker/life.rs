@@ -21,7 +21,7 @@ use super::decide::{self, AfterAttempt, Receive, Rejection};
 use super::job::{Attempt, Holding, Job, JobQueue};
 use super::{Flow, Worker, control, debci, deliver, hold, validate};
 use crate::broker::{Session, publish};
-use crate::protocol::messages::AfterStop;
+use crate::protocol::messages::{AfterStop, RetryWait};
 use crate::protocol::names;
 use crate::protocol::sanitize::{self, cap};
 use crate::store::run;
@@ -225,6 +225,18 @@ async fn run_with_retries(
                     delay.as_secs()
                 );
                 drop(a);
+                // Say so in the heartbeat: readers show "retry N of M in 94s", not a silent job.
+                if let Ok(mut s) = w.shared.lock()
+                    && let Some(j) = s.job.as_mut()
+                {
+                    let wait = chrono::TimeDelta::from_std(delay).unwrap_or_default();
+                    j.retry = Some(RetryWait {
+                        attempt: n.saturating_add(1),
+                        attempts: w.opts.attempts,
+                        at: Utc::now().checked_add_signed(wait).unwrap_or_else(Utc::now),
+                    });
+                }
+                w.wake_heartbeat.notify_one();
                 // A SIGTERM ends the wait and the next attempt starts at once; a second one
                 // (or a stop of an embedded worker) requeues the request.
                 let mut urgent = false;

@@ -63,6 +63,12 @@ pub struct LogBuffer {
     pub error: Option<String>,
     /// A stored log longer than the reader's cap: the cap in bytes (`ops::read::LOG_READ_CAP`).
     pub cut_at: Option<u64>,
+    /// The text as it arrived (escapes and all), for saving to a file: never drawn. Bounded
+    /// like the lines, oldest pieces dropped first.
+    raw: VecDeque<String>,
+    raw_bytes: usize,
+    /// Raw bytes dropped from the front to bound memory.
+    pub raw_dropped: usize,
 }
 
 impl LogBuffer {
@@ -82,6 +88,9 @@ impl LogBuffer {
             loaded: false,
             error: None,
             cut_at: None,
+            raw: VecDeque::new(),
+            raw_bytes: 0,
+            raw_dropped: 0,
         }
     }
 
@@ -95,6 +104,9 @@ impl LogBuffer {
         self.partial.clear();
         self.bytes = 0;
         self.dropped = 0;
+        self.raw.clear();
+        self.raw_bytes = 0;
+        self.raw_dropped = 0;
         self.push(text);
         self.loaded = true;
         self.eof = true;
@@ -121,6 +133,7 @@ impl LogBuffer {
     }
 
     fn push(&mut self, raw: &str) {
+        self.keep_raw(raw);
         let raw = raw.replace("\r\n", "\n");
         let text = sanitize::inert(&raw, true);
         let mut parts = text.split('\n');
@@ -200,6 +213,29 @@ impl LogBuffer {
         (self.first()..at)
             .find(|&i| self.get(i).is_some_and(|l| l.contains(&start)))
             .or(Some(at))
+    }
+
+    fn keep_raw(&mut self, piece: &str) {
+        if piece.is_empty() {
+            return;
+        }
+        self.raw_bytes += piece.len();
+        self.raw.push_back(piece.to_string());
+        while self.raw_bytes > self.max_bytes && self.raw.len() > 1 {
+            if let Some(p) = self.raw.pop_front() {
+                self.raw_bytes -= p.len();
+                self.raw_dropped += p.len();
+            }
+        }
+    }
+
+    /// The held text as it arrived (escape sequences included), for a file, never a screen.
+    pub fn raw_text(&self) -> String {
+        let mut out = String::with_capacity(self.raw_bytes);
+        for p in &self.raw {
+            out.push_str(p);
+        }
+        out
     }
 
     /// The whole held text (inert), for saving.

@@ -109,6 +109,8 @@ pub struct Model {
     pub broker: Connection,
     /// The broker's nodes with since when each is up or down.
     pub nodes: Vec<NodeHealth>,
+    /// The node whose management API answers, and the cluster's name (sanitised, capped).
+    pub broker_node: Option<(String, String)>,
     pub store: Connection,
     pub management: Connection,
     pub status: Option<StatusMsg>,
@@ -135,6 +137,7 @@ impl Model {
             audit: Vec::new(),
             broker: Connection::new(Service::Broker),
             nodes: Vec::new(),
+            broker_node: None,
             store: Connection::new(Service::Store),
             management: Connection::new(Service::Management),
             status: None,
@@ -256,6 +259,12 @@ impl Model {
                     self.set_status(Level::Error, format!("log: {message}"));
                 }
                 shown
+            }
+            ModelEvent::BrokerNode { node, cluster } => {
+                let named = nodes::named(&node, &cluster);
+                let changed = self.broker_node != named;
+                self.broker_node = named;
+                changed
             }
             ModelEvent::Nodes { nodes, received } => {
                 let before = self.nodes.clone();

@@ -25,6 +25,14 @@ impl NodeHealth {
     }
 }
 
+/// The overview's node and cluster names, made inert and short enough for the header; `None`
+/// when the node has no name.
+pub fn named(node: &str, cluster: &str) -> Option<(String, String)> {
+    let clean = |s: &str| sanitize::cap(&sanitize::line(s), NAME_MAX);
+    let node = clean(node);
+    (!node.is_empty()).then(|| (node, clean(cluster)))
+}
+
 /// Replace the list with `stats`, keeping each known node's `since` unless its state changed.
 pub fn update(nodes: &mut Vec<NodeHealth>, stats: Vec<NodeStat>, received: DateTime<Utc>) {
     let next: Vec<NodeHealth> = stats

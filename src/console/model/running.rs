@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::ops::rules;
-use crate::protocol::messages::{Heartbeat, TestStatus};
+use crate::protocol::messages::{Heartbeat, RetryWait, TestStatus};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunningJob {
@@ -23,7 +23,16 @@ pub struct RunningJob {
     /// The last `logtail` of a status message (raw).
     pub logtail: String,
     pub updated: DateTime<Utc>,
+    /// The attempt running (1-based), from the worker's heartbeat.
+    pub attempt: Option<u32>,
+    /// Between attempts: the next one, on the console's clock.
+    pub retry: Option<RetryWait>,
+    /// The request's parameters as the status message carries them (raw, capped).
+    pub params: Option<serde_json::Value>,
 }
+
+/// Parameters bigger than this (serialised) are not kept: the detail view says so.
+pub const PARAMS_MAX: usize = 64 * 1024;
 
 pub use crate::ops::rules::HungReason;
 
@@ -43,12 +52,15 @@ impl RunningJob {
         silent_limit: u64,
         worker_lost: bool,
     ) -> Option<HungReason> {
-        rules::hung(
-            self.elapsed_secs(now),
-            self.timeout,
-            self.silence_secs(now),
-            silent_limit,
-            worker_lost,
+        rules::hung_unless_waiting(
+            rules::hung(
+                self.elapsed_secs(now),
+                self.timeout,
+                self.silence_secs(now),
+                silent_limit,
+                worker_lost,
+            ),
+            self.retry.is_some(),
         )
     }
 }
@@ -80,6 +92,9 @@ pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, receiv
                 last_output: None,
                 logtail: String::new(),
                 updated: received,
+                attempt: None,
+                retry: None,
+                params: None,
             });
             match jobs.last_mut() {
                 Some(j) => j,
@@ -96,6 +111,11 @@ pub(super) fn apply_heartbeat(jobs: &mut Vec<RunningJob>, hb: &Heartbeat, receiv
     job.requester.clone_from(&info.requester);
     job.started = started;
     job.timeout = Some(info.timeout);
+    job.attempt = Some(info.attempt);
+    job.retry = info
+        .retry
+        .as_ref()
+        .map(|r| rules::retry_observed(r, hb.sent, received));
     if job.last_output.is_none_or(|t| t < last_output) {
         job.last_output = Some(last_output);
     }
@@ -135,6 +155,9 @@ pub(super) fn apply_status(
                 last_output: None,
                 logtail: String::new(),
                 updated: received,
+                attempt: None,
+                retry: None,
+                params: None,
             });
             jobs.len() - 1
         }
@@ -144,6 +167,11 @@ pub(super) fn apply_status(
     };
     job.logtail.clone_from(&st.logtail);
     job.updated = received;
+    // A new attempt's status: it runs again.
+    job.retry = None;
+    if st.params.to_string().len() <= PARAMS_MAX {
+        job.params = Some(st.params.clone());
+    }
     if let Some(extra) = &st.adtop {
         job.worker = Some(extra.worker.clone());
         job.queue = Some(extra.queue.clone());
@@ -206,6 +234,9 @@ mod tests {
             last_output: Some(now - Duration::seconds(60)),
             logtail: String::new(),
             updated: now,
+            attempt: Some(1),
+            retry: None,
+            params: None,
         }
     }
 
@@ -245,6 +276,32 @@ mod tests {
             assert!(j.elapsed_secs(now) >= 0);
             let _ = j.hung(now, u64::MAX, false);
         }
+    }
+
+    #[test]
+    fn a_job_between_attempts_is_never_hung_and_says_when_it_runs_again() {
+        let now = demo::now();
+        let mut info = demo::job_info("u", "glibc", now - Duration::seconds(900), 800);
+        info.retry = Some(RetryWait {
+            attempt: 2,
+            attempts: 3,
+            at: now + Duration::seconds(94),
+        });
+        // The worker's clock is 60 s ahead of the console's: its stamps are moved back.
+        let hb = demo::heartbeat("w", "amd64", Some(info), now + Duration::seconds(60));
+        let mut jobs = Vec::new();
+        apply_heartbeat(&mut jobs, &hb, now);
+        let j = &jobs[0];
+        let r = j.retry.as_ref().expect("retry wait");
+        assert_eq!(rules::retry_label(r, now), "retry 2 of 3 in 34s");
+        assert_eq!(j.hung(now + Duration::seconds(30), 60, false), None);
+        assert_eq!(j.hung(now, 60, true), Some(HungReason::WorkerLost));
+        // The next attempt's heartbeat has no retry: judged again.
+        let mut info = demo::job_info("u", "glibc", now, 800);
+        info.last_output = now - Duration::seconds(600);
+        apply_heartbeat(&mut jobs, &demo::heartbeat("w", "amd64", Some(info), now), now);
+        assert_eq!(jobs[0].retry, None);
+        assert_eq!(jobs[0].hung(now, 60, false), Some(HungReason::Silent));
     }
 
     #[test]

@@ -14,7 +14,24 @@ use crate::console::prompt::PromptKind;
 use crate::console::theme::Role;
 use crate::console::view::View;
 
-fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
+/// `rabbit@mq1 (cluster prod)`: the node whose management API answers, for the broker part.
+fn node_label(app: &App) -> Option<String> {
+    let (node, cluster) = app.model.broker_node.as_ref()?;
+    let cut = |s: &str| -> String {
+        if s.chars().count() > 28 {
+            s.chars().take(27).chain(std::iter::once('…')).collect()
+        } else {
+            s.to_string()
+        }
+    };
+    Some(if cluster.is_empty() || cluster == node {
+        cut(node)
+    } else {
+        format!("{} (cluster {})", cut(node), cut(cluster))
+    })
+}
+
+fn conn<'a>(app: &App, c: &Connection, node: Option<&str>) -> Vec<Span<'a>> {
     let t = &app.theme;
     let now = app.model.now;
     let name = match c.service {
@@ -54,6 +71,10 @@ fn conn<'a>(app: &App, c: &Connection) -> Vec<Span<'a>> {
     let mut spans = vec![
         Span::styled(format!("{name} "), t.style(Role::Header)),
         Span::styled(endpoint, t.style(Role::Header)),
+        Span::styled(
+            node.map(|n| format!(" {}", s(n))).unwrap_or_default(),
+            t.style(Role::Header),
+        ),
         Span::styled(" ", t.style(Role::Header)),
         Span::styled(state, t.style(Role::Header).patch(t.style(role))),
     ];
@@ -164,10 +185,22 @@ pub fn header(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     spans.push(Span::styled(" │ ", h));
-    spans.extend(conn(app, &m.broker));
-    spans.extend(nodes(app));
-    spans.extend(management(app));
-    spans.extend(conn(app, &m.store));
+    let rest = |node: Option<&str>| {
+        let mut r = conn(app, &m.broker, node);
+        r.extend(nodes(app));
+        r.extend(management(app));
+        r.extend(conn(app, &m.store, None));
+        r
+    };
+    // The node's name only when it fits: the store's state at the right matters more.
+    let label = node_label(app);
+    let mut with = spans.clone();
+    with.extend(rest(label.as_deref()));
+    if label.is_some() && Line::from(with.clone()).width() <= usize::from(area.width) {
+        spans = with;
+    } else {
+        spans.extend(rest(None));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(h), area);
 }
 

@@ -117,6 +117,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         },
         t.style(Role::Dim),
     ));
+    // A live job between attempts: the log pauses until the next one starts.
+    if let Some(r) = app
+        .model
+        .running
+        .iter()
+        .find(|j| log.is_live() && j.uuid == log.uuid)
+        .and_then(|j| j.retry.as_ref())
+    {
+        title.push(Span::styled(
+            format!("[{}] ", crate::ops::rules::retry_label(r, app.model.now)),
+            t.style(Role::Warn),
+        ));
+    }
     title.push(flag(lv.follow, "follow"));
     title.push(flag(lv.wrap, "wrap"));
     if let Some(f) = &lv.search {

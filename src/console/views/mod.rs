@@ -5,6 +5,7 @@
 
 mod audit;
 mod chrome;
+mod detail;
 mod help;
 mod log;
 mod popup;
@@ -70,6 +71,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     chrome::status(frame, status, app);
     match &app.mode {
         Mode::Help { scroll } => help::draw(frame, body, app, *scroll),
+        Mode::Detail(d) => detail::draw(frame, body, app, d),
         Mode::Confirm(d) => popup::confirm(frame, body, app, d),
         Mode::Prompt(p) if !p.candidates.is_empty() => popup::candidates(frame, body, app, p),
         _ => {}

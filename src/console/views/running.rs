@@ -58,7 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(12),
         Constraint::Length(13),
         Constraint::Length(7),
-        Constraint::Length(18),
+        Constraint::Length(20),
     ];
     table(
         frame,
@@ -96,8 +96,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Span::raw(s(j.worker.as_deref().unwrap_or("?"))),
                         Span::styled(gauge(elapsed, j.timeout, 12), t.style(gauge_role)),
                         Span::raw(format!("{}/{}", age(elapsed), limit)),
-                        Span::raw(j.silence_secs(m.now).map(age).unwrap_or_else(|| "?".into())),
-                        Span::raw(hung.map_or("running", |h| h.label())),
+                        // Between attempts nothing runs: silence means nothing, the wait does.
+                        Span::raw(match &j.retry {
+                            Some(_) => "-".into(),
+                            None => j.silence_secs(m.now).map(age).unwrap_or_else(|| "?".into()),
+                        }),
+                        Span::raw(match (hung, &j.retry) {
+                            (Some(h), _) => h.label().to_string(),
+                            (None, Some(r)) => crate::ops::rules::retry_label(r, m.now),
+                            (None, None) => "running".into(),
+                        }),
                     ],
                     style,
                 )

@@ -72,7 +72,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                     releases = format!("{releases} +{}", h.contexts.join(","));
                 }
                 let job = match (&h.job, &h.testbed_broken) {
-                    (Some(j), _) => format!("{} {}", j.package, j.release),
+                    (Some(j), _) => match &j.retry {
+                        // The wait first: a narrow column keeps what matters most.
+                        Some(r) => format!(
+                            "{}: {} {}",
+                            crate::ops::rules::retry_label(
+                                &crate::ops::rules::retry_observed(r, h.sent, w.received),
+                                m.now
+                            ),
+                            j.package,
+                            j.release
+                        ),
+                        None => format!("{} {}", j.package, j.release),
+                    },
                     // The last testbed error, where the job would be: the worker runs none.
                     (None, Some(why)) => why.clone(),
                     (None, None) => String::new(),
