@@ -11,6 +11,7 @@ pub mod act;
 pub mod event;
 pub mod feed;
 pub mod follow;
+pub mod listing;
 pub mod op;
 pub mod read;
 pub mod reading;
