@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -24,8 +24,9 @@ pub enum ManagementError {
     Decode { url: String, source: reqwest::Error },
 }
 
-/// One queue as the management API reports it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// One queue as the management API reports it (serialised the same way when the elected
+/// reader shares a listing: `ops::listing`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueInfo {
     pub name: String,
     #[serde(default)]
@@ -56,7 +57,7 @@ pub struct QueueInfo {
     pub arguments: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageStats {
     #[serde(default)]
     pub publish_details: Option<Rate>,
@@ -64,7 +65,7 @@ pub struct MessageStats {
     pub deliver_get_details: Option<Rate>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     #[serde(default)]
     pub rate: f64,

@@ -356,16 +356,17 @@ impl App {
                 }
             }
             Action::NextPage | Action::PrevPage if view == View::Requests => {
-                if let Some(p) = &self.model.requests {
-                    let cap = self.model.thresholds.requests_cap;
+                let cap = self.model.thresholds.requests_cap;
+                if let Some(p) = self.model.requests.as_mut() {
                     let offset = if action == Action::NextPage {
-                        if (p.offset + cap) as u64 >= p.total {
+                        if (p.asked + cap) as u64 >= p.total {
                             return Vec::new();
                         }
-                        p.offset + cap
+                        p.asked + cap
                     } else {
-                        p.offset.saturating_sub(cap)
+                        p.asked.saturating_sub(cap)
                     };
+                    p.asked = offset;
                     self.cursors[view].select(0);
                     return vec![Outbound::Fetch(Fetch::Requests {
                         queue: p.queue.clone(),
@@ -583,9 +584,13 @@ impl App {
                 offset: 0,
                 total: 0,
                 rows: Vec::new(),
+                asked: 0,
             });
             self.cursors[View::Requests] = Cursor::default();
             self.marks[View::Requests].clear();
+        }
+        if let Some(p) = self.model.requests.as_mut() {
+            p.asked = 0;
         }
         vec![Outbound::Fetch(Fetch::Requests {
             queue,

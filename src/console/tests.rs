@@ -587,6 +587,43 @@ fn leaving_requests_stops_reading_them() {
     assert_eq!(app.view, View::Queues);
 }
 
+/// `]` pressed 20 times before any answer is in asks for page 21, not 20 times for page 2; an
+/// answer arriving meanwhile does not pull the count back.
+#[test]
+fn pages_pressed_ahead_count_on_from_the_last_asked() {
+    let mut app = demo::app("dark");
+    app.handle_key(code(KeyCode::Enter));
+    let queue = app.model.requests.as_ref().expect("a page").queue.clone();
+    let answer = |offset| ModelEvent::Requests {
+        queue: queue.clone(),
+        offset,
+        total: 20_500,
+        rows: Vec::new(),
+    };
+    app.apply(answer(0));
+    let mut asked = Vec::new();
+    for i in 0..25 {
+        if i == 3 {
+            app.apply(answer(1000));
+        }
+        for o in app.handle_key(key(']')) {
+            if let Outbound::Fetch(super::op::Fetch::Requests { offset, .. }) = o {
+                asked.push(offset);
+            }
+        }
+    }
+    let want: Vec<usize> = (1..=20).map(|p| p * 1000).collect();
+    assert_eq!(asked, want, "past the last page nothing more is asked");
+    let back = app.handle_key(key('['));
+    assert!(matches!(
+        &back[..],
+        [Outbound::Fetch(super::op::Fetch::Requests {
+            offset: 19_000,
+            ..
+        })]
+    ));
+}
+
 #[test]
 fn cancel_in_requests_targets_the_row_body() {
     let mut app = demo::app("dark");

@@ -12,9 +12,10 @@ use lapin::{Channel, Consumer};
 use tokio::sync::{mpsc, watch};
 
 use super::event::{ConnState, ModelEvent, QueueStat, Service};
+use super::listing::STATS_EVERY;
 use super::op::{Fetch, OpRequest, Outbound};
 use super::rules::Verb;
-use super::{Context, act, follow, read, reading, shared};
+use super::{Context, act, follow, listing, read, reading, shared};
 use crate::broker::{Backoff, Session, topology};
 use crate::protocol::messages::{
     AuditRecord, ControlAction, Heartbeat, LogChunk, TestComplete, TestStatus,
@@ -29,8 +30,6 @@ pub trait EmbeddedWorker: Send {
 
 /// Live depths (passive declare) of the queues on screen, this often.
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
-/// Every queue's figures from the management API (which lags ~5 s anyway), this often.
-const STATS_EVERY: Duration = Duration::from_secs(3);
 /// Without the management API, the queues heartbeats name are declared passively this often.
 const FALLBACK_EVERY: Duration = Duration::from_secs(5);
 /// Most queues read live at once: what fits on a screen.
@@ -56,6 +55,8 @@ struct Feed {
     on_screen: Vec<String>,
     /// The Requests view's page, for the reader task ([`reading`]).
     requests: watch::Sender<reading::Wanted>,
+    /// The management API, and the listing the elected reader shares.
+    listing: listing::Share,
     /// The management API answered its last call.
     management_up: bool,
     /// Since when it has not (kept across calls: the header shows the true outage length).
@@ -71,6 +72,7 @@ pub async fn serve(
 ) {
     let mut feed = Feed {
         queues: ctx.fallback_queues.iter().cloned().collect(),
+        listing: listing::Share::new(ctx.management.clone()),
         ctx,
         events,
         requests: watch::channel(None).0,
@@ -228,6 +230,7 @@ impl Feed {
             shared::Names::default(),
             self.requests.subscribe(),
             self.events.clone(),
+            Some(self.listing.clone()),
         )));
         let _nodes = Abort(tokio::spawn(poll_nodes(
             self.ctx.management.clone(),
@@ -435,7 +438,7 @@ impl Feed {
     }
 
     async fn poll_stats(&mut self) {
-        match self.ctx.management.queues().await {
+        match self.listing.queues().await {
             Ok(qs) => {
                 if self.management_down_since.take().is_some() || !self.management_up {
                     self.send(ModelEvent::Connection {
@@ -578,6 +581,7 @@ impl Feed {
             events: events.clone(),
             queues: BTreeSet::new(),
             requests: watch::channel(None).0,
+            listing: listing::Share::new(ctx.management.clone()),
             on_screen: Vec::new(),
             management_up: true,
             management_down_since: None,

@@ -13,6 +13,7 @@ pub mod event;
 pub mod feed;
 pub mod follow;
 pub mod history;
+pub mod listing;
 pub mod op;
 pub mod read;
 pub mod reading;

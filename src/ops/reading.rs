@@ -37,8 +37,9 @@ pub async fn serve(
     names: shared::Names,
     mut wanted: watch::Receiver<Wanted>,
     events: mpsc::Sender<ModelEvent>,
+    stats: Option<super::listing::Share>,
 ) {
-    let mut shared = shared::Reading::start_with(session.clone(), names).await;
+    let mut shared = shared::Reading::start_sharing(session.clone(), names, stats).await;
     let mut snap: Option<Snapshot> = None;
     let mut answered: Wanted = None;
     loop {

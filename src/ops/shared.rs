@@ -11,6 +11,9 @@
 //!
 //! Anyone who can publish can send a snapshot: its size is bounded before and after
 //! decompression, its queue name checked and its message count capped.
+//!
+//! The reader also lists every queue's figures once per interval for everyone
+//! ([`super::listing`]), on the same exchange under [`listing::STATS_KEY`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::listing::{self, STATS_EVERY, STATS_KEY};
 use super::reading::{READ_EVERY, Snapshot, read_now};
 use crate::broker::{Session, publish, topology};
 use crate::controller::backlog::{Backlog, READ_CAP};
@@ -75,7 +79,6 @@ pub fn readable(queue: &str) -> bool {
 
 /// Encode a snapshot for the wire: gzipped JSON.
 pub fn encode(queue: &str, b: &Backlog) -> Vec<u8> {
-    use std::io::Write as _;
     let wire = Wire {
         queue: queue.to_string(),
         total: b.total,
@@ -91,9 +94,16 @@ pub fn encode(queue: &str, b: &Backlog) -> Vec<u8> {
             })
             .collect(),
     };
+    gzip_json(&wire)
+}
+
+/// `value` as gzipped JSON. Serialised first and compressed in one write: serde's many small
+/// writes straight into the encoder cost more than the compression itself.
+pub fn gzip_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    use std::io::Write as _;
+    let json = serde_json::to_vec(value).unwrap_or_default();
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let _ = serde_json::to_writer(&mut e, &wire);
-    let _ = e.flush();
+    let _ = e.write_all(&json);
     e.finish().unwrap_or_default()
 }
 
@@ -189,6 +199,16 @@ impl Reading {
 
     /// As [`Reading::start`], on other names (tests keep their readers apart this way).
     pub async fn start_with(session: Arc<Session>, names: Names) -> Self {
+        Self::start_sharing(session, names, None).await
+    }
+
+    /// As [`Reading::start_with`], and with `stats` the queue listing is shared too: received
+    /// into it, and published for everyone while this console is the reader.
+    pub async fn start_sharing(
+        session: Arc<Session>,
+        names: Names,
+        stats: Option<listing::Share>,
+    ) -> Self {
         let mut r = Self {
             session: session.clone(),
             names: names.clone(),
@@ -200,17 +220,21 @@ impl Reading {
             last_want: None,
             tasks: Vec::new(),
         };
-        match subscribe(&session, &names).await {
+        match subscribe(&session, &names, stats.is_some()).await {
             Ok((ch, sub, consumer)) => {
                 r.ch = Some(ch);
                 r.sub = Some(sub);
                 let (latest, arrived) = (r.latest.clone(), r.arrived.clone());
-                r.tasks
-                    .push(tokio::spawn(receive(consumer, latest, arrived)));
+                r.tasks.push(tokio::spawn(receive(
+                    consumer,
+                    latest,
+                    arrived,
+                    stats.clone(),
+                )));
             }
             Err(e) => tracing::warn!("shared reading unavailable: {e:#}"),
         }
-        r.tasks.push(tokio::spawn(elect(session, names)));
+        r.tasks.push(tokio::spawn(elect(session, names, stats)));
         r
     }
 
@@ -320,10 +344,12 @@ impl Reading {
 async fn subscribe(
     session: &Session,
     names: &Names,
+    stats: bool,
 ) -> anyhow::Result<(Channel, String, lapin::Consumer)> {
     let ch = session.channel().await?;
     declare_exchange(&ch, names).await?;
-    let sub = topology::private_queue(&ch, &names.exchange, &[]).await?;
+    let keys: &[&str] = if stats { &[STATS_KEY] } else { &[] };
+    let sub = topology::private_queue(&ch, &names.exchange, keys).await?;
     let opts = BasicConsumeOptions {
         no_ack: true,
         ..Default::default()
@@ -349,9 +375,22 @@ async fn receive(
     mut consumer: lapin::Consumer,
     latest: Arc<Mutex<Option<Snapshot>>>,
     arrived: Arc<Notify>,
+    stats: Option<listing::Share>,
 ) {
     while let Some(Ok(d)) = consumer.next().await {
         let key = d.routing_key.to_string();
+        if key == STATS_KEY {
+            if let Some(share) = &stats
+                && let Ok(decoded) =
+                    tokio::task::spawn_blocking(move || listing::decode(&d.data)).await
+            {
+                match decoded {
+                    Ok(queues) => share.offer(queues),
+                    Err(why) => tracing::debug!("queue listing ignored: {why}"),
+                }
+            }
+            continue;
+        }
         // Decoding 50,000 requests takes a while: off the runtime's threads.
         let decoded = tokio::task::spawn_blocking(move || decode(&key, &d.data)).await;
         match decoded {
@@ -372,7 +411,7 @@ async fn receive(
 }
 
 /// Try to become the reader every [`ELECT_EVERY`]; once it, serve until the session ends.
-async fn elect(session: Arc<Session>, names: Names) {
+async fn elect(session: Arc<Session>, names: Names, stats: Option<listing::Share>) {
     loop {
         if let Ok(ch) = session.channel().await {
             let opts = QueueDeclareOptions {
@@ -385,8 +424,14 @@ async fn elect(session: Arc<Session>, names: Names) {
                 .await
                 .is_ok();
             if won {
+                let publisher = stats
+                    .clone()
+                    .map(|s| tokio::spawn(publish_listings(ch.clone(), names.exchange.clone(), s)));
                 if let Err(e) = lead(&session, &ch, &names).await {
                     tracing::warn!("shared reader: {e:#}");
+                }
+                if let Some(p) = publisher {
+                    p.abort();
                 }
                 let _ = ch.close(200, "reader done".into()).await;
             }
@@ -395,6 +440,30 @@ async fn elect(session: Arc<Session>, names: Names) {
             return;
         }
         tokio::time::sleep(ELECT_EVERY).await;
+    }
+}
+
+/// The elected reader's listing of every queue, once per [`STATS_EVERY`] for all consoles. A
+/// failed call publishes nothing: the consoles then ask themselves and show the failure.
+async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) {
+    let mut tick = tokio::time::interval(STATS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match share.management.queues().await {
+            Ok(queues) => {
+                let body = tokio::task::spawn_blocking(move || listing::encode(&queues))
+                    .await
+                    .unwrap_or_default();
+                if publish::publish_fast(&ch, &exchange, STATS_KEY, &body)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!("shared queue listing: {e}"),
+        }
     }
 }
 

@@ -169,7 +169,12 @@ impl Model {
                 self.broker.saw_data(received);
                 running::apply_heartbeat(&mut self.running, &heartbeat, received);
                 running::cap(&mut self.running, self.thresholds.running_cap);
-                let changed = workers::apply_heartbeat(&mut self.workers, *heartbeat, received);
+                let changed = workers::apply_heartbeat(
+                    &mut self.workers,
+                    *heartbeat,
+                    received,
+                    &self.thresholds,
+                );
                 workers::cap(&mut self.workers, self.thresholds.workers_cap);
                 changed
             }
@@ -204,11 +209,13 @@ impl Model {
                     return false;
                 }
                 rows.truncate(self.thresholds.requests_cap);
+                let asked = self.requests.as_ref().map_or(offset, |p| p.asked);
                 self.requests = Some(RequestPage {
                     queue,
                     offset,
                     total,
                     rows,
+                    asked,
                 });
                 true
             }

@@ -80,20 +80,45 @@ pub(super) fn apply_stats(
     t: &Thresholds,
 ) -> bool {
     let mut old: HashMap<String, QueueRow> = rows.drain(..).map(|r| (r.name.clone(), r)).collect();
+    // A listing that changes no figure and no sparkline costs no frame (500 queues every
+    // few seconds, mostly unchanged).
+    let mut changed = false;
     for s in stats {
-        let mut row = old
-            .remove(&s.name)
-            .unwrap_or_else(|| QueueRow::new(s.name.clone()));
-        row.ready = s.ready;
-        row.unacked = s.unacked;
-        row.consumers = s.consumers;
-        row.publish_rate = s.publish_rate;
-        row.deliver_rate = s.deliver_rate;
-        row.max_priority = s.max_priority;
+        let mut row = old.remove(&s.name).unwrap_or_else(|| {
+            changed = true;
+            QueueRow::new(s.name.clone())
+        });
+        let figures = (
+            s.ready,
+            s.unacked,
+            s.consumers,
+            s.publish_rate,
+            s.deliver_rate,
+            s.max_priority,
+        );
+        changed |= figures
+            != (
+                row.ready,
+                row.unacked,
+                row.consumers,
+                row.publish_rate,
+                row.deliver_rate,
+                row.max_priority,
+            );
+        (
+            row.ready,
+            row.unacked,
+            row.consumers,
+            row.publish_rate,
+            row.deliver_rate,
+            row.max_priority,
+        ) = figures;
+        let sparkline = (row.history.len(), row.history.back().copied());
         row.sample(at, t);
+        changed |= sparkline != (row.history.len(), row.history.back().copied());
         rows.push(row);
     }
-    true
+    changed || !old.is_empty()
 }
 
 /// More queues than any deployment has (Ubuntu's runs about 500).
@@ -205,4 +230,7 @@ pub struct RequestPage {
     pub offset: usize,
     pub total: u64,
     pub rows: Vec<RequestRow>,
+    /// The offset last asked for. Pages pressed ahead count on from it, not from the page on
+    /// screen, whose answer may not be in yet: 20 presses of `]` are page 21, not page 2.
+    pub asked: usize,
 }

@@ -34,18 +34,29 @@ impl WorkerRow {
     }
 }
 
+/// Take a heartbeat; true when anything drawn changed. A worker's routine heartbeat (200
+/// workers send 40 a second) changes only its `sent` stamp and its age, which the one-second
+/// tick redraws anyway: it costs no frame of its own. A new worker, a changed state, job or
+/// counter, or a worker coming back from stale or lost does.
 pub(super) fn apply_heartbeat(
     rows: &mut Vec<WorkerRow>,
-    hb: Heartbeat,
+    mut hb: Heartbeat,
     received: DateTime<Utc>,
+    t: &Thresholds,
 ) -> bool {
     match rows.iter_mut().find(|w| w.heartbeat.id == hb.id) {
         Some(row) => {
             if row.received > received {
                 return false;
             }
+            let healthy = row.health(received, t) == Health::Ok;
+            // Compared without its `sent` stamp, and without a copy.
+            let sent = std::mem::replace(&mut hb.sent, row.heartbeat.sent);
+            let same = row.heartbeat == hb;
+            hb.sent = sent;
             row.heartbeat = hb;
             row.received = received;
+            return !same || !healthy;
         }
         None => {
             let at = rows.partition_point(|w| w.heartbeat.id < hb.id);

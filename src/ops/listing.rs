@@ -1,0 +1,168 @@
+//! One management-API queue listing per interval for the whole deployment.
+//!
+//! Listing 500 queues costs the broker about 45 ms of CPU (measured, see docs/PERFORMANCE.md):
+//! five consoles asking every [`STATS_EVERY`] each were most of what five consoles cost it. The
+//! elected reader ([`super::shared`]) lists once per interval and publishes the listing on the
+//! snapshot exchange under [`STATS_KEY`]; every console takes the latest one that is fresh
+//! ([`Share::fresh`]) and asks the API itself only when none is (no reader yet, or its call
+//! failed: then each console sees the failure for itself and shows it).
+//!
+//! Anyone who can publish can send a listing: its size is bounded before and after
+//! decompression, its length capped, and its counts capped before the console adds them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::broker::management::{Management, QueueInfo};
+use crate::protocol::queue;
+
+/// Every queue's figures from the management API (which lags ~5 s anyway), this often.
+/// RabbitMQ collects the figures every 5 s (`collect_statistics_interval`): asking more often
+/// returns the same numbers.
+pub const STATS_EVERY: Duration = Duration::from_secs(5);
+/// A shared listing older than this is not used: the console asks the API itself.
+pub const FRESH_FOR: Duration = Duration::from_secs(6);
+/// Routing key of the listing on the snapshot exchange; no request queue is called this, so it
+/// cannot be taken for a queue's snapshot.
+pub const STATS_KEY: &str = "adtop.queue-stats";
+/// Largest listing taken from the wire (gzip), and once decompressed (5,000 queues: ~1 MiB).
+pub const MAX_WIRE: usize = 4 << 20;
+pub const MAX_JSON: u64 = 16 << 20;
+/// Most queues a listing carries (as many as the feed watches).
+pub const MAX_QUEUES: usize = 5000;
+/// Counts above this are taken as this (no deployment queues four billion requests).
+const MAX_COUNT: u64 = u32::MAX as u64;
+
+/// The management API, and the latest shared listing received.
+#[derive(Clone)]
+pub struct Share {
+    pub management: Management,
+    latest: Arc<Mutex<Option<(Instant, Vec<QueueInfo>)>>>,
+}
+
+impl Share {
+    pub fn new(management: Management) -> Self {
+        Self {
+            management,
+            latest: Arc::default(),
+        }
+    }
+
+    /// Keep a listing that arrived.
+    pub fn offer(&self, queues: Vec<QueueInfo>) {
+        if let Ok(mut l) = self.latest.lock() {
+            *l = Some((Instant::now(), queues));
+        }
+    }
+
+    /// When the latest listing arrived.
+    pub fn received_at(&self) -> Option<Instant> {
+        self.latest.lock().ok()?.as_ref().map(|(at, _)| *at)
+    }
+
+    /// The latest listing, if it arrived less than [`FRESH_FOR`] ago.
+    pub fn fresh(&self) -> Option<Vec<QueueInfo>> {
+        let l = self.latest.lock().ok()?;
+        l.as_ref()
+            .filter(|(at, _)| at.elapsed() < FRESH_FOR)
+            .map(|(_, q)| q.clone())
+    }
+
+    /// The queues the console shows: the shared listing when fresh, else one asked for here.
+    pub async fn queues(
+        &self,
+    ) -> Result<Vec<QueueInfo>, crate::broker::management::ManagementError> {
+        match self.fresh() {
+            Some(q) => Ok(q),
+            None => self.management.queues().await,
+        }
+    }
+}
+
+/// Encode the request queues of a listing for the wire: gzipped JSON, the API's own shape.
+pub fn encode(queues: &[QueueInfo]) -> Vec<u8> {
+    let mine: Vec<&QueueInfo> = queues
+        .iter()
+        .filter(|q| queue::is_request_queue(&q.name))
+        .take(MAX_QUEUES)
+        .collect();
+    super::shared::gzip_json(&mine)
+}
+
+/// Decode a listing from the wire, or say why not.
+pub fn decode(data: &[u8]) -> Result<Vec<QueueInfo>, String> {
+    if data.len() > MAX_WIRE {
+        return Err(format!("listing of {} bytes (cap {MAX_WIRE})", data.len()));
+    }
+    let json = super::read::gunzip_capped(data, MAX_JSON).map_err(|e| format!("{e:#}"))?;
+    if json.cut_at.is_some() {
+        return Err("listing larger than its cap once decompressed".into());
+    }
+    let mut qs: Vec<QueueInfo> =
+        serde_json::from_str(&json.text).map_err(|e| format!("bad listing: {e}"))?;
+    qs.retain(|q| queue::is_request_queue(&q.name));
+    qs.truncate(MAX_QUEUES);
+    for q in &mut qs {
+        for n in [
+            &mut q.messages,
+            &mut q.messages_ready,
+            &mut q.messages_unacknowledged,
+            &mut q.consumers,
+        ] {
+            *n = (*n).min(MAX_COUNT);
+        }
+        // Shown only; kept short like every other wire string.
+        q.members.truncate(16);
+        q.online.truncate(16);
+    }
+    Ok(qs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, ready: u64) -> QueueInfo {
+        QueueInfo {
+            name: name.into(),
+            messages_ready: ready,
+            consumers: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_listing_round_trips_with_request_queues_only() {
+        let qs = vec![info("debci-noble-amd64", 3), info("adtop.reader", 1)];
+        let back = decode(&encode(&qs)).expect("decodes");
+        assert_eq!(back, vec![info("debci-noble-amd64", 3)]);
+    }
+
+    #[test]
+    fn hostile_listings_are_refused_or_bounded() {
+        assert!(decode(b"junk").is_err());
+        assert!(decode(&vec![0u8; MAX_WIRE + 1]).is_err());
+        // Counts that would overflow a sum, names that are no request queue, too many queues.
+        let mut qs = vec![info("debci-noble-amd64", u64::MAX), info("\u{1b}[2J", 1)];
+        qs[0].messages_unacknowledged = u64::MAX;
+        qs.extend((0..MAX_QUEUES + 5).map(|i| info(&format!("debci-r{i}-amd64"), 1)));
+        // Encoded by hand: `encode` itself would already drop and cut them.
+        use std::io::Write as _;
+        let json = serde_json::to_vec(&qs).expect("serialises");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&json).expect("gzip");
+        let back = decode(&e.finish().expect("gzip")).expect("decodes");
+        assert_eq!(back.len(), MAX_QUEUES);
+        assert!(back.iter().all(|q| queue::is_request_queue(&q.name)));
+        assert!(back[0].messages_ready + back[0].messages_unacknowledged > 0);
+        // A gzip bomb.
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![b' '; 1 << 20];
+        for _ in 0..20 {
+            e.write_all(&block).expect("gzip");
+        }
+        assert!(decode(&e.finish().expect("gzip")).is_err());
+    }
+}
