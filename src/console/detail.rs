@@ -71,6 +71,7 @@ impl Detail {
             View::Running => app.model.running.len(),
             View::Results => app.model.results.len(),
             View::Audit => app.model.audit.len(),
+            View::Rejected => app.model.rejected.as_ref().map_or(0, |p| p.rows.len()),
             View::Log => 0,
         };
         (0..len)
@@ -338,6 +339,21 @@ fn build(app: &App, view: View, i: usize) -> Option<Built> {
                 format!("{}: {}", if a.ok { "done" } else { "failed" }, a.outcome),
             ));
             Some((format!("audit {}", a.action), None, f))
+        }
+        View::Rejected => {
+            let r = m.rejected.as_ref()?.rows.get(i)?;
+            f.push(field("id", r.id.clone()));
+            f.push(field("package", r.package.clone()));
+            f.push(field("source queue", r.source_queue.clone()));
+            f.push(field("worker", r.worker.clone()));
+            f.push(field(
+                "rejected",
+                r.rejected_at.map_or_else(|| "?".into(), |t| when(t, now)),
+            ));
+            f.push(field("reason code", r.reason_code.clone()));
+            f.push(field("reason", r.reason.clone()));
+            body_fields(&r.body, now, &mut f);
+            Some((format!("rejected {}", r.package), None, f))
         }
         View::Log => None,
     }

@@ -38,7 +38,7 @@ pub enum Layer {
 }
 
 impl Layer {
-    pub const ALL: [Layer; 12] = [
+    pub const ALL: [Layer; 13] = [
         Layer::Global,
         Layer::Queues,
         Layer::Requests,

@@ -98,7 +98,7 @@ impl App {
                 .map(|j| j.uuid.clone()),
             View::Running => m.running.get(i).map(|j| j.uuid.clone()),
             View::Results => m.results.entries().get(i).map(|e| e.uuid.clone()),
-            View::Queues | View::Audit | View::Log => None,
+            View::Queues | View::Audit | View::Rejected | View::Log => None,
         }
     }
 
