@@ -35,11 +35,14 @@ pub const MAX_QUEUES: usize = 5000;
 /// Counts above this are taken as this (no deployment queues four billion requests).
 const MAX_COUNT: u64 = u32::MAX as u64;
 
+/// A listing and when it arrived.
+type Received = (Instant, Vec<QueueInfo>);
+
 /// The management API, and the latest shared listing received.
 #[derive(Clone)]
 pub struct Share {
     pub management: Management,
-    latest: Arc<Mutex<Option<(Instant, Vec<QueueInfo>)>>>,
+    latest: Arc<Mutex<Option<Received>>>,
 }
 
 impl Share {
