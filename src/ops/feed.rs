@@ -12,7 +12,6 @@ use lapin::{Channel, Consumer};
 use tokio::sync::{mpsc, watch};
 
 use super::event::{ConnState, ModelEvent, QueueStat, Service};
-use super::listing::STATS_EVERY;
 use super::op::{Fetch, OpRequest, Outbound};
 use super::rules::Verb;
 use super::{Context, act, follow, listing, read, reading, shared};
@@ -54,6 +53,9 @@ struct Feed {
     requests: watch::Sender<reading::Wanted>,
     /// The management API, and the listing the elected reader shares.
     listing: listing::Share,
+    /// When the shared listing last applied arrived, and when this console last listed itself.
+    listing_seen: Option<tokio::time::Instant>,
+    listing_asked: Option<tokio::time::Instant>,
     /// The management API answered its last call.
     management_up: bool,
     /// Since when it has not (kept across calls: the header shows the true outage length).
@@ -70,6 +72,8 @@ pub async fn serve(
     let mut feed = Feed {
         queues: ctx.fallback_queues.iter().cloned().collect(),
         listing: listing::Share::new(ctx.management.clone()),
+        listing_seen: None,
+        listing_asked: None,
         ctx,
         events,
         requests: watch::channel(None).0,
@@ -225,7 +229,7 @@ impl Feed {
             },
         )));
         let mut depth = tokio::time::interval(DEPTH_EVERY);
-        let mut stats = tokio::time::interval(STATS_EVERY);
+        let mut stats = tokio::time::interval(listing::CHECK_EVERY);
         let mut fallback = tokio::time::interval(FALLBACK_EVERY);
         for t in [&mut depth, &mut stats, &mut fallback] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -392,7 +396,18 @@ impl Feed {
     }
 
     async fn poll_stats(&mut self) {
-        match self.listing.queues().await {
+        let result = match self.listing.next(self.listing_seen, self.listing_asked) {
+            listing::Next::Take(at, qs) => {
+                self.listing_seen = Some(at);
+                Ok(qs)
+            }
+            listing::Next::Wait => return,
+            listing::Next::Ask => {
+                self.listing_asked = Some(tokio::time::Instant::now());
+                self.ctx.management.queues().await
+            }
+        };
+        match result {
             Ok(qs) => {
                 if self.management_down_since.take().is_some() || !self.management_up {
                     self.send(ModelEvent::Connection {
@@ -536,6 +551,8 @@ impl Feed {
             queues: BTreeSet::new(),
             requests: watch::channel(None).0,
             listing: listing::Share::new(ctx.management.clone()),
+            listing_seen: None,
+            listing_asked: None,
             on_screen: Vec::new(),
             management_up: true,
             management_down_since: None,
