@@ -12,7 +12,6 @@ use lapin::{Channel, Consumer};
 use tokio::sync::{mpsc, watch};
 
 use super::event::{ConnState, ModelEvent, QueueStat, Service};
-use super::listing::STATS_EVERY;
 use super::op::{Fetch, OpRequest, Outbound};
 use super::rules::Verb;
 use super::{Context, act, follow, listing, read, reading, shared};
@@ -57,6 +56,9 @@ struct Feed {
     requests: watch::Sender<reading::Wanted>,
     /// The management API, and the listing the elected reader shares.
     listing: listing::Share,
+    /// When the shared listing last applied arrived, and when this console last listed itself.
+    listing_seen: Option<tokio::time::Instant>,
+    listing_asked: Option<tokio::time::Instant>,
     /// The management API answered its last call.
     management_up: bool,
     /// Since when it has not (kept across calls: the header shows the true outage length).
@@ -73,6 +75,8 @@ pub async fn serve(
     let mut feed = Feed {
         queues: ctx.fallback_queues.iter().cloned().collect(),
         listing: listing::Share::new(ctx.management.clone()),
+        listing_seen: None,
+        listing_asked: None,
         ctx,
         events,
         requests: watch::channel(None).0,
@@ -245,7 +249,7 @@ impl Feed {
             },
         )));
         let mut depth = tokio::time::interval(DEPTH_EVERY);
-        let mut stats = tokio::time::interval(STATS_EVERY);
+        let mut stats = tokio::time::interval(listing::CHECK_EVERY);
         let mut fallback = tokio::time::interval(FALLBACK_EVERY);
         for t in [&mut depth, &mut stats, &mut fallback] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -358,7 +362,7 @@ impl Feed {
                 self.requests.send_replace(None);
             }
             Fetch::Watch { mut queues } => {
-                queues.retain(|q| shown_queue(q));
+                queues.retain(|q| super::listing::shown(q));
                 queues.truncate(MAX_LIVE);
                 // Figures of queues left off screen come from the management API again.
                 self.live.retain(|q, _| queues.contains(q));
@@ -438,7 +442,18 @@ impl Feed {
     }
 
     async fn poll_stats(&mut self) {
-        match self.listing.queues().await {
+        let result = match self.listing.next(self.listing_seen, self.listing_asked) {
+            listing::Next::Take(at, qs) => {
+                self.listing_seen = Some(at);
+                Ok(qs)
+            }
+            listing::Next::Wait => return,
+            listing::Next::Ask => {
+                self.listing_asked = Some(tokio::time::Instant::now());
+                self.ctx.management.queues().await
+            }
+        };
+        match result {
             Ok(qs) => {
                 if self.management_down_since.take().is_some() || !self.management_up {
                     self.send(ModelEvent::Connection {
@@ -451,7 +466,7 @@ impl Feed {
                 self.management_up = true;
                 let queues: Vec<QueueStat> = qs
                     .iter()
-                    .filter(|q| shown_queue(&q.name))
+                    .filter(|q| super::listing::shown(&q.name))
                     .map(|q| QueueStat {
                         name: q.name.clone(),
                         ready: self.live.get(&q.name).map_or(q.messages_ready, |l| l.0),
@@ -582,6 +597,8 @@ impl Feed {
             queues: BTreeSet::new(),
             requests: watch::channel(None).0,
             listing: listing::Share::new(ctx.management.clone()),
+            listing_seen: None,
+            listing_asked: None,
             on_screen: Vec::new(),
             management_up: true,
             management_down_since: None,
@@ -659,10 +676,6 @@ impl Feed {
     }
 }
 
-/// The Queues view lists the request queues and, marked, adtop's rejected and held queues.
-fn shown_queue(name: &str) -> bool {
-    queue::is_request_queue(name) || queue::SideQueue::of(name).is_some()
-}
 
 /// Add the request queues among `names` to those watched, up to [`MAX_WATCHED_QUEUES`].
 fn watch(watched: &mut BTreeSet<String>, names: &[String]) {

@@ -3,9 +3,9 @@
 //! Listing 500 queues costs the broker about 45 ms of CPU (measured, see docs/PERFORMANCE.md):
 //! five consoles asking every [`STATS_EVERY`] each were most of what five consoles cost it. The
 //! elected reader ([`super::shared`]) lists once per interval and publishes the listing on the
-//! snapshot exchange under [`STATS_KEY`]; every console takes the latest one that is fresh
-//! ([`Share::fresh`]) and asks the API itself only when none is (no reader yet, or its call
-//! failed: then each console sees the failure for itself and shows it).
+//! snapshot exchange under [`STATS_KEY`]; every console takes each one as it arrives and asks the
+//! API itself only when none is fresh ([`Share::next`]: no reader yet, or its call failed; then
+//! each console sees the failure for itself and shows it).
 //!
 //! Anyone who can publish can send a listing: its size is bounded before and after
 //! decompression, its length capped, and its counts capped before the console adds them.
@@ -18,12 +18,13 @@ use tokio::time::Instant;
 use crate::broker::management::{Management, QueueInfo};
 use crate::protocol::queue;
 
-/// Every queue's figures from the management API (which lags ~5 s anyway), this often.
-/// RabbitMQ collects the figures every 5 s (`collect_statistics_interval`): asking more often
-/// returns the same numbers.
-pub const STATS_EVERY: Duration = Duration::from_secs(5);
+/// Every queue's figures from the management API (which lags ~5 s anyway), this often: also how
+/// soon a new queue is listed.
+pub const STATS_EVERY: Duration = Duration::from_secs(3);
 /// A shared listing older than this is not used: the console asks the API itself.
-pub const FRESH_FOR: Duration = Duration::from_secs(6);
+pub const FRESH_FOR: Duration = Duration::from_secs(4);
+/// How often a console looks for a newly arrived shared listing.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Routing key of the listing on the snapshot exchange; no request queue is called this, so it
 /// cannot be taken for a queue's snapshot.
 pub const STATS_KEY: &str = "adtop.queue-stats";
@@ -35,11 +36,14 @@ pub const MAX_QUEUES: usize = 5000;
 /// Counts above this are taken as this (no deployment queues four billion requests).
 const MAX_COUNT: u64 = u32::MAX as u64;
 
+/// A listing and when it arrived.
+type Received = (Instant, Vec<QueueInfo>);
+
 /// The management API, and the latest shared listing received.
 #[derive(Clone)]
 pub struct Share {
     pub management: Management,
-    latest: Arc<Mutex<Option<(Instant, Vec<QueueInfo>)>>>,
+    latest: Arc<Mutex<Option<Received>>>,
 }
 
 impl Share {
@@ -70,22 +74,48 @@ impl Share {
             .map(|(_, q)| q.clone())
     }
 
-    /// The queues the console shows: the shared listing when fresh, else one asked for here.
-    pub async fn queues(
-        &self,
-    ) -> Result<Vec<QueueInfo>, crate::broker::management::ManagementError> {
-        match self.fresh() {
-            Some(q) => Ok(q),
-            None => self.management.queues().await,
+    /// What a console does on each [`CHECK_EVERY`]: take a listing that arrived since `seen`
+    /// (at once, so that a new queue shows as soon as the reader lists it), wait while the one it
+    /// has is fresh, else list for itself once per [`STATS_EVERY`] (`own`: its last own call).
+    pub fn next(&self, seen: Option<Instant>, own: Option<Instant>) -> Next {
+        let Ok(l) = self.latest.lock() else {
+            return Next::Wait;
+        };
+        match l.as_ref() {
+            Some((at, _)) if at.elapsed() >= FRESH_FOR => {}
+            Some((at, q)) if seen.is_none_or(|s| *at > s) => return Next::Take(*at, q.clone()),
+            Some(_) => return Next::Wait,
+            None => {}
+        }
+        if own.is_some_and(|t| t.elapsed() < STATS_EVERY) {
+            Next::Wait
+        } else {
+            Next::Ask
         }
     }
+}
+
+/// See [`Share::next`].
+#[derive(Debug)]
+pub enum Next {
+    /// A shared listing, and when it arrived.
+    Take(Instant, Vec<QueueInfo>),
+    /// Nothing to do yet.
+    Wait,
+    /// No fresh shared listing: ask the management API.
+    Ask,
+}
+
+/// What the Queues view lists: request queues and, marked, adtop's rejected and held queues.
+pub fn shown(name: &str) -> bool {
+    queue::is_request_queue(name) || queue::SideQueue::of(name).is_some()
 }
 
 /// Encode the request queues of a listing for the wire: gzipped JSON, the API's own shape.
 pub fn encode(queues: &[QueueInfo]) -> Vec<u8> {
     let mine: Vec<&QueueInfo> = queues
         .iter()
-        .filter(|q| queue::is_request_queue(&q.name))
+        .filter(|q| shown(&q.name))
         .take(MAX_QUEUES)
         .collect();
     super::shared::gzip_json(&mine)
@@ -102,7 +132,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<QueueInfo>, String> {
     }
     let mut qs: Vec<QueueInfo> =
         serde_json::from_str(&json.text).map_err(|e| format!("bad listing: {e}"))?;
-    qs.retain(|q| queue::is_request_queue(&q.name));
+    qs.retain(|q| shown(&q.name));
     qs.truncate(MAX_QUEUES);
     for q in &mut qs {
         for n in [
@@ -131,6 +161,25 @@ mod tests {
             consumers: 2,
             ..Default::default()
         }
+    }
+
+    /// Each new listing is taken once, at once; while one is fresh nothing is asked; without one
+    /// the console asks itself, once per interval.
+    #[tokio::test(start_paused = true)]
+    async fn a_console_takes_each_listing_once_and_asks_only_without_one() {
+        let mgmt = Management::new("http://127.0.0.1:1", "amqp://127.0.0.1:1/%2f").expect("valid");
+        let s = Share::new(mgmt);
+        assert!(matches!(s.next(None, None), Next::Ask));
+        let asked = Instant::now();
+        assert!(matches!(s.next(None, Some(asked)), Next::Wait));
+        s.offer(vec![info("debci-noble-amd64", 1)]);
+        let Next::Take(at, q) = s.next(None, Some(asked)) else {
+            panic!("the new listing is taken");
+        };
+        assert_eq!(q.len(), 1);
+        assert!(matches!(s.next(Some(at), Some(asked)), Next::Wait));
+        tokio::time::advance(FRESH_FOR).await;
+        assert!(matches!(s.next(Some(at), Some(asked)), Next::Ask));
     }
 
     #[test]

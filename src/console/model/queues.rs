@@ -44,6 +44,18 @@ impl QueueRow {
         self.ready + self.unacked
     }
 
+    /// What a listing sets, compared to tell whether it changed anything drawn.
+    fn figures(&self) -> (u64, u64, u32, f64, f64, Option<u8>) {
+        (
+            self.ready,
+            self.unacked,
+            self.consumers,
+            self.publish_rate,
+            self.deliver_rate,
+            self.max_priority,
+        )
+    }
+
     /// Messages wait and nobody can take them (adtop's own queues have no consumers by design).
     pub fn starved(&self) -> bool {
         self.side().is_none() && crate::ops::rules::starved(self.ready, u64::from(self.consumers))
@@ -88,31 +100,14 @@ pub(super) fn apply_stats(
             changed = true;
             QueueRow::new(s.name.clone())
         });
-        let figures = (
-            s.ready,
-            s.unacked,
-            s.consumers,
-            s.publish_rate,
-            s.deliver_rate,
-            s.max_priority,
-        );
-        changed |= figures
-            != (
-                row.ready,
-                row.unacked,
-                row.consumers,
-                row.publish_rate,
-                row.deliver_rate,
-                row.max_priority,
-            );
-        (
-            row.ready,
-            row.unacked,
-            row.consumers,
-            row.publish_rate,
-            row.deliver_rate,
-            row.max_priority,
-        ) = figures;
+        let before = row.figures();
+        row.ready = s.ready;
+        row.unacked = s.unacked;
+        row.consumers = s.consumers;
+        row.publish_rate = s.publish_rate;
+        row.deliver_rate = s.deliver_rate;
+        row.max_priority = s.max_priority;
+        changed |= row.figures() != before;
         let sparkline = (row.history.len(), row.history.back().copied());
         row.sample(at, t);
         changed |= sparkline != (row.history.len(), row.history.back().copied());
@@ -233,4 +228,49 @@ pub struct RequestPage {
     /// The offset last asked for. Pages pressed ahead count on from it, not from the page on
     /// screen, whose answer may not be in yet: 20 presses of `]` are page 21, not page 2.
     pub asked: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing of 500 unchanged queues every few seconds costs no frame; a changed figure or
+    /// a new sparkline sample does.
+    #[test]
+    fn an_unchanged_listing_costs_no_frame() {
+        let t = Thresholds::default();
+        let now = crate::console::demo::now();
+        let stat = |ready| QueueStat {
+            name: "debci-noble-amd64".into(),
+            ready,
+            unacked: 0,
+            consumers: 1,
+            publish_rate: 0.0,
+            deliver_rate: 0.0,
+            max_priority: None,
+        };
+        let mut rows = Vec::new();
+        assert!(
+            apply_stats(&mut rows, vec![stat(3)], now, &t),
+            "a new queue"
+        );
+        let soon = now + chrono::Duration::seconds(1);
+        assert!(
+            !apply_stats(&mut rows, vec![stat(3)], soon, &t),
+            "nothing new"
+        );
+        assert!(
+            apply_stats(&mut rows, vec![stat(4)], soon, &t),
+            "a new depth"
+        );
+        let later = now + chrono::Duration::seconds(t.history_every_secs);
+        assert!(
+            apply_stats(&mut rows, vec![stat(4)], later, &t),
+            "a new sample"
+        );
+        assert!(
+            apply_stats(&mut rows, Vec::new(), later, &t),
+            "the queue went"
+        );
+    }
 }

@@ -89,6 +89,33 @@ mod tests {
     use super::*;
     use crate::console::demo;
 
+    /// 200 workers' routine heartbeats are 40 a second: only news costs a frame.
+    #[test]
+    fn a_routine_heartbeat_costs_no_frame() {
+        let t = Thresholds::default();
+        let now = demo::now();
+        let at = |s| now + chrono::Duration::seconds(s);
+        let mut rows = Vec::new();
+        let hb = |sent| demo::heartbeat("w1", "amd64", None, sent);
+        assert!(apply_heartbeat(&mut rows, hb(now), now, &t), "a new worker");
+        assert!(
+            !apply_heartbeat(&mut rows, hb(at(5)), at(5), &t),
+            "the same again"
+        );
+        let mut busy = hb(at(10));
+        busy.state = crate::protocol::messages::WorkerState::Draining;
+        assert!(
+            apply_heartbeat(&mut rows, busy.clone(), at(10), &t),
+            "a new state"
+        );
+        busy.sent = at(500);
+        assert!(
+            apply_heartbeat(&mut rows, busy, at(500), &t),
+            "back from lost"
+        );
+        assert_eq!(rows.len(), 1);
+    }
+
     #[test]
     fn health_follows_heartbeat_age() {
         let now = demo::now();
