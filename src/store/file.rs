@@ -51,7 +51,10 @@ impl FileStore {
         })?
     }
 
-    /// Copy the file at `from` into place, streaming, the same atomic way as [`FileStore::put`].
+    /// Put the file at `from` into place, the same atomic way as [`FileStore::put`]: by a hard
+    /// link when `from` is on the store's filesystem (the worker packs into its spool, usually
+    /// there), so that the object's bytes are written, and flushed by [`FileStore::sync`], once;
+    /// otherwise by a streaming copy. `from` must not change afterwards (packed files never do).
     pub async fn put_file(
         &self,
         container: &str,
@@ -63,6 +66,9 @@ impl FileStore {
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let dir = path.parent().unwrap_or(Path::new("/"));
             std::fs::create_dir_all(dir).map_err(io(dir))?;
+            if link_into_place(&from, &path, dir).is_ok() {
+                return Ok(());
+            }
             let mut src = std::fs::File::open(&from).map_err(io(&from))?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
             std::io::copy(&mut src, &mut tmp).map_err(io(&path))?;
@@ -210,6 +216,21 @@ impl FileStore {
             source: std::io::Error::other(e),
         })?
     }
+}
+
+/// Link `from` to a temporary name beside `path`, make it private like a copied object (mode
+/// 0600, as `tempfile` creates them), then rename it over `path`. Fails across filesystems
+/// (`EXDEV`) or where hard links are not allowed; the caller copies then.
+fn link_into_place(from: &Path, path: &Path, dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = dir.join(format!(".tmp-link-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::hard_link(from, &tmp)?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 pub mod attempt;
 pub mod classify;
 pub mod control;
+pub mod deathwatch;
 pub mod debci;
 pub mod decide;
 pub mod deliver;
