@@ -58,7 +58,13 @@ fn start() -> std::io::Result<Watcher> {
 
 /// Send the current list; a watcher that is gone (killed by someone) is reaped and replaced.
 fn send(s: &mut State) -> std::io::Result<()> {
-    let line = s.pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ") + "\n";
+    let line = s
+        .pids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+        + "\n";
     for _ in 0..2 {
         if s.watcher.is_none() {
             s.watcher = Some(start()?);
