@@ -136,7 +136,8 @@ impl FileStore {
     /// Flush the store's filesystem (`syncfs`): one call makes every object written so far durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
-        blocking(move || -> Result<(), StoreError> {
+        // On the blocking pool, not in place: it waits for everything dirty on the filesystem.
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let dir = std::fs::File::open(&root).map_err(io(&root))?;
             nix::unistd::syncfs(&dir).map_err(|e| StoreError::Io {
                 path: root.display().to_string(),
@@ -178,7 +179,8 @@ impl FileStore {
             .rfind('/')
             .map_or(String::new(), |i| prefix[..i].to_string());
         let prefix = prefix.to_string();
-        blocking(move || -> Result<Listing, StoreError> {
+        // On the blocking pool, not in place: a walk of a large container takes a while.
+        tokio::task::spawn_blocking(move || -> Result<Listing, StoreError> {
             let start = if start_rel.is_empty() {
                 base.clone()
             } else {
