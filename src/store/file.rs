@@ -33,7 +33,7 @@ impl FileStore {
     /// object. Durability comes from [`FileStore::sync`], once per result rather than per object.
     pub async fn put(&self, container: &str, name: &str, data: Vec<u8>) -> Result<(), StoreError> {
         let path = self.path(container, name);
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        blocking(move || -> Result<(), StoreError> {
             let dir = path.parent().unwrap_or(Path::new("/"));
             std::fs::create_dir_all(dir).map_err(io(dir))?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
@@ -51,7 +51,10 @@ impl FileStore {
         })?
     }
 
-    /// Copy the file at `from` into place, streaming, the same atomic way as [`FileStore::put`].
+    /// Put the file at `from` into place, the same atomic way as [`FileStore::put`]: by a hard
+    /// link when `from` is on the store's filesystem (the worker packs into its spool, usually
+    /// there), so that the object's bytes are written, and flushed by [`FileStore::sync`], once;
+    /// otherwise by a streaming copy. `from` must not change afterwards (packed files never do).
     pub async fn put_file(
         &self,
         container: &str,
@@ -60,9 +63,12 @@ impl FileStore {
     ) -> Result<(), StoreError> {
         let path = self.path(container, name);
         let from = from.to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        blocking(move || -> Result<(), StoreError> {
             let dir = path.parent().unwrap_or(Path::new("/"));
             std::fs::create_dir_all(dir).map_err(io(dir))?;
+            if link_into_place(&from, &path, dir).is_ok() {
+                return Ok(());
+            }
             let mut src = std::fs::File::open(&from).map_err(io(&from))?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
             std::io::copy(&mut src, &mut tmp).map_err(io(&path))?;
@@ -82,7 +88,7 @@ impl FileStore {
     /// The root exists (or can be made) and takes a file.
     pub async fn check(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        blocking(move || -> Result<(), StoreError> {
             std::fs::create_dir_all(&root).map_err(io(&root))?;
             tempfile::NamedTempFile::new_in(&root)
                 .map(drop)
@@ -130,6 +136,7 @@ impl FileStore {
     /// Flush the store's filesystem (`syncfs`): one call makes every object written so far durable.
     pub async fn sync(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
+        // On the blocking pool, not in place: it waits for everything dirty on the filesystem.
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let dir = std::fs::File::open(&root).map_err(io(&root))?;
             nix::unistd::syncfs(&dir).map_err(|e| StoreError::Io {
@@ -146,7 +153,11 @@ impl FileStore {
 
     pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(container, name);
-        match tokio::fs::read(&path).await {
+        let read = {
+            let path = path.clone();
+            blocking(move || std::fs::read(path)).await
+        };
+        match read.and_then(|r| r) {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Io {
@@ -168,6 +179,7 @@ impl FileStore {
             .rfind('/')
             .map_or(String::new(), |i| prefix[..i].to_string());
         let prefix = prefix.to_string();
+        // On the blocking pool, not in place: a walk of a large container takes a while.
         tokio::task::spawn_blocking(move || -> Result<Listing, StoreError> {
             let start = if start_rel.is_empty() {
                 base.clone()
@@ -210,6 +222,38 @@ impl FileStore {
             source: std::io::Error::other(e),
         })?
     }
+}
+
+/// Run a short filesystem job off the async code's way: with `block_in_place` on a
+/// multi-threaded runtime (the worker's job loop runs on the runtime's own thread, where that
+/// is a plain call: no handoff to the blocking pool and back, which costs more than a small
+/// object's few syscalls), on the blocking pool otherwise. `Err` only if the job panicked.
+pub(crate) async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> std::io::Result<R> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(f)),
+        Ok(_) => tokio::task::spawn_blocking(f)
+            .await
+            .map_err(std::io::Error::other),
+        Err(_) => Ok(f()),
+    }
+}
+
+/// Link `from` to a temporary name beside `path`, make it private like a copied object (mode
+/// 0600, as `tempfile` creates them), then rename it over `path`. Fails across filesystems
+/// (`EXDEV`) or where hard links are not allowed; the caller copies then.
+fn link_into_place(from: &Path, path: &Path, dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = dir.join(format!(".tmp-link-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::hard_link(from, &tmp)?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ async fn pack(req: &Request, a: &Attempt, into: &Path) -> Result<Vec<String>> {
     let out = a.out();
     prepare_output(&out, req, a)?;
     let into = into.to_path_buf();
-    tokio::task::spawn_blocking(move || results::pack(&out, &into))
+    crate::store::file::blocking(move || results::pack(&out, &into))
         .await
         .context("pack results")?
         .context("pack results")

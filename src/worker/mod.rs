@@ -7,6 +7,7 @@
 //!
 //! - [`validate`]: is this a request this worker accepts (format rules from `protocol`);
 //! - [`attempt`]: run and watch one attempt ([`runner`] starts and kills the process tree);
+//!   [`deathwatch`] makes sure no runner outlives a worker that is killed outright;
 //! - [`classify`]: autopkgtest-cloud's retry rules;
 //! - [`results`]: pack the output into the three objects, file to file;
 //! - [`deliver`]: store (`crate::store::run`), announce, acknowledge, with the spool while
@@ -23,6 +24,7 @@
 pub mod attempt;
 pub mod classify;
 pub mod control;
+pub mod deathwatch;
 pub mod debci;
 pub mod decide;
 pub mod deliver;

@@ -57,7 +57,13 @@ pub fn heartbeat(opts: &WorkerOptions, shared: &Shared) -> Heartbeat {
     }
 }
 
-/// Every `heartbeat_interval`, or at once when woken (state change, ping).
+/// State changes within this long of a heartbeat go out together in the next one: a worker
+/// doing a hundred short jobs a second would otherwise send two or three heartbeats per job,
+/// which no console can show and the broker pays for.
+const CHANGES_GAP: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Every `heartbeat_interval`, or when woken (state change, ping), at most one per
+/// [`CHANGES_GAP`]; the last change is always sent.
 pub async fn heartbeat_loop(
     opts: WorkerOptions,
     shared: Shared,
@@ -79,6 +85,8 @@ pub async fn heartbeat_loop(
         {
             let _ = publish::publish_fast(&ch, names::HEARTBEAT_EXCHANGE, "", &body).await;
         }
+        // A wake meanwhile leaves its permit: the heartbeat after the gap carries it.
+        tokio::time::sleep(CHANGES_GAP).await;
     }
 }
 

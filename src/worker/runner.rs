@@ -112,16 +112,21 @@ pub fn target(cfg: &RunnerConfig, package: &str) -> Vec<String> {
 /// A running job's process and its output.
 pub struct Running {
     child: Child,
+    pid: u32,
     pgid: Pid,
     pub output: mpsc::Receiver<String>,
 }
 
 pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
     // If the worker is killed outright, its runner is told to stop (SIGTERM lets autopkgtest
-    // tear its testbed down) instead of running on unwatched. `setpriv` sets that up without a
-    // pre_exec hook, which would force fork() over posix_spawn() for every job.
+    // tear its testbed down) instead of running on unwatched: by the watcher
+    // ([`super::deathwatch`]), or else by `PR_SET_PDEATHSIG`, set by `setpriv` (an extra exec)
+    // or, without it, a `pre_exec` hook (which forces fork() over posix_spawn()).
     static SETPRIV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let mut cmd = if *SETPRIV.get_or_init(|| runnable(Path::new("setpriv"))) {
+    let watched = super::deathwatch::ready();
+    let mut cmd = if watched {
+        Command::new(program)
+    } else if *SETPRIV.get_or_init(|| runnable(Path::new("setpriv"))) {
         let mut c = Command::new("setpriv");
         c.args(["--pdeathsig", "TERM", "--"]).arg(program);
         c
@@ -147,6 +152,9 @@ pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
     let pid = child
         .id()
         .context("child exited before it could be watched")?;
+    if watched && let Err(e) = super::deathwatch::watch(pid) {
+        tracing::warn!("the runner {pid} is not watched for the worker's death: {e}");
+    }
     let (tx, rx) = mpsc::channel(256);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, tx.clone()));
@@ -157,6 +165,7 @@ pub fn spawn(program: &Path, args: &[String]) -> Result<Running> {
     let pgid = Pid::from_raw(i32::try_from(pid).context("pid out of range")?);
     Ok(Running {
         child,
+        pid,
         pgid,
         output: rx,
     })
@@ -196,7 +205,9 @@ async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, tx: mpsc::Sender<String>
 
 impl Running {
     pub async fn wait(&mut self) -> Option<i32> {
-        self.child.wait().await.ok().and_then(|s| s.code())
+        let status = self.child.wait().await;
+        super::deathwatch::forget(self.pid);
+        status.ok().and_then(|s| s.code())
     }
 
     /// SIGTERM the process group and every descendant (tests may leave the group), then
@@ -219,6 +230,14 @@ impl Running {
         }
         let _ = killpg(root, Signal::SIGKILL);
         let _ = self.child.wait().await;
+        super::deathwatch::forget(self.pid);
+    }
+}
+
+impl Drop for Running {
+    /// `kill_on_drop` ends the child; the watcher must not signal its pid after that.
+    fn drop(&mut self) {
+        super::deathwatch::forget(self.pid);
     }
 }
 
