@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         (View::Running, "running"),
         (View::Results, "results"),
         (View::Audit, "audit"),
+        (View::Rejected, "rejected"),
     ] {
         app.view = view;
         shot(&app, name, w, h)?;

@@ -46,6 +46,8 @@ async fn an_operator_reads_why_fixes_and_resubmits_and_discards_in_the_console()
     h.declare_common().await;
     let mut done = h.completions().await;
     h.start_worker("a", &["--runner", "/bin/true"]);
+    // A request published before its queue exists is dropped by the broker.
+    wait_depth(&h, &h.queue(), "the worker consuming", |(_, c)| c >= 1).await;
     publish_raw(&h, b"fx-pass\n{not json").await;
     wait_ours(&h, 1).await;
 

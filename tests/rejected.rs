@@ -68,6 +68,8 @@ async fn rejected_requests_are_listed_resubmitted_fixed_and_discarded() {
     h.declare_common().await;
     let mut done = h.completions().await;
     h.start_worker("a", &["--runner", "/bin/true"]);
+    // A request published before its queue exists is dropped by the broker.
+    wait_depth(&h, &h.queue(), "the worker consuming", |(_, c)| c >= 1).await;
 
     // A malformed request: the worker refuses it with the reason.
     publish_raw(&h, b"fx-pass\n{not json").await;

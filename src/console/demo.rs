@@ -16,6 +16,7 @@ use crate::protocol::exitcode::ExitCode;
 use crate::protocol::messages::{
     AuditRecord, Heartbeat, IndexEntry, JobInfo, StatusExtra, TestStatus, WorkerState,
 };
+use crate::protocol::names;
 
 pub const RELEASES: [&str; 3] = ["noble", "oracular", "plucky"];
 pub const ARCHES: [&str; 4] = ["amd64", "arm64", "s390x", "ppc64el"];
@@ -641,7 +642,69 @@ pub fn model(now: DateTime<Utc>) -> Model {
     for e in events(now) {
         m.apply(e);
     }
+    m.apply(rejected(now));
     m
+}
+
+/// What `adtop.rejected` holds in the scenario: a producer's bad JSON, an unknown key, a
+/// hostile name, and a store that refused a result.
+fn rejected(now: DateTime<Utc>) -> ModelEvent {
+    let one = |mins: i64, queue: &str, worker: &str, code: &str, reason: &str, body: &str| {
+        let h = |k: &str, v: String| (k.to_string(), v);
+        crate::ops::rejected::Rejected::from_queued(&crate::controller::look::Queued {
+            body: body.as_bytes().to_vec(),
+            priority: None,
+            uuid: None,
+            headers: vec![
+                h(names::H_REASON, reason.into()),
+                h(names::H_REASON_CODE, code.into()),
+                h(names::H_SOURCE_QUEUE, queue.into()),
+                h(names::H_WORKER, worker.into()),
+                h(
+                    names::H_REJECTED_AT,
+                    (now - chrono::Duration::minutes(mins)).to_rfc3339(),
+                ),
+            ],
+        })
+    };
+    let rows = vec![
+        one(
+            95,
+            "debci-noble-amd64",
+            "lcy02-amd64-7",
+            "bad-json",
+            "invalid JSON parameters: expected `,` or `}` at line 1 column 31",
+            "glibc\n{\"triggers\": [\"glibc/2.39-0\"] \"ppas\": []}",
+        ),
+        one(
+            42,
+            "debci-plucky-arm64",
+            "juju-arm64-1",
+            "unknown-key",
+            "unknown parameter \"trigger\" (did you mean \"triggers\"?)",
+            "systemd\n{\"trigger\": [\"systemd/257-2\"]}",
+        ),
+        one(
+            17,
+            "debci-noble-s390x",
+            "bos03-s390x-2",
+            "bad-package",
+            "invalid package name \"\\e[2Jrm -rf\"",
+            "\u{1b}[2Jrm -rf\n{}",
+        ),
+        one(
+            3,
+            "debci-plucky-amd64",
+            "lcy02-amd64-3",
+            "store-refused",
+            "cannot tell whether 5d1e… already ran: the store refused: 403 Forbidden",
+            "libpng1.6\n{\"triggers\": [\"libpng1.6/1.6.44-3\"]}",
+        ),
+    ];
+    ModelEvent::Rejected {
+        total: rows.len() as u64,
+        rows,
+    }
 }
 
 /// An [`App`] over the scenario with the built-in default key map and the named theme.

@@ -196,6 +196,7 @@ mod tests {
 
     fn app_with(rows: Vec<Rejected>) -> App {
         let mut app = demo::app("dark");
+        app.model.rejected = None;
         let out = app.handle_key(key('8'));
         assert_eq!(out, vec![fetch_rejected(app.model.thresholds.requests_cap)]);
         assert!(screen(&app).contains("reading adtop.rejected"));
@@ -258,6 +259,13 @@ mod tests {
         };
         assert_eq!(body, "hello\n{}");
         assert_eq!(id.len(), 12);
+    }
+
+    #[test]
+    fn snapshot_rejected() {
+        let mut app = demo::app("dark");
+        app.handle_key(key('8'));
+        insta::assert_snapshot!(screen(&app));
     }
 
     #[test]

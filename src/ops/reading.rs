@@ -73,7 +73,10 @@ pub async fn serve(
                     snap = None;
                     // No adtop.rejected yet: nothing was ever rejected, which the view says.
                     if queue == names::REJECTED_QUEUE
-                        && matches!(e.downcast_ref::<BrokerError>(), Some(BrokerError::NoQueue { .. }))
+                        && matches!(
+                            e.downcast_ref::<BrokerError>(),
+                            Some(BrokerError::NoQueue { .. })
+                        )
                         && answered != want
                     {
                         let _ = events

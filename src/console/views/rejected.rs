@@ -58,10 +58,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let widths = [
         Constraint::Length(19),
         Constraint::Fill(2),
-        Constraint::Fill(1),
+        Constraint::Fill(2),
         Constraint::Length(14),
-        Constraint::Fill(1),
-        Constraint::Fill(4),
+        Constraint::Fill(2),
+        Constraint::Fill(5),
     ];
     table(
         frame,
