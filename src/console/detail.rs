@@ -273,7 +273,7 @@ fn build(app: &App, view: View, i: usize) -> Option<Built> {
             f.push(field("requester", j.requester.clone()));
             let attempts = match (&j.retry, j.attempt) {
                 (Some(r), _) => rules::retry_label(r, now),
-                (None, Some(a)) => format!("attempt {a} running"),
+                (None, Some(a)) => format!("{a}, running"),
                 (None, None) => "?".into(),
             };
             f.push(field("attempt", attempts));

@@ -57,8 +57,9 @@ fn d_and_esc_open_and_close_and_scrolling_stops_at_the_end() {
         panic!("d opens the detail view")
     };
     assert_eq!(d.view, View::Results);
-    let text = screen(&app, 100, 14);
+    let text = screen(&app, 100, 24);
     assert!(text.contains("swift_dir"), "{text}");
+    screen(&app, 100, 14);
     for _ in 0..500 {
         app.dispatch(Action::Down);
     }
@@ -79,7 +80,7 @@ fn d_and_esc_open_and_close_and_scrolling_stops_at_the_end() {
 #[test]
 fn a_requests_detail_shows_pretty_json_env_and_ppas_never_credentials() {
     let mut app = demo::app("dark");
-    let body = "hello\n{\"env\":[\"DEB_BUILD_OPTIONS=nocheck\"],\"ppas\":[\"bob:s3cret@bob/private\",\"alice/ppa\"],\"submit-time\":\"2026-03-12 14:20:00+0000\",\"triggers\":[\"hello/2.10-3\"],\"uuid\":\"9d0c\x1b[2J\"}";
+    let body = "hello\n{\"env\":[\"DEB_BUILD_OPTIONS=nocheck\"],\"ppas\":[\"bob:s3cret@bob/private\",\"alice/ppa\"],\"submit-time\":\"2026-03-12 14:20:00+0000\",\"triggers\":[\"hello/2.10-3\"],\"uuid\":\"9d0c\\u001b[2J\"}";
     app.apply(ModelEvent::Requests {
         queue: "debci-noble-amd64".into(),
         offset: 0,
