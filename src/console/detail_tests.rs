@@ -201,7 +201,9 @@ fn save_asks_where_refuses_to_overwrite_and_writes_the_raw_log() {
         panic!("still asking")
     };
     assert!(
-        p.error.as_deref().is_some_and(|e| e.contains("exists: not overwritten")),
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("exists: not overwritten")),
         "{:?}",
         p.error
     );
@@ -266,12 +268,18 @@ fn the_header_names_the_broker_node_inert_when_it_fits() {
     });
     let wide = screen(&app, 240, 10);
     let header = wide.lines().next().expect("header");
-    assert!(header.contains("rabbit@mq1^[[2J (cluster prod)"), "{header}");
+    assert!(
+        header.contains("rabbit@mq1^[[2J (cluster prod)"),
+        "{header}"
+    );
     app.apply(ModelEvent::BrokerNode {
         node: "rabbit@mq1".into(),
         cluster: "rabbit@mq1".into(),
     });
     let wide = screen(&app, 240, 10);
     let header = wide.lines().next().expect("header");
-    assert!(header.contains("rabbit@mq1 ") && !header.contains("cluster"), "{header}");
+    assert!(
+        header.contains("rabbit@mq1 ") && !header.contains("cluster"),
+        "{header}"
+    );
 }
