@@ -203,7 +203,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Running jobs with elapsed time, limit and silence; hung ones are marked
+    /// Running jobs with elapsed time, limit and silence; hung ones are marked, and a job
+    /// between retry attempts says `retry 2 of 3 in 94s` (never hung while it waits)
     Running {
         #[arg(long)]
         json: bool,

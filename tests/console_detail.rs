@@ -132,9 +132,11 @@ async fn a_retry_wait_shows_as_such_and_the_detail_view_and_copy_name_the_job() 
         "\x1b]52;c;{}\x07",
         base64::engine::general_purpose::STANDARD.encode(&uuid)
     );
-    eventually("the OSC 52 in the pane's output", Duration::from_secs(5), || {
-        std::fs::read(&raw).is_ok_and(|b| String::from_utf8_lossy(&b).contains(&want))
-    })
+    eventually(
+        "the OSC 52 in the pane's output",
+        Duration::from_secs(5),
+        || std::fs::read(&raw).is_ok_and(|b| String::from_utf8_lossy(&b).contains(&want)),
+    )
     .await;
     t.keys(&["Escape"]);
     t.wait_for("the detail view closed", Duration::from_secs(5), |s| {
@@ -163,7 +165,10 @@ async fn a_stored_log_opens_inert_in_the_pager_and_saves_raw_never_over_a_file()
     let uuid = h.submit("fx-pass", &["--trigger", "fx-pass/1"]);
     let c = wait_completion(&mut done, &uuid, RUN).await;
     let stored = log_text(&h.store(), &c);
-    assert!(stored.contains("\x1b]52;"), "the stored log is raw: {stored:?}");
+    assert!(
+        stored.contains("\x1b]52;"),
+        "the stored log is raw: {stored:?}"
+    );
 
     let work = h.dir.path().join("cwd");
     std::fs::create_dir_all(&work).expect("cwd");
@@ -200,7 +205,10 @@ async fn a_stored_log_opens_inert_in_the_pager_and_saves_raw_never_over_a_file()
             s.contains("pager-e2e first line") && !s.contains("[stored]")
         })
         .await;
-    assert!(s.contains("^[]52;c;cm0gLXJmIC8=^G"), "inert in the pager:\n{s}");
+    assert!(
+        s.contains("^[]52;c;cm0gLXJmIC8=^G"),
+        "inert in the pager:\n{s}"
+    );
     t.keys(&["q"]);
     t.wait_for("the console again", Duration::from_secs(10), |s| {
         s.contains("[stored]") && s.contains("back from the pager")
@@ -255,11 +263,15 @@ async fn a_store_that_cannot_be_read_says_so() {
         cfg = h.config.display(),
     );
     let t = Tmux::start(&format!("adtop-{}", h.release), &console);
-    t.wait_for("the store down in the header", Duration::from_secs(15), |s| {
-        s.lines()
-            .next()
-            .is_some_and(|l| l.contains("store") && l.contains("✖ down"))
-    })
+    t.wait_for(
+        "the store down in the header",
+        Duration::from_secs(15),
+        |s| {
+            s.lines()
+                .next()
+                .is_some_and(|l| l.contains("store") && l.contains("✖ down"))
+        },
+    )
     .await;
     t.keys(&["q"]);
 }

@@ -25,7 +25,9 @@ use crate::protocol::messages::AfterStop;
 #[derive(Debug, Clone)]
 pub enum Mode {
     Normal,
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Prompt(Prompt),
     Confirm(ConfirmDialog),
     /// The detail view of one row (`d`).

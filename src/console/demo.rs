@@ -94,7 +94,9 @@ fn job(
 /// A noble/amd64 job of `package` started at `started`, silent since the scenario's clock.
 pub fn job_info(uuid: &str, package: &str, started: DateTime<Utc>, timeout: u64) -> JobInfo {
     let trigger = format!("{package}/1.0-1");
-    job(uuid, package, "noble", "amd64", &trigger, started, 0, timeout)
+    job(
+        uuid, package, "noble", "amd64", &trigger, started, 0, timeout,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -192,7 +192,10 @@ fn build(app: &App, view: View, i: usize) -> Option<Built> {
                 f.push(field("max priority", p.to_string()));
             }
             if q.starved() {
-                f.push(field("alert", "messages wait and no worker consumes this queue"));
+                f.push(field(
+                    "alert",
+                    "messages wait and no worker consumes this queue",
+                ));
             }
             Some((format!("queue {}", q.name), None, f))
         }
@@ -268,13 +271,19 @@ fn build(app: &App, view: View, i: usize) -> Option<Built> {
             f.push(field("uuid", j.uuid.clone()));
             f.push(field("package", j.package.clone()));
             f.push(field("release/arch", format!("{}/{}", j.release, j.arch)));
-            f.push(field("queue", j.queue.clone().unwrap_or_else(|| "?".into())));
-            f.push(field("worker", j.worker.clone().unwrap_or_else(|| "?".into())));
+            f.push(field(
+                "queue",
+                j.queue.clone().unwrap_or_else(|| "?".into()),
+            ));
+            f.push(field(
+                "worker",
+                j.worker.clone().unwrap_or_else(|| "?".into()),
+            ));
             f.push(field("triggers", list(&j.triggers)));
             f.push(field("requester", j.requester.clone()));
             let attempts = match (&j.retry, j.attempt) {
                 (Some(r), _) => rules::retry_label(r, now),
-                (None, Some(a)) => format!("attempt {a} running"),
+                (None, Some(a)) => format!("{a}, running"),
                 (None, None) => "?".into(),
             };
             f.push(field("attempt", attempts));
@@ -316,13 +325,19 @@ fn build(app: &App, view: View, i: usize) -> Option<Built> {
             f.push(field("requester", e.requester.clone()));
             f.push(field("container", e.container.clone()));
             f.push(field("swift_dir", e.swift_dir.clone()));
-            f.push(field("store path", format!("{}/{}", e.container, e.swift_dir)));
+            f.push(field(
+                "store path",
+                format!("{}/{}", e.container, e.swift_dir),
+            ));
             let started = rules::before(e.finished, e.duration);
             f.push(field("started", when(started, now)));
             f.push(field("finished", when(e.finished, now)));
             f.push(field("duration", format!("{}s", e.duration)));
             if e.private {
-                f.push(field("private", "yes: its log is readable only by its swiftuser"));
+                f.push(field(
+                    "private",
+                    "yes: its log is readable only by its swiftuser",
+                ));
             }
             body_fields(&e.body, now, &mut f);
             Some((format!("result {}", e.package), Some(e.uuid.clone()), f))

@@ -57,8 +57,9 @@ fn d_and_esc_open_and_close_and_scrolling_stops_at_the_end() {
         panic!("d opens the detail view")
     };
     assert_eq!(d.view, View::Results);
-    let text = screen(&app, 100, 14);
+    let text = screen(&app, 100, 24);
     assert!(text.contains("swift_dir"), "{text}");
+    screen(&app, 100, 14);
     for _ in 0..500 {
         app.dispatch(Action::Down);
     }
@@ -79,7 +80,7 @@ fn d_and_esc_open_and_close_and_scrolling_stops_at_the_end() {
 #[test]
 fn a_requests_detail_shows_pretty_json_env_and_ppas_never_credentials() {
     let mut app = demo::app("dark");
-    let body = "hello\n{\"env\":[\"DEB_BUILD_OPTIONS=nocheck\"],\"ppas\":[\"bob:s3cret@bob/private\",\"alice/ppa\"],\"submit-time\":\"2026-03-12 14:20:00+0000\",\"triggers\":[\"hello/2.10-3\"],\"uuid\":\"9d0c\x1b[2J\"}";
+    let body = "hello\n{\"env\":[\"DEB_BUILD_OPTIONS=nocheck\"],\"ppas\":[\"bob:s3cret@bob/private\",\"alice/ppa\"],\"submit-time\":\"2026-03-12 14:20:00+0000\",\"triggers\":[\"hello/2.10-3\"],\"uuid\":\"9d0c\\u001b[2J\"}";
     app.apply(ModelEvent::Requests {
         queue: "debci-noble-amd64".into(),
         offset: 0,
@@ -200,7 +201,9 @@ fn save_asks_where_refuses_to_overwrite_and_writes_the_raw_log() {
         panic!("still asking")
     };
     assert!(
-        p.error.as_deref().is_some_and(|e| e.contains("exists: not overwritten")),
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("exists: not overwritten")),
         "{:?}",
         p.error
     );
@@ -265,12 +268,18 @@ fn the_header_names_the_broker_node_inert_when_it_fits() {
     });
     let wide = screen(&app, 240, 10);
     let header = wide.lines().next().expect("header");
-    assert!(header.contains("rabbit@mq1^[[2J (cluster prod)"), "{header}");
+    assert!(
+        header.contains("rabbit@mq1^[[2J (cluster prod)"),
+        "{header}"
+    );
     app.apply(ModelEvent::BrokerNode {
         node: "rabbit@mq1".into(),
         cluster: "rabbit@mq1".into(),
     });
     let wide = screen(&app, 240, 10);
     let header = wide.lines().next().expect("header");
-    assert!(header.contains("rabbit@mq1 ") && !header.contains("cluster"), "{header}");
+    assert!(
+        header.contains("rabbit@mq1 ") && !header.contains("cluster"),
+        "{header}"
+    );
 }

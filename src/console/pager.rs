@@ -8,14 +8,17 @@ use std::io::{self, Write};
 
 use crossterm::cursor::Show;
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
+use crossterm::terminal::{Clear, ClearType, EnterAlternateScreen, enable_raw_mode};
 
 use super::app::App;
 use super::model::Level;
 
 /// The program and its arguments: `$PAGER` split on blanks, else `less`.
 pub fn command(pager: Option<&str>) -> (String, Vec<String>) {
-    let mut words = pager.unwrap_or_default().split_whitespace().map(str::to_string);
+    let mut words = pager
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string);
     match words.next() {
         Some(prog) => (prog, words.collect()),
         None => ("less".into(), Vec::new()),
@@ -43,17 +46,18 @@ pub async fn run(
         .status()
         .await;
     enable_raw_mode()?;
-    execute!(io::stdout(), EnterAlternateScreen)?;
-    terminal.clear()?;
+    execute!(io::stdout(), EnterAlternateScreen, Clear(ClearType::All))?;
+    // A new terminal has empty buffers, so the next frame is drawn whole onto the cleared
+    // screen (`Terminal::clear` would ask the terminal for the cursor position: no need).
+    *terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(io::stdout()))?;
     match status {
         Ok(s) if s.success() => app.model.set_status(Level::Info, "back from the pager"),
         Ok(s) => app
             .model
             .set_status(Level::Error, format!("{prog} ended with {s}")),
-        Err(e) => app.model.set_status(
-            Level::Error,
-            format!("cannot run {prog} (set $PAGER): {e}"),
-        ),
+        Err(e) => app
+            .model
+            .set_status(Level::Error, format!("cannot run {prog} (set $PAGER): {e}")),
     }
     Ok(())
 }

@@ -156,10 +156,7 @@ impl App {
     pub(super) fn ask_save_log(&mut self) {
         match self.default_log_path() {
             Some(p) => {
-                self.mode = Mode::Prompt(Prompt::new(
-                    PromptKind::SavePath,
-                    p.display().to_string(),
-                ))
+                self.mode = Mode::Prompt(Prompt::new(PromptKind::SavePath, p.display().to_string()))
             }
             None => self.status(Level::Error, "no log open"),
         }

@@ -151,6 +151,8 @@ where
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
                 Some(Ok(_)) => {}
+                // The input stream dropped for the pager leaves a wake-up behind: not an error.
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(Exit { frames, pager: None }),
             },
@@ -178,7 +180,12 @@ mod tests {
             .map(|i| app.model.running[i].uuid.clone())
             .expect("a running job");
         let (_tx, mut rx) = mpsc::channel(1);
-        let keys = ['y', 'q'].map(|c| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))));
+        let keys = ['y', 'q'].map(|c| {
+            Ok(Event::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )))
+        });
         let input = futures::stream::iter(keys).chain(futures::stream::pending());
         let (out, _out_rx) = mpsc::unbounded_channel();
         let mut term = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
@@ -187,9 +194,16 @@ mod tests {
             written.extend_from_slice(b);
             Ok(())
         };
-        event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out, &mut raw)
-            .await
-            .expect("loop");
+        event_loop(
+            &mut term,
+            &mut app,
+            &mut rx,
+            Box::pin(input),
+            &out,
+            &mut raw,
+        )
+        .await
+        .expect("loop");
         assert_eq!(written, crate::console::row_actions::osc52(&uuid));
     }
 
@@ -221,10 +235,17 @@ mod tests {
         let (out, _out_rx) = mpsc::unbounded_channel();
         let mut term = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
         let mut raw = |_: &mut Terminal<TestBackend>, _: &[u8]| Ok(());
-        let frames = event_loop(&mut term, &mut app, &mut rx, Box::pin(input), &out, &mut raw)
-            .await
-            .expect("loop")
-            .frames;
+        let frames = event_loop(
+            &mut term,
+            &mut app,
+            &mut rx,
+            Box::pin(input),
+            &out,
+            &mut raw,
+        )
+        .await
+        .expect("loop")
+        .frames;
         assert_eq!(app.model.workers.len(), 8 + 200);
         assert!(app.quit);
         // First frame, the burst, the closed feed, the key, and at most one clock second.

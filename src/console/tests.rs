@@ -159,7 +159,7 @@ fn snapshot_confirm_bulk_typed() {
     app.handle_key(key(' '));
     app.handle_key(key(' '));
     app.handle_key(key(' '));
-    app.handle_key(key('d'));
+    app.handle_key(key('D'));
     app.handle_key(key('2'));
     insta::assert_snapshot!(screen(&app));
 }
@@ -291,7 +291,7 @@ fn bulk_needs_typed_count_then_sends_each() {
     for _ in 0..3 {
         app.handle_key(key(' '));
     }
-    app.handle_key(key('d'));
+    app.handle_key(key('D'));
     app.handle_key(code(KeyCode::Tab));
     assert!(
         app.handle_key(code(KeyCode::Enter)).is_empty(),

@@ -74,7 +74,10 @@ pub enum ModelEvent {
         received: DateTime<Utc>,
     },
     /// `/api/overview`: the node whose management API answered, and the cluster's name (raw).
-    BrokerNode { node: String, cluster: String },
+    BrokerNode {
+        node: String,
+        cluster: String,
+    },
     /// The answer to `Outbound::Op { id, .. }`.
     OpOutcome {
         id: u64,

@@ -299,9 +299,13 @@ mod tests {
         // The next attempt's heartbeat has no retry: judged again.
         let mut info = demo::job_info("u", "glibc", now, 800);
         info.last_output = now - Duration::seconds(600);
-        apply_heartbeat(&mut jobs, &demo::heartbeat("w", "amd64", Some(info), now), now);
+        apply_heartbeat(
+            &mut jobs,
+            &demo::heartbeat("w", "amd64", Some(info), now),
+            now,
+        );
         assert_eq!(jobs[0].retry, None);
-        assert_eq!(jobs[0].hung(now, 60, false), Some(HungReason::Silent));
+        assert_eq!(jobs[0].hung(now, 30, false), Some(HungReason::Silent));
     }
 
     #[test]

@@ -50,7 +50,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, d: &Detail) {
     }
     if max > 0 {
         title.push(Span::styled(
-            format!("[{}-{} of {}] ", scroll + 1, (scroll + inner_h).min(lines.len()), lines.len()),
+            format!(
+                "[{}-{} of {}] ",
+                scroll + 1,
+                (scroll + inner_h).min(lines.len()),
+                lines.len()
+            ),
             t.style(Role::Dim),
         ));
     }
