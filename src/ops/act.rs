@@ -11,8 +11,8 @@ use lapin::options::{BasicAckOptions, BasicGetOptions};
 use super::Context;
 use super::rules::Verb;
 use crate::broker::{BrokerError, Session, publish, topology};
-use crate::controller::look;
 use crate::controller::submit::stamp;
+use crate::controller::{backlog, look};
 use crate::protocol::debci::{self, DebciQueue, DebciRequest};
 use crate::protocol::messages::{
     AfterStop, AuditRecord, Control, ControlAction, ControlReply, IndexEntry,
@@ -101,6 +101,9 @@ pub const CANCEL_SCANS: u32 = 3;
 /// Look through `queue` once; true when the request was found and removed.
 async fn scan_once(session: &Session, queue: &str, uuid: Option<&str>, body: &str) -> Result<bool> {
     let _scan = look::scan_lock().await;
+    // Under the queue's read lock, so that adtop's workers keep taking requests in order while
+    // the scan holds the first ones (`controller::backlog`).
+    let lock = backlog::ReadLock::take(session, queue).await?;
     let ch = session.channel().await?;
     let mut found = false;
     loop {
@@ -139,6 +142,7 @@ async fn scan_once(session: &Session, queue: &str, uuid: Option<&str>, body: &st
     }
     // Closing returns every other message to its place; done before the next scan may start.
     let _ = ch.close(200, "cancelled".into()).await;
+    lock.release().await;
     Ok(found)
 }
 
