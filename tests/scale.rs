@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use adtop::broker::{Session, publish, topology};
 use adtop::controller::{backlog, dedup};
 use adtop::ops::shared::{self, Names, Reading};
+use adtop::protocol::messages::TestComplete;
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeleteOptions};
+use lapin::options::QueueDeleteOptions;
 use lapin::types::FieldTable;
+
+mod common;
 
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -43,17 +46,24 @@ async fn delete(s: &Session, q: &str) {
 
 /// Publish `n` requests `pkg<i>` (confirmed in one go) and wait until all are counted.
 async fn fill(s: &Session, q: &str, n: usize) {
+    let bodies: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("pkg{i}\n{{\"triggers\": [\"pkg{i}/1\"]}}").into_bytes())
+        .collect();
+    fill_with(s, q, &bodies).await;
+}
+
+/// Publish `bodies` in order (confirmed in one go) and wait until all are counted.
+async fn fill_with(s: &Session, q: &str, bodies: &[Vec<u8>]) {
     let ch = s.channel().await.unwrap();
     publish::enable_confirms(&ch).await.unwrap();
     let mut pending = Vec::new();
-    for i in 0..n {
-        let body = format!("pkg{i}\n{{\"triggers\": [\"pkg{i}/1\"]}}");
+    for body in bodies {
         pending.push(
             ch.basic_publish(
                 "".into(),
                 q.into(),
                 Default::default(),
-                body.as_bytes(),
+                body,
                 publish::persistent(),
             )
             .await
@@ -63,6 +73,7 @@ async fn fill(s: &Session, q: &str, n: usize) {
     for p in pending {
         p.await.unwrap();
     }
+    let n = bodies.len();
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let (ready, _) = topology::peek_counts(&ch, q).await.unwrap().unwrap();
@@ -70,99 +81,241 @@ async fn fill(s: &Session, q: &str, n: usize) {
             break;
         }
         assert!(Instant::now() < until, "only {ready} of {n} queued");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await; // polling: waits for the count
+    }
+    let _ = ch.close(200, "".into()).await;
+}
+
+/// Accepts autopkgtest's command line, leaves a log where the worker packs from, succeeds.
+const NOOP_RUNNER: &str = r#"#!/bin/sh
+out=
+for a in "$@"; do
+  case "$a" in --output-dir=*) out="${a#--output-dir=}" ;; esac
+done
+[ -n "$out" ] || exit 20
+mkdir -p "$out" && echo "no-op runner" > "$out/log"
+"#;
+
+fn noop_runner(h: &common::Harness) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = h.dir.path().join("noop-runner");
+    std::fs::write(&path, NOOP_RUNNER).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+/// `pkg<i>` with a uuid of its own, as `adtop submit` queues it.
+fn body(i: usize) -> Vec<u8> {
+    let params = adtop::controller::submit::stamp(adtop::protocol::Params {
+        triggers: vec![format!("pkg{i}/1")],
+        ..Default::default()
+    });
+    adtop::protocol::Request::new(&format!("pkg{i}"), params)
+        .unwrap()
+        .body()
+        .into_bytes()
+}
+
+/// The next completion of `release` (the fanout carries every other test's too).
+async fn next_completion(c: &mut lapin::Consumer, release: &str) -> TestComplete {
+    loop {
+        let d = tokio::time::timeout(Duration::from_secs(60), c.next())
+            .await
+            .expect("no completion for a minute")
+            .unwrap()
+            .unwrap();
+        if let Ok(m) = serde_json::from_slice::<TestComplete>(&d.data)
+            && m.release == release
+        {
+            return m;
+        }
     }
 }
 
-/// A worker's way of consuming (one channel, prefetch 1, default consumer priority) takes all
-/// 3,000 requests exactly once while two readers read the queue over and over, and every read
-/// sees the queue in order.
+/// Package index of every completion, in the order announced, until `n` are in.
+async fn completions_in_order(c: &mut lapin::Consumer, release: &str, n: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = next_completion(c, release).await;
+        assert_eq!(m.exitcode, 0, "{m:?}");
+        out.push(m.package["pkg".len()..].parse().unwrap());
+    }
+    out
+}
+
+/// adtop's worker (a real `adtop worker` process, no-op runner) takes 3,000 requests in the
+/// order they were queued, each exactly once, while two consoles' readers read the queue over
+/// and over and a duplicate check reads it too; every read sees the queue in order. Most
+/// requests are taken after a read gave them back, marked redelivered, and run like any other.
 #[tokio::test(flavor = "multi_thread")]
-async fn order_is_kept_with_a_consumer_and_two_readers() {
+async fn workers_take_requests_in_queued_order_while_consoles_and_duplicate_checks_read() {
+    let mut h = common::Harness::new("order", "").await;
+    h.no_autopkgtest = true;
+    let q = h.queue();
     let s = Arc::new(Session::open(BROKER, "scale test").await.unwrap());
-    let q = queue("order");
     fresh(&s, &q).await;
     const N: usize = 3000;
-    fill(&s, &q, N).await;
+    fill_with(&s, &q, &(0..N).map(body).collect::<Vec<_>>()).await;
+    let mut done = h.completions().await;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = Vec::new();
-    for _ in 0..2 {
+    // Two consoles reading as the console's reader does (`ops::reading::read_now`), and a
+    // duplicate check (`adtop submit`'s), each again 3-4 s after its last read: harsher
+    // than the console's one shared read per 10 s.
+    for who in ["console 1", "console 2", "dedup"] {
         let (s, q, stop) = (s.clone(), q.clone(), stop.clone());
         readers.push(tokio::spawn(async move {
             let mut reads = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let b = backlog::read(&s, &q, backlog::READ_CAP).await.unwrap();
-                // Every read sees the queue in order, whatever was taken meanwhile.
-                let firsts: Vec<usize> = b.messages.iter().map(|m| index(&m.body)).collect();
-                assert!(firsts.windows(2).all(|w| w[0] < w[1]), "read out of order");
+                let got: Vec<usize> = if who == "dedup" {
+                    let seen = dedup::queued(&s, &q).await.unwrap();
+                    assert!(seen.unchecked.is_none(), "{:?}", seen.unchecked);
+                    let mut v: Vec<usize> = seen
+                        .identities
+                        .iter()
+                        .map(|i| i["pkg".len()..i.find('\n').unwrap()].parse().unwrap())
+                        .collect();
+                    v.sort_unstable();
+                    v
+                } else {
+                    let snap = adtop::ops::reading::read_now(&s, &q).await.unwrap();
+                    let v: Vec<usize> = snap
+                        .backlog
+                        .messages
+                        .iter()
+                        .map(|m| index(&m.body))
+                        .collect();
+                    // Every read sees the queue in order, whatever was taken meanwhile.
+                    let bad: Vec<&[usize]> =
+                        v.windows(2).filter(|w| w[0] >= w[1]).take(5).collect();
+                    assert!(
+                        bad.is_empty(),
+                        "{who}: read out of order at {bad:?} ({} read)",
+                        v.len()
+                    );
+                    v
+                };
+                // Only the newest are left: the oldest unread is at most one ahead (the one
+                // the worker may hold), and nothing after it is missing.
+                if let (Some(first), Some(last)) = (got.first(), got.last()) {
+                    assert_eq!(*last, N - 1, "{who}: the tail went");
+                    let missing: Vec<usize> = (*first..N)
+                        .filter(|i| got.binary_search(i).is_err())
+                        .take(10)
+                        .collect();
+                    assert!(
+                        got.len() + 1 >= N - first,
+                        "{who}: a gap in {first}..{N}: {} read, missing {missing:?}",
+                        got.len()
+                    );
+                }
                 reads += 1;
-                // About as often as consoles read (harsher: the console's interval is 10 s).
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // Pacing, not waiting for state: a console reads every 10 s, these far more often.
+                let pause = if who == "dedup" { 4000 } else { 3000 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             reads
         }));
     }
-
-    // The worker on a connection of its own, as workers are.
-    let w = Session::open(BROKER, "scale worker").await.unwrap();
-    let ch = w.channel().await.unwrap();
-    ch.basic_qos(1, BasicQosOptions { global: true })
-        .await
-        .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            q.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut taken = Vec::new();
-    while taken.len() < N {
-        let d = tokio::time::timeout(Duration::from_secs(60), consumer.next())
-            .await
-            .expect("the consumer got nothing for a minute")
-            .unwrap()
-            .unwrap();
-        taken.push(index(&d.data));
-        // A little work per job, so that the readers overlap many takes.
-        tokio::time::sleep(Duration::from_micros(300)).await;
-        d.ack(BasicAckOptions::default()).await.unwrap();
-    }
+    let started = Instant::now();
+    h.start_worker("w", &["--runner", &noop_runner(&h)]);
+    let taken = completions_in_order(&mut done, &h.release, N).await;
+    let took = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut reads = 0;
     for r in readers {
         reads += r.await.unwrap();
     }
-    // A request taken before an older one still waiting.
-    let mut early = Vec::new();
-    let mut next = 0;
-    let mut done = vec![false; N];
-    for (pos, &i) in taken.iter().enumerate() {
-        if i != next {
-            early.push((pos, i));
-        }
-        done[i] = true;
-        while next < N && done[next] {
-            next += 1;
-        }
-    }
-    // Nothing lost, nothing taken twice.
-    assert!(done.iter().all(|d| *d), "a request was never taken");
-    assert_eq!(taken.len(), N);
-    // Measured, not asserted: RabbitMQ's credit flow briefly blocks the reader every couple
-    // of hundred deliveries, and a free worker is then served the next unread message
-    // (docs/PERFORMANCE.md, "Reading queues"). Continuous reading here is far harsher than
-    // the console's one shared read per interval.
-    eprintln!(
-        "{} of {N} taken ahead of an older request while reading ({reads} reads), first: {:?}",
+    // Nothing taken ahead of an older request, nothing lost, nothing twice.
+    let early: Vec<(usize, usize)> = taken
+        .iter()
+        .enumerate()
+        .filter(|(pos, i)| pos != *i)
+        .map(|(pos, i)| (pos, *i))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "{} of {N} taken out of order, first (position, request): {:?}",
         early.len(),
         &early[..early.len().min(5)]
     );
-    assert!(reads >= 2, "the readers read only {reads} times");
-    delete(&s, &q).await;
+    assert_eq!(taken.len(), N);
+    let (ready, _) = common::depth(&h, &q).await;
+    assert_eq!(ready, 0, "left in the queue");
+    // Nothing runs again: no further completion within a moment.
+    let again = tokio::time::timeout(
+        Duration::from_millis(500),
+        next_completion(&mut done, &h.release),
+    )
+    .await;
+    assert!(again.is_err(), "a request ran twice");
+    let held = h
+        .worker_log("w")
+        .matches("while the queue was read; giving it back")
+        .count();
+    eprintln!(
+        "{N} taken in order in {:.1} s while {reads} reads ran; {held} deliveries were held during a read and given back",
+        took.as_secs_f64()
+    );
+    assert!(reads >= 10, "the readers read only {reads} times");
+    h.cleanup().await;
+    s.close().await;
+}
+
+/// A request that comes back marked redelivered (taken and given back, as every read does) is
+/// run exactly like a fresh one: same result, same completion. Whether a request was done is
+/// decided by the store (`worker::decide::on_receive`), never by the flag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_request_runs_like_a_fresh_one() {
+    let mut h = common::Harness::new("redeliv", "").await;
+    h.no_autopkgtest = true;
+    let q = h.queue();
+    let s = Session::open(BROKER, "scale test").await.unwrap();
+    fresh(&s, &q).await;
+    fill_with(&s, &q, &[body(0), body(1)]).await;
+    // Take the first and give it back: it is at the head again, marked redelivered.
+    let ch = s.channel().await.unwrap();
+    let got = ch
+        .basic_get(q.as_str().into(), Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!got.delivery.redelivered);
+    got.delivery
+        .nack(lapin::options::BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let again = ch
+        .basic_get(q.as_str().into(), Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.delivery.redelivered, "the broker did not mark it");
+    assert_eq!(index(&again.delivery.data), 0);
+    let _ = ch.close(200, "".into()).await;
+    let mut done = h.completions().await;
+    h.start_worker("w", &["--runner", &noop_runner(&h)]);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(next_completion(&mut done, &h.release).await);
+    }
+    let (redelivered, fresh_one) = (&got[0], &got[1]);
+    assert_eq!(redelivered.package, "pkg0");
+    assert_eq!(fresh_one.package, "pkg1");
+    assert_eq!(redelivered.exitcode, fresh_one.exitcode);
+    let files = |c: &TestComplete| -> Vec<String> {
+        common::result_files(&h.store(), c).into_keys().collect()
+    };
+    assert_eq!(files(redelivered), files(fresh_one));
+    assert!(!files(redelivered).is_empty());
+    let log = h.worker_log("w");
+    assert_eq!(log.matches(": pkg0 on ").count(), 1, "{log}");
+    assert_eq!(log.matches(": pkg1 on ").count(), 1, "{log}");
+    h.cleanup().await;
     s.close().await;
 }
 
@@ -171,32 +324,130 @@ fn index(body: &[u8]) -> usize {
     text.lines().next().unwrap()["pkg".len()..].parse().unwrap()
 }
 
-/// 25,000 queued: duplicates of the 20,001st and the last are found, the check is complete, and
-/// fast; the queue is unchanged afterwards.
+/// 50,000 queued: the duplicate check reads all of them (exact: the first, the 20,001st and
+/// the last are found) and leaves the queue as it was; a batch of 25,000 britney-style lines
+/// goes in through `adtop submit --from` with the check on, refusing exactly its duplicates.
+/// Prints the figures (docs/PERFORMANCE.md, "Reading queues and the duplicate check").
 #[tokio::test(flavor = "multi_thread")]
-async fn the_duplicate_check_is_exact_past_20000() {
+async fn the_duplicate_check_is_exact_at_50000_and_a_batch_of_25000_goes_in() {
+    let mut h = common::Harness::new("dedup", "").await;
+    h.no_autopkgtest = true;
+    let q = h.queue();
     let s = Session::open(BROKER, "scale test").await.unwrap();
-    let q = queue("dedup");
     fresh(&s, &q).await;
-    const N: usize = 25_000;
+    const N: usize = 50_000;
+    const BATCH: usize = 25_000;
     fill(&s, &q, N).await;
+
     let t = Instant::now();
     let seen = dedup::queued(&s, &q).await.unwrap();
-    let took = t.elapsed();
+    let check = t.elapsed();
     assert!(seen.unchecked.is_none(), "{:?}", seen.unchecked);
     assert_eq!(seen.identities.len(), N);
-    for i in [0, 20_000, N - 1] {
-        let r = adtop::protocol::Request::parse(
+    let identity = |i: usize| {
+        adtop::protocol::Request::parse(
             format!("pkg{i}\n{{\"triggers\": [\"pkg{i}/1\"]}}").as_bytes(),
         )
-        .unwrap();
-        assert!(seen.identities.contains(&r.identity()), "request {i}");
+        .unwrap()
+        .identity()
+    };
+    for i in [0, 20_000, N - 1] {
+        assert!(seen.identities.contains(&identity(i)), "request {i}");
     }
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let t = Instant::now();
     let b = backlog::read(&s, &q, backlog::READ_CAP).await.unwrap();
+    let read = t.elapsed();
     assert_eq!(b.total as usize, N);
     assert!(b.complete);
-    assert_eq!(index(&b.messages[N - 1].body), N - 1);
+    let order: Vec<usize> = b.messages.iter().map(|m| index(&m.body)).collect();
+    assert_eq!(
+        order,
+        (0..N).collect::<Vec<_>>(),
+        "the check changed the queue"
+    );
+
+    // Britney's form: package, triggers, requester. Three lines repeat queued requests (the
+    // 1st, 20,001st and last queued), one repeats an earlier line of the batch.
+    let dups = [(100, 0), (5_000, 20_000), (10_000, N - 1), (20_000, N + 7)];
+    let mut text = String::new();
+    for line in 0..BATCH {
+        let i = dups
+            .iter()
+            .find(|(l, _)| *l == line)
+            .map_or(N + line, |(_, i)| *i);
+        text.push_str(&format!(
+            "{{\"package\": \"pkg{i}\", \"release\": \"{}\", \"arch\": \"amd64\", \"triggers\": [\"pkg{i}/1\"], \"requester\": \"britney\"}}\n",
+            h.release
+        ));
+    }
+    let file = h.dir.path().join("batch.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let t = Instant::now();
+    let out = h.adtop(&[
+        "submit",
+        "--from",
+        &file.display().to_string(),
+        "--dedup-wait",
+        "300",
+    ]);
+    let took = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Exit 1: some lines were not queued; exactly the four duplicates.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout.lines().count(), BATCH - dups.len(), "{stderr}");
+    for (line, _) in dups {
+        assert!(
+            stderr.contains(&format!("line {}: duplicate pkg", line + 1)),
+            "line {}: {stderr}",
+            line + 1
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "{} of {BATCH} requests queued; not queued: 4 duplicate",
+            BATCH - 4
+        )),
+        "{stderr}"
+    );
+    let (ready, _) = common::depth(&h, &q).await;
+    assert_eq!(ready as usize, N + BATCH - dups.len());
+    // The queue's order is the order of the batch after what was there.
+    let b = backlog::read(&s, &q, backlog::READ_CAP).await.unwrap();
+    let order: Vec<usize> = b.messages.iter().map(|m| index(&m.body)).collect();
+    let mut want: Vec<usize> = (0..N + BATCH).collect();
+    want.retain(|i| *i < N || !dups.iter().any(|(l, _)| *l == i - N));
+    assert_eq!(order, want);
+    eprintln!(
+        "duplicate check at {N} queued: {:.2} s (the read alone: {:.2} s); batch of {BATCH} with the check on: {:.1} s, {:.0} requests/s",
+        check.as_secs_f64(),
+        read.as_secs_f64(),
+        took.as_secs_f64(),
+        BATCH as f64 / took.as_secs_f64()
+    );
+    delete(&s, &q).await;
+    h.cleanup().await;
+    s.close().await;
+}
+
+/// Past its cap the duplicate check says plainly how many it did not check.
+#[tokio::test(flavor = "multi_thread")]
+async fn past_its_cap_the_duplicate_check_says_what_it_did_not_check() {
+    let s = Session::open(BROKER, "scale test").await.unwrap();
+    let q = queue("cap");
+    fresh(&s, &q).await;
+    fill(&s, &q, 1500).await;
+    let seen = dedup::queued_up_to(&s, &q, 1000).await.unwrap();
+    assert_eq!(seen.identities.len(), 1000);
+    let why = seen.unchecked.expect("said");
+    assert!(
+        why.contains("first 1000 of 1500") && why.contains("the other 500 were not checked"),
+        "{why}"
+    );
+    // And the queue is as it was.
+    let b = backlog::read(&s, &q, backlog::READ_CAP).await.unwrap();
+    assert_eq!(b.messages.len(), 1500);
+    assert!(b.complete);
     delete(&s, &q).await;
     s.close().await;
 }

@@ -3,7 +3,7 @@
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 
 use super::BrokerError;
 
@@ -36,14 +36,36 @@ pub async fn publish_confirmed(
     props: BasicProperties,
     mandatory: bool,
 ) -> Result<(), BrokerError> {
+    let pending = send(ch, exchange, key, body, props, mandatory).await?;
+    confirmed(ch, key, pending).await
+}
+
+/// Publish, not waiting for the confirm: [`confirmed`] awaits it. Many can be in flight on one
+/// channel (a batch's publishes are pipelined so).
+pub async fn send(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+    mandatory: bool,
+) -> Result<PublisherConfirm, BrokerError> {
     let opts = BasicPublishOptions {
         mandatory,
         ..Default::default()
     };
-    let confirm = ch
-        .basic_publish(exchange.into(), key.into(), opts, body, props)
+    ch.basic_publish(exchange.into(), key.into(), opts, body, props)
         .await
-        .map_err(BrokerError::amqp(format!("publish to {key}")))?
+        .map_err(BrokerError::amqp(format!("publish to {key}")))
+}
+
+/// The broker's answer to one [`send`] on `ch`.
+pub async fn confirmed(
+    ch: &Channel,
+    key: &str,
+    pending: PublisherConfirm,
+) -> Result<(), BrokerError> {
+    let confirm = pending
         .await
         .map_err(BrokerError::amqp(format!("confirm of publish to {key}")))?;
     match confirm {

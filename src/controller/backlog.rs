@@ -2,22 +2,31 @@
 //!
 //! Browsing with `basic.get` and giving each message back disturbs a queue a worker consumes:
 //! while the reader holds the first messages, a worker that asks gets the next unread one, and
-//! runs it ahead of older ones. Here the reader subscribes with a consumer priority above any
-//! worker's and no prefetch limit, so the broker hands it every ready message and a worker
-//! asking meanwhile gets nothing (RabbitMQ serves lower-priority consumers only while the
-//! higher ones are blocked). Not quite never: RabbitMQ's credit flow blocks the reader for a
-//! moment every couple of hundred deliveries, and a free worker is served then (measured in
-//! docs/PERFORMANCE.md); reads are kept rare and shared for that reason. The reader stops its
-//! subscription first, then gives everything back with one `basic.nack(multiple, requeue)`:
-//! a classic queue puts requeued messages back where they were, so the next worker takes the
-//! true head. Nothing is acknowledged, so nothing can be lost; a reader that dies mid-read
-//! gives everything back when its channel closes. The messages come back marked redelivered,
-//! which the worker ignores (`worker::decide` decides by the stored result, never the flag).
+//! runs it ahead of older ones. Two things keep the order:
+//!
+//! - The reader subscribes with a consumer priority above any worker's and no prefetch limit,
+//!   so the broker hands it every ready message and a worker asking meanwhile mostly gets
+//!   nothing (RabbitMQ serves lower-priority consumers only while the higher ones are blocked,
+//!   and credit flow blocks the reader now and then: not never).
+//! - So the read holds a broker-wide lock ([`ReadLock`]) that adtop's worker looks at
+//!   ([`reading`], one declare) after every delivery: a worker handed a message while a read
+//!   is in progress holds it until the read is over and then gives it back, and takes the next
+//!   delivery, the true head ([`crate::worker::take`]). Only adtop's worker cooperates; a
+//!   foreign consumer (autopkgtest-cloud's own worker) is kept off by the priority alone.
+//!
+//! The reader stops its subscription first, then gives everything back with one
+//! `basic.nack(multiple, requeue)`: a classic queue puts requeued messages back where they
+//! were, so the next worker takes the true head. Nothing is acknowledged, so nothing can be
+//! lost; a reader that dies mid-read gives everything back when its channel closes, and frees
+//! the lock with its connection. The messages come back marked redelivered, which the worker
+//! ignores (`worker::decide` decides by the stored result, never the flag).
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 
 use super::look::Queued;
@@ -29,11 +38,11 @@ pub const READ_CAP: usize = 200_000;
 pub const READ_BYTES_CAP: usize = 256 << 20;
 /// Consumer priority of a reader: above any worker (workers consume at the default, 0).
 pub const READER_PRIORITY: i32 = 100;
-/// A read that gets nothing new for this long has everything there is (the queue may have
-/// shrunk between the count and the subscription).
-const IDLE: Duration = Duration::from_millis(300);
+/// A read that gets nothing new for this long asks whether anything is left (the queue may
+/// have shrunk between the count and the subscription).
+const STALL: Duration = Duration::from_millis(20);
 /// A read never holds a queue longer than this.
-const MAX_HOLD: Duration = Duration::from_secs(60);
+pub const MAX_HOLD: Duration = Duration::from_secs(60);
 
 /// A queue's ready messages, in queue order, as read at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,7 +50,8 @@ pub struct Backlog {
     /// Ready messages when the read began (live count).
     pub total: u64,
     pub messages: Vec<Queued>,
-    /// False when the read stopped at a cap or the time limit before the end of the queue.
+    /// False when the read stopped at a cap or the time limit before the end of the queue
+    /// (fewer messages than `total` because workers took some meanwhile is still complete).
     pub complete: bool,
 }
 
@@ -50,58 +60,136 @@ pub async fn read(session: &Session, queue: &str, cap: usize) -> Result<Backlog,
     // Two readers at once would each get part of the queue, and one would see the other's
     // give-back out of order: one read at a time per process, and per queue across the broker.
     let _local = LOCAL.lock().await;
-    let lock = lock(session, queue).await?;
+    let lock = ReadLock::take(session, queue).await?;
     let ch = session.channel().await?;
     let r = read_on(&ch, queue, cap.min(READ_CAP)).await;
-    // Closing the channel requeues whatever is still held (the in-flight tail), in place.
+    // Closing the channel requeues whatever is still held (the in-flight tail), in place; its
+    // close-ok comes after the give-back, so the lock is released only after that.
     let _ = ch.close(200, "read".into()).await;
-    let _ = lock
-        .queue_delete(lock_name(queue).as_str().into(), Default::default())
-        .await;
-    let _ = lock.close(200, "read".into()).await;
+    lock.release().await;
     r
 }
 
 static LOCAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn lock_name(queue: &str) -> String {
+/// Name of the queue whose consumer is a queue's read lock: `adtop.reading.<queue>`.
+pub fn lock_name(queue: &str) -> String {
     format!("{LOCK_PREFIX}{queue}")
 }
 
-/// Name of the exclusive queue that holds a queue's read lock on the broker.
 pub const LOCK_PREFIX: &str = "adtop.reading.";
 
-/// Take `queue`'s read lock: an exclusive queue only one connection can declare (the broker
-/// drops it when that connection ends, so a reader that dies frees it).
-async fn lock(session: &Session, queue: &str) -> Result<lapin::Channel, BrokerError> {
-    let until = tokio::time::Instant::now() + MAX_HOLD;
-    loop {
-        let ch = session.channel().await?;
-        let opts = lapin::options::QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        };
-        match ch
-            .queue_declare(
-                lock_name(queue).as_str().into(),
-                opts,
-                FieldTable::default(),
-            )
-            .await
-        {
-            Ok(_) => return Ok(ch),
-            Err(e) if tokio::time::Instant::now() >= until => {
-                return Err(BrokerError::Amqp {
-                    what: format!("wait for another reader of {queue}"),
-                    source: e,
+/// A lock queue nobody uses (no consumer, no declare) for this long is deleted by the broker.
+pub const LOCK_EXPIRES_MS: i32 = 60_000;
+/// Between taking the lock and the first message taken: a worker that polls (`basic.get`)
+/// looks at the lock before it asks, and what it gets within this time is still the true head.
+pub const SETTLE: Duration = Duration::from_millis(100);
+/// Between the give-back and releasing the lock: a worker that was handed a message just
+/// before the give-back still sees the lock when it looks (one round trip after the delivery).
+pub const GRACE: Duration = Duration::from_millis(200);
+
+/// The lock queue's arguments: the same on every declare, the reader's and every worker's (a
+/// declare with other arguments fails and closes its channel).
+pub fn lock_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), AMQPValue::LongInt(LOCK_EXPIRES_MS));
+    args
+}
+
+/// Is `queue` being read now? One non-passive declare of its lock queue (created when missing,
+/// so this never fails for a queue nobody reads) and its consumer count: the reader holds the
+/// lock by consuming the lock queue with an exclusive consumer. This is what a worker asks
+/// before it runs (or polls for) a request ([`crate::worker::take`]).
+pub async fn reading(ch: &lapin::Channel, queue: &str) -> Result<bool, BrokerError> {
+    let q = ch
+        .queue_declare(
+            lock_name(queue).as_str().into(),
+            QueueDeclareOptions::default(),
+            lock_args(),
+        )
+        .await
+        .map_err(BrokerError::amqp(format!(
+            "look at the read lock of {queue}"
+        )))?;
+    Ok(q.consumer_count() > 0)
+}
+
+/// A queue's broker-wide read lock, held while its messages are taken and given back: an
+/// exclusive consumer on the non-exclusive lock queue (the broker refuses a second exclusive
+/// consumer; anyone can declare the queue and count its consumers without closing a channel).
+/// A reader that dies frees it with its connection.
+pub struct ReadLock {
+    ch: Option<lapin::Channel>,
+    /// Kept: lapin cancels a consumer when its handle is dropped, which would free the lock.
+    _consumer: lapin::Consumer,
+}
+
+impl Drop for ReadLock {
+    /// Dropped unreleased (an error path): free the lock now, without the grace.
+    fn drop(&mut self) {
+        if let (Some(ch), Ok(rt)) = (self.ch.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let _ = ch.close(200, "read".into()).await;
+            });
+        }
+    }
+}
+
+impl ReadLock {
+    /// Wait (up to the longest a read holds a queue) for the lock, then [`SETTLE`].
+    pub async fn take(session: &Session, queue: &str) -> Result<Self, BrokerError> {
+        let until = tokio::time::Instant::now() + MAX_HOLD;
+        loop {
+            let ch = session.channel().await?;
+            let tried = async {
+                reading(&ch, queue).await?;
+                ch.basic_consume(
+                    lock_name(queue).as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions {
+                        exclusive: true,
+                        no_ack: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(BrokerError::amqp(format!("lock {queue} for reading")))
+            }
+            .await;
+            match tried {
+                Ok(consumer) => {
+                    tokio::time::sleep(SETTLE).await;
+                    return Ok(Self {
+                        ch: Some(ch),
+                        _consumer: consumer,
+                    });
+                }
+                // Refused (another reader holds it): the broker closed the channel.
+                Err(e) if tokio::time::Instant::now() >= until => {
+                    let _ = ch.close(200, "lock".into()).await;
+                    return Err(BrokerError::Lost {
+                        what: format!("wait for another reader of {queue} ({e})"),
+                    });
+                }
+                Err(_) => {
+                    let _ = ch.close(200, "lock".into()).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            if !session.alive() {
+                return Err(BrokerError::Lost {
+                    what: format!("read {queue}"),
                 });
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-        if !session.alive() {
-            return Err(BrokerError::Lost {
-                what: format!("read {queue}"),
-            });
+    }
+
+    /// Release after [`GRACE`] (the caller has given everything back).
+    pub async fn release(mut self) {
+        tokio::time::sleep(GRACE).await;
+        if let Some(ch) = self.ch.take() {
+            let _ = ch.close(200, "read".into()).await;
         }
     }
 }
@@ -141,19 +229,25 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
     let until = tokio::time::Instant::now() + MAX_HOLD;
     let mut bytes = 0usize;
     let mut last_tag = None;
+    // Cut short by a cap or the time limit (not by the end of the queue).
+    let mut cut = ready as usize > want;
+    let mut take = |d: lapin::message::Delivery, out: &mut Backlog| {
+        last_tag = Some(d.delivery_tag);
+        bytes = bytes.saturating_add(d.data.len());
+        out.messages.push(Queued {
+            priority: *d.properties.priority(),
+            uuid: super::look::queued_uuid(queue, &d.data, &d.properties),
+            headers: super::look::adtop_headers(&d.properties),
+            body: d.data,
+        });
+        bytes >= READ_BYTES_CAP
+    };
     while out.messages.len() < want {
-        let idle = tokio::time::Instant::now() + IDLE;
-        match tokio::time::timeout_at(idle.min(until), consumer.next()).await {
+        let stall = tokio::time::Instant::now() + STALL;
+        match tokio::time::timeout_at(stall.min(until), consumer.next()).await {
             Ok(Some(Ok(d))) => {
-                last_tag = Some(d.delivery_tag);
-                bytes = bytes.saturating_add(d.data.len());
-                out.messages.push(Queued {
-                    priority: *d.properties.priority(),
-                    uuid: super::look::queued_uuid(queue, &d.data, &d.properties),
-                    headers: super::look::adtop_headers(&d.properties),
-                    body: d.data,
-                });
-                if bytes >= READ_BYTES_CAP {
+                if take(d, &mut out) {
+                    cut = out.messages.len() < want;
                     break;
                 }
             }
@@ -164,10 +258,35 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
                 });
             }
             Ok(None) => break,
-            Err(_) => break,
+            Err(_) if tokio::time::Instant::now() >= until => {
+                cut = true;
+                break;
+            }
+            // Nothing for a moment: fewer are left than were counted (a worker took or holds
+            // some). Nothing ready any more means everything there is was delivered to us, and
+            // is in the consumer already (the broker sends deliveries before the count).
+            Err(_) => {
+                if topology::peek_counts(ch, queue)
+                    .await?
+                    .is_some_and(|(r, _)| r == 0)
+                {
+                    use futures::FutureExt;
+                    while out.messages.len() < want {
+                        match consumer.next().now_or_never() {
+                            Some(Some(Ok(d))) => {
+                                if take(d, &mut out) {
+                                    break;
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    break;
+                }
+            }
         }
     }
-    out.complete = out.messages.len() as u64 >= total;
+    out.complete = !cut;
     // Stop the subscription first, so that what is given back is not delivered to us again.
     ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
         .await

@@ -2,7 +2,8 @@
 //!
 //! Queued: the target queue's whole ready backlog is read once per batch without reordering it
 //! ([`super::backlog`]); the submitter keeps the identities and adds each one it publishes.
-//! A queue deeper than [`backlog::READ_CAP`] is checked only that far, and the submitter says so. Running: a `ping` on
+//! The check is exact at any depth up to [`backlog::READ_CAP`] messages; past a cap the
+//! submitter says on stderr how many of how many it checked. Running: a `ping` on
 //! `adtop.control` makes every worker send a heartbeat at once, and heartbeats name the
 //! identity of the job they run.
 
@@ -23,12 +24,25 @@ pub struct Queued {
 
 /// Identities of the requests queued in `queue` (read without changing the queue).
 pub async fn queued(session: &Session, queue: &str) -> Result<Queued, BrokerError> {
-    let b = backlog::read(session, queue, backlog::READ_CAP).await?;
+    queued_up_to(session, queue, backlog::READ_CAP).await
+}
+
+/// [`queued`], reading at most `cap` messages.
+pub async fn queued_up_to(
+    session: &Session,
+    queue: &str,
+    cap: usize,
+) -> Result<Queued, BrokerError> {
+    let b = backlog::read(session, queue, cap).await?;
     let unchecked = (!b.complete).then(|| {
+        let read = b.messages.len() as u64;
         format!(
-            "duplicates checked against the first {} of {} requests queued on {queue} only",
-            b.messages.len(),
-            b.total
+            "duplicate check incomplete on {queue}: read the first {read} of {} queued requests (a read stops at {} messages, {} MiB or {} s); the other {} were not checked for duplicates",
+            b.total,
+            backlog::READ_CAP.min(cap),
+            backlog::READ_BYTES_CAP >> 20,
+            backlog::MAX_HOLD.as_secs(),
+            b.total.saturating_sub(read)
         )
     });
     Ok(Queued {

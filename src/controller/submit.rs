@@ -374,7 +374,9 @@ impl Publisher {
         }
     }
 
-    async fn submit(&mut self, line: usize, s: Submission) -> Outcome {
+    /// Check one line and publish it, not waiting for the confirm ([`Step::Sent`]), or say at
+    /// once why not ([`Step::Done`]).
+    async fn send(&mut self, line: usize, s: Submission) -> Step {
         let queue = s.queue.to_string();
         let mut outcome = Outcome {
             line,
@@ -385,11 +387,7 @@ impl Publisher {
             error: None,
             warning: None,
         };
-        let fail = |mut o: Outcome, status: Status, why: String| {
-            o.status = status;
-            o.error = Some(sanitize::line(&why));
-            o
-        };
+        let fail = |o: Outcome, status: Status, why: String| Step::Done(failed(o, status, &why));
         if let Err(why) = self.connect().await {
             return fail(outcome, Status::Skipped, why);
         }
@@ -415,46 +413,78 @@ impl Publisher {
             Ok(t) => (t.consumers, t.unchecked.clone()),
             Err(why) => return fail(outcome, Status::Failed, why),
         };
-        let Some(ch) = &self.confirm else {
+        let Some(ch) = self.confirm.clone() else {
             return fail(outcome, Status::Skipped, "no broker channel".into());
         };
         let mut props = publish::persistent();
         if let Some(p) = s.priority {
             props = props.with_priority(p);
         }
-        let uuid = s.request.params.uuid.clone();
-        match publish::publish_confirmed(ch, "", &queue, s.request.body().as_bytes(), props, true)
-            .await
-        {
-            Ok(()) => {
+        outcome.uuid = s.request.params.uuid.clone();
+        let warnings: Vec<String> = [
+            (consumers == 0).then(|| format!("no worker serves {queue}")),
+            unchecked,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        outcome.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
+        match publish::send(&ch, "", &queue, s.request.body().as_bytes(), props, true).await {
+            Ok(pending) => {
+                // Counted as queued from now on; taken back if the broker does not confirm it.
                 if let Ok(t) = self.target(&queue).await {
-                    t.queued.insert(identity);
+                    t.queued.insert(identity.clone());
                 }
-                outcome.status = Status::Queued;
-                outcome.uuid = uuid;
-                if consumers == 0 {
-                    outcome.warning = Some(format!("no worker serves {queue}"));
-                } else if unchecked.is_some() {
-                    outcome.warning = unchecked;
+                Step::Sent {
+                    outcome,
+                    identity,
+                    ch,
+                    pending,
                 }
-                outcome
             }
-            Err(e) => {
-                let status = publish_failure(&e);
-                if status == Status::Unknown {
-                    outcome.uuid = uuid;
-                    // The channel is suspect: the next line opens a new one.
-                    self.confirm = None;
+            Err(e) => Step::Done(self.refused(outcome, &identity, &e).await),
+        }
+    }
+
+    /// The broker's answer to a publish of [`Step::Sent`].
+    async fn settle(&mut self, step: Step) -> Outcome {
+        match step {
+            Step::Done(o) => o,
+            Step::Sent {
+                mut outcome,
+                identity,
+                ch,
+                pending,
+            } => match publish::confirmed(&ch, &outcome.queue.clone(), pending).await {
+                Ok(()) => {
+                    outcome.status = Status::Queued;
+                    outcome
                 }
-                let why = match &e {
-                    BrokerError::Returned { .. } => format!(
-                        "{e} (the queue no longer exists; `adtop queues declare` creates it)"
-                    ),
-                    _ => e.to_string(),
-                };
-                fail(outcome, status, why)
+                Err(e) => self.refused(outcome, &identity, &e).await,
+            },
+        }
+    }
+
+    /// A publish that failed: the line's status, and the identity is no longer queued.
+    async fn refused(&mut self, mut outcome: Outcome, identity: &str, e: &BrokerError) -> Outcome {
+        let status = publish_failure(e);
+        outcome.warning = None;
+        if status == Status::Unknown {
+            // The channel is suspect: the next line opens a new one.
+            self.confirm = None;
+        } else {
+            outcome.uuid = None;
+            if let Ok(t) = self.target(&outcome.queue.clone()).await {
+                t.queued.remove(identity);
             }
         }
+        let why = match e {
+            BrokerError::Returned { .. } => {
+                format!("{e} (the queue no longer exists; `adtop queues declare` creates it)")
+            }
+            _ => e.to_string(),
+        };
+        failed(outcome, status, &why)
     }
 
     async fn close(&mut self) {
@@ -464,10 +494,33 @@ impl Publisher {
     }
 }
 
+/// A line checked and sent: its outcome now, or once the broker confirms the publish.
+enum Step {
+    Done(Outcome),
+    Sent {
+        outcome: Outcome,
+        identity: String,
+        ch: lapin::Channel,
+        pending: lapin::PublisherConfirm,
+    },
+}
+
+fn failed(mut o: Outcome, status: Status, why: &str) -> Outcome {
+    o.status = status;
+    o.error = Some(sanitize::line(why));
+    o
+}
+
+/// Most publishes of a batch waiting for their confirm at once: the broker confirms them in
+/// batches, so a batch goes in at the broker's rate, not one round trip per line.
+pub const IN_FLIGHT: usize = 512;
+/// Input quiet this long: the lines in flight are reported without waiting for more.
+const INPUT_PAUSE: Duration = Duration::from_millis(20);
+
 /// Queue every valid line of `lines` in order, handing each outcome to `report` as soon as it
-/// is known. Never stops half way: a line that cannot be queued is reported with its reason
-/// and the rest go on (`skipped` once the broker is unreachable). Returns the read error that
-/// ended the batch early, if one did.
+/// is known, in line order. Never stops half way: a line that cannot be queued is reported with
+/// its reason and the rest go on (`skipped` once the broker is unreachable). Returns the read
+/// error that ended the batch early, if one did.
 pub async fn submit_lines(
     opts: SubmitOptions,
     lines: &mut tokio::sync::mpsc::Receiver<Result<BatchLine>>,
@@ -481,8 +534,19 @@ pub async fn submit_lines(
         running: None,
         gone: None,
     };
+    let mut window: std::collections::VecDeque<(Step, String)> = Default::default();
     let mut ended = Ok(());
-    while let Some(item) = lines.recv().await {
+    loop {
+        // Input that pauses (a person typing, a slow pipe): report what is in flight instead
+        // of keeping it waiting for lines that may not come.
+        let item = match tokio::time::timeout(INPUT_PAUSE, lines.recv()).await {
+            Ok(item) => item,
+            Err(_) => {
+                flush(&mut p, &mut window, report, 0).await?;
+                lines.recv().await
+            }
+        };
+        let Some(item) = item else { break };
         let l = match item {
             Ok(l) => l,
             Err(e) => {
@@ -490,9 +554,19 @@ pub async fn submit_lines(
                 break;
             }
         };
-        let outcome = match l.parsed {
-            Ok(s) => p.submit(l.line, s).await,
-            Err(e) => Outcome {
+        let step = match l.parsed {
+            Ok(s) => {
+                // A duplicate of a line still in flight is decided once that one is answered.
+                let identity = s.request.identity();
+                if window
+                    .iter()
+                    .any(|(st, _)| matches!(st, Step::Sent { identity: i, .. } if *i == identity))
+                {
+                    flush(&mut p, &mut window, report, 0).await?;
+                }
+                p.send(l.line, s).await
+            }
+            Err(e) => Step::Done(Outcome {
                 line: l.line,
                 status: Status::Invalid,
                 package: String::new(),
@@ -500,12 +574,35 @@ pub async fn submit_lines(
                 uuid: None,
                 error: Some(sanitize::line(&format!("{e:#}"))),
                 warning: None,
-            },
+            }),
         };
-        report.outcome(&outcome, &l.text)?;
+        window.push_back((step, l.text));
+        flush(&mut p, &mut window, report, IN_FLIGHT).await?;
     }
+    flush(&mut p, &mut window, report, 0).await?;
     p.close().await;
     ended
+}
+
+/// Report the oldest lines until at most `keep` wait for the broker; lines already answered
+/// (or never sent) are reported whatever `keep` says, in order.
+async fn flush(
+    p: &mut Publisher,
+    window: &mut std::collections::VecDeque<(Step, String)>,
+    report: &mut Report,
+    keep: usize,
+) -> Result<()> {
+    while let Some((front, _)) = window.front() {
+        if window.len() <= keep && matches!(front, Step::Sent { .. }) {
+            break;
+        }
+        let Some((step, text)) = window.pop_front() else {
+            break;
+        };
+        let outcome = p.settle(step).await;
+        report.outcome(&outcome, &text)?;
+    }
+    Ok(())
 }
 
 /// Prints outcomes as they come and keeps the rerun file; [`Report::finish`] gives the exit

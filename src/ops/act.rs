@@ -11,8 +11,8 @@ use lapin::options::{BasicAckOptions, BasicGetOptions};
 use super::Context;
 use super::rules::Verb;
 use crate::broker::{BrokerError, Session, publish, topology};
-use crate::controller::look;
 use crate::controller::submit::stamp;
+use crate::controller::{backlog, look};
 use crate::protocol::debci::{self, DebciQueue, DebciRequest};
 use crate::protocol::messages::{
     AfterStop, AuditRecord, Control, ControlAction, ControlReply, IndexEntry,
@@ -124,6 +124,9 @@ async fn remove_first(
     matches: impl Fn(&[u8], &BasicProperties) -> bool,
 ) -> Result<bool> {
     let _scan = look::scan_lock().await;
+    // Under the queue's read lock, so that adtop's workers keep taking requests in order while
+    // the scan holds the first ones (`controller::backlog`).
+    let lock = backlog::ReadLock::take(session, queue).await?;
     let ch = session.channel().await?;
     let mut found = false;
     loop {
@@ -155,6 +158,7 @@ async fn remove_first(
     }
     // Closing returns every other message to its place; done before the next scan may start.
     let _ = ch.close(200, "cancelled".into()).await;
+    lock.release().await;
     Ok(found)
 }
 

@@ -37,6 +37,7 @@ pub mod poll;
 pub mod presence;
 pub mod results;
 pub mod runner;
+pub mod take;
 pub mod validate;
 
 use std::sync::{Arc, Mutex};
@@ -423,18 +424,32 @@ impl Worker {
         } else {
             WorkerState::Idle
         });
+        // Readings of a queue (consoles, duplicate checks) must not change the order jobs are
+        // taken in: every delivery is admitted by the read lock first (`take.rs`).
+        let gate = take::Gate::new(session.clone());
         let mut health = tokio::time::interval(Duration::from_secs(1));
         loop {
             let consuming = !consumers.is_empty();
             if polling && !self.paused && asked.is_none() {
-                asked = Some(poll::next(consume.clone(), queue_names.clone()));
+                asked = Some(poll::next(
+                    consume.clone(),
+                    queue_names.clone(),
+                    gate.clone(),
+                ));
             }
             if self.paused {
                 asked = None;
             }
             let mut deliveries = futures::stream::select_all(consumers.iter_mut());
             let next = tokio::select! {
-                d = deliveries.next(), if consuming => Next::Delivery(d),
+                d = deliveries.next(), if consuming => match d {
+                    // Held while the queue is read, then given back: take the next one.
+                    Some(Ok(d)) => match gate.admit(d).await {
+                        take::Admit::Run(d) => Next::Delivery(Some(Ok(*d))),
+                        take::Admit::GiveBack(d) => Next::GiveBack(d),
+                    },
+                    d => Next::Delivery(d),
+                },
                 d = async {
                     match asked.as_mut() {
                         Some(rx) => rx.await,
@@ -472,6 +487,13 @@ impl Worker {
                             consumers = self.consume(&consume).await?;
                         }
                         self.set_state(WorkerState::Idle);
+                    }
+                }
+                Next::GiveBack(d) => {
+                    cancel(&consume, &mut consumers).await;
+                    take::give_back(&d).await;
+                    if !self.paused {
+                        consumers = self.consume(&consume).await?;
                     }
                 }
                 Next::Delivery(Some(Err(e))) => {
@@ -527,6 +549,8 @@ impl Worker {
 #[allow(clippy::large_enum_variant)]
 enum Next {
     Delivery(Option<lapin::Result<lapin::message::Delivery>>),
+    /// Handed over while the queue was read: give it back ([`take::give_back`]).
+    GiveBack(Box<lapin::message::Delivery>),
     Incoming(Option<Incoming>),
     Signal,
     Tick,
