@@ -414,6 +414,7 @@ impl Feed {
                         publish_rate: q.publish_rate(),
                         deliver_rate: q.deliver_rate(),
                         max_priority: q.max_priority(),
+                        head_timestamp: q.head_timestamp(),
                     })
                     .collect();
                 watch(

@@ -1,11 +1,11 @@
 //! Running jobs: elapsed against the timeout as a gauge, silence, hung highlighted.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-use super::{age, frame_block, s, table, title_spans};
+use super::{age, frame_block, s, sort_tag, table, title_spans};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use crate::console::view::View;
@@ -42,32 +42,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         format!("[silent limit {}] ", age(m.thresholds.silent_secs as i64)),
         t.style(Role::Dim),
     ));
-    let header = [
-        "PACKAGE",
-        "RELEASE/ARCH",
-        "WORKER",
-        "ELAPSED",
-        "OF TIMEOUT",
-        "SILENT",
-        "STATE",
-    ];
-    let widths = [
-        Constraint::Fill(2),
-        Constraint::Length(16),
-        Constraint::Fill(2),
-        Constraint::Length(12),
-        Constraint::Length(13),
-        Constraint::Length(7),
-        Constraint::Length(18),
-    ];
+    title.extend(sort_tag(app, View::Running));
     table(
         frame,
         area,
         app,
         View::Running,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         "nothing running",
         |i| {
@@ -98,6 +79,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Span::raw(format!("{}/{}", age(elapsed), limit)),
                         Span::raw(j.silence_secs(m.now).map(age).unwrap_or_else(|| "?".into())),
                         Span::raw(hung.map_or("running", |h| h.label())),
+                        Span::raw(s(&j.uuid)),
                     ],
                     style,
                 )
