@@ -293,8 +293,14 @@ fn tab_spans<'a>(app: &App, compact: bool) -> Vec<Span<'a>> {
 pub fn tabs(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let full = tab_spans(app, false);
-    // Too narrow for every name: the active view's name, the others by key (alerts kept).
-    let spans = if Line::from(full.clone()).width() <= area.width as usize {
+    // Too narrow for every name and the clock: the active view's name, the others by key
+    // (alerts kept).
+    let clock = format!(
+        " {} {} ",
+        app.zone.fmt(app.model.now, "%H:%M"),
+        app.zone.label(app.model.now)
+    );
+    let spans = if Line::from(full.clone()).width() + clock.chars().count() <= area.width as usize {
         full
     } else {
         tab_spans(app, true)
