@@ -132,14 +132,7 @@ fn order(app: &App, view: View) -> Vec<String> {
 
 #[test]
 fn every_table_view_sorts_with_the_same_keys_and_keeps_the_selection() {
-    for view in [
-        View::Queues,
-        View::Requests,
-        View::Workers,
-        View::Running,
-        View::Results,
-        View::Audit,
-    ] {
+    for view in View::TABLES {
         let mut app = showing(view);
         assert_eq!(app.view, view);
         app.handle_key(key('j'));

@@ -89,7 +89,7 @@ impl App {
                     ColId::Arch => h.arch.cmp(&k.arch),
                     ColId::Releases => h.releases.cmp(&k.releases),
                     ColId::State => {
-                        crate::ops::rules::worker_state(h).cmp(&crate::ops::rules::worker_state(k))
+                        crate::ops::rules::worker_state(h).cmp(crate::ops::rules::worker_state(k))
                     }
                     ColId::Job => job(h).cmp(&job(k)),
                     ColId::Done => h.done.cmp(&k.done),

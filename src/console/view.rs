@@ -46,6 +46,16 @@ impl View {
         View::Audit,
     ];
 
+    /// The views that are tables (everything but the log).
+    pub const TABLES: [View; 6] = [
+        View::Queues,
+        View::Requests,
+        View::Workers,
+        View::Running,
+        View::Results,
+        View::Audit,
+    ];
+
     pub fn index(self) -> usize {
         self as usize
     }

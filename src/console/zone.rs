@@ -3,19 +3,14 @@
 
 use chrono::{DateTime, FixedOffset, Local, Offset, Utc};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Zone {
     /// The process's local time: `TZ` (a zone name such as `Europe/Paris`, or a POSIX rule),
     /// else `/etc/localtime`.
+    #[default]
     Local,
     /// A fixed offset (the demo scenario, tests).
     Fixed(FixedOffset),
-}
-
-impl Default for Zone {
-    fn default() -> Self {
-        Self::Local
-    }
 }
 
 impl Zone {
