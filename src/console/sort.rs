@@ -22,10 +22,24 @@ impl App {
             }
             return;
         };
-        rows.sort_by(|&a, &b| {
-            let o = self.compare(view, col, a, b);
-            if sort.descending { o.reverse() } else { o }
-        });
+        let dir = |o: Ordering| if sort.descending { o.reverse() } else { o };
+        if view == View::Queues && col == ColId::Oldest {
+            // Each queue's oldest once, not per comparison (it may scan a page of requests).
+            let m = &self.model;
+            let ages: Vec<_> = m
+                .queues
+                .iter()
+                .map(|q| m.oldest(q).map(|t| m.now - t))
+                .collect();
+            rows.sort_by(|&a, &b| {
+                dir(opt(
+                    ages.get(a).copied().flatten(),
+                    ages.get(b).copied().flatten(),
+                ))
+            });
+            return;
+        }
+        rows.sort_by(|&a, &b| dir(self.compare(view, col, a, b)));
     }
 
     /// Rows `a` and `b` (indices into the view's collection) by column `col`, ascending.
