@@ -76,14 +76,7 @@ fn main() {
         "{:<10} {:>10} {:>10} {:>10}",
         "view", "median", "p99", "max"
     );
-    for view in [
-        View::Queues,
-        View::Requests,
-        View::Workers,
-        View::Running,
-        View::Results,
-        View::Audit,
-    ] {
+    for view in View::TABLES {
         app.view = view;
         let mut times = Vec::with_capacity(frames);
         for i in 0..frames {

@@ -82,5 +82,12 @@ fn main() -> anyhow::Result<()> {
     app.theme = Theme::load("dark", None, true).0;
     app.view = View::Running;
     shot(&app, "running-no-color", w, h)?;
+
+    // The size of many SSH windows: names whole, secondary columns left out.
+    let mut app = demo::app("dark");
+    shot(&app, "queues-80x24", 80, 24)?;
+    app.view = View::Running;
+    app.dispatch(Action::SortNext);
+    shot(&app, "running-80x24-sorted", 80, 24)?;
     Ok(())
 }

@@ -543,8 +543,13 @@ async fn a_debci_queue_shows_its_depth_and_requests() {
         "the debci queue, priority 10, 2 ready",
         Duration::from_secs(15),
         |s| {
-            s.lines()
-                .any(|l| l.contains(&format!("{queue} ·prio 10")) && l.contains(" 2 "))
+            // PRIO is a column of its own, shown when a queue on screen has one.
+            s.contains("PRIO")
+                && s.lines().any(|l| {
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    let at = w.iter().position(|x| *x == queue);
+                    at.and_then(|i| w.get(i + 1)) == Some(&"2") && w.contains(&"10")
+                })
         },
     )
     .await;

@@ -39,6 +39,10 @@ pub struct QueueInfo {
     pub consumers: u64,
     #[serde(default)]
     pub message_stats: Option<MessageStats>,
+    /// The head message's `timestamp` property (seconds since the epoch): classic queues
+    /// only, and only when the publisher set it.
+    #[serde(default)]
+    pub head_message_timestamp: Option<i64>,
     /// `classic`, `quorum` or `stream`.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
@@ -78,6 +82,11 @@ impl QueueInfo {
             .get("x-max-priority")
             .and_then(serde_json::Value::as_u64)
             .and_then(|p| u8::try_from(p).ok())
+    }
+
+    pub fn head_timestamp(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.head_message_timestamp
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
     }
 
     pub fn publish_rate(&self) -> f64 {
@@ -201,7 +210,7 @@ impl Management {
         let vhost =
             percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
         self.get(&format!(
-            "/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,arguments,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online"
+            "/api/queues/{vhost}?columns=name,messages,messages_ready,messages_unacknowledged,consumers,head_message_timestamp,arguments,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,type,node,leader,members,online"
         ))
         .await
     }

@@ -9,16 +9,18 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use regex::Regex;
 
 use super::action::Action;
+use super::columns::{self, ColId, Sort};
 use super::config::ConsoleConfig;
 use super::dialog::{Answer, ConfirmDialog};
 use super::event::ModelEvent;
 use super::keymap::{Key, KeyMap, Layer};
-use super::model::{ClassFilter, Level, LogSource, Model, QueueColumn, ResultFilter};
+use super::model::{ClassFilter, Level, LogSource, Model, ResultFilter};
 use super::op::{Fetch, OpRequest, Outbound};
 use super::prompt::{Command, Prompt, PromptKind, parse_command};
 use super::rows::Filter;
 use super::theme::Theme;
 use super::view::{Cursor, PerView, View};
+use super::zone::Zone;
 use crate::protocol::messages::AfterStop;
 
 /// What has the keyboard.
@@ -70,7 +72,10 @@ pub struct App {
     pub cursors: PerView<Cursor>,
     pub filters: PerView<Option<Filter>>,
     pub marks: PerView<BTreeSet<String>>,
-    pub queue_sort: super::model::QueueSort,
+    /// Each view's sort column and direction (Queues by name to start with).
+    pub sorts: PerView<Sort>,
+    /// The operator's time zone, for every time on screen.
+    pub zone: Zone,
     pub result_filter: ResultFilter,
     pub logview: LogView,
     pub mode: Mode,
@@ -103,7 +108,12 @@ impl App {
             cursors: Default::default(),
             filters: Default::default(),
             marks: Default::default(),
-            queue_sort: Default::default(),
+            sorts: {
+                let mut s: PerView<Sort> = Default::default();
+                s[View::Queues] = Sort::by(ColId::Queue, false);
+                s
+            },
+            zone: config.zone,
             result_filter: ResultFilter::default(),
             logview: LogView::default(),
             mode: Mode::Normal,
@@ -347,15 +357,16 @@ impl App {
                 self.marks[view].extend(keys);
             }
             Action::ClearMarks => self.marks[view].clear(),
-            Action::SortNext | Action::SortPrev | Action::SortReverse if view == View::Queues => {
-                let s = &mut self.queue_sort;
-                match action {
-                    Action::SortReverse => s.descending = !s.descending,
-                    a => {
-                        s.column = s.column.step(a == Action::SortNext);
-                        s.descending = s.column != QueueColumn::Name;
-                    }
-                }
+            Action::SortNext | Action::SortPrev | Action::SortReverse if view != View::Log => {
+                let s = &mut self.sorts[view];
+                *s = match action {
+                    // A view still in its own order shows that order reversed.
+                    Action::SortReverse => Sort {
+                        descending: !s.descending,
+                        ..*s
+                    },
+                    a => s.step(view, a == Action::SortNext),
+                };
             }
             Action::NextPage | Action::PrevPage if view == View::Requests => {
                 let cap = self.model.thresholds.requests_cap;
@@ -811,20 +822,28 @@ impl App {
                 return out;
             }
             Command::Sort(col) => {
-                let col = col.to_ascii_lowercase();
-                let found = QueueColumn::ALL.into_iter().find(|c| {
-                    let t = c.title().to_ascii_lowercase();
-                    t.starts_with(&col) || (col == "name" && *c == QueueColumn::Name)
-                });
-                match found {
+                // The Log view has no columns: `:sort` there sorts the Queues view, as before.
+                let view = if self.view == View::Log {
+                    View::Queues
+                } else {
+                    self.view
+                };
+                match columns::find(view, &col) {
                     Some(c) => {
-                        self.queue_sort.column = c;
-                        self.queue_sort.descending = c != QueueColumn::Name;
-                        return self.go(View::Queues);
+                        let first = columns::of(view)
+                            .iter()
+                            .find(|x| x.id == c)
+                            .is_some_and(|x| x.desc_first);
+                        self.sorts[view] = Sort::by(c, first);
+                        return self.go(view);
                     }
                     None => self.status(
                         Level::Error,
-                        format!("no column `{col}` (queue, ready, unacked, cons, in, out)"),
+                        format!(
+                            "no column `{col}` in {} ({})",
+                            view.title(),
+                            columns::names(view)
+                        ),
                     ),
                 }
             }

@@ -25,6 +25,8 @@ pub struct ConsoleConfig {
     pub embedded_worker: bool,
     /// Where "save log" writes.
     pub log_dir: PathBuf,
+    /// The zone times are shown in (the operator's `TZ` unless a test fixes it).
+    pub zone: super::zone::Zone,
 }
 
 impl Default for ConsoleConfig {
@@ -39,6 +41,7 @@ impl Default for ConsoleConfig {
             thresholds: Thresholds::default(),
             embedded_worker: false,
             log_dir: PathBuf::from("."),
+            zone: super::zone::Zone::Local,
         }
     }
 }

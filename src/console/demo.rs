@@ -343,6 +343,9 @@ fn queue(name: &str, ready: u64, unacked: u64, consumers: u32, pubr: f64, delr: 
         publish_rate: pubr,
         deliver_rate: delr,
         max_priority: name.starts_with("debci-tests-").then_some(10),
+        // A waiting request for a few seconds per queued one; the PPA queue's is unknown.
+        head_timestamp: (ready > 0 && !name.contains("-ppa-"))
+            .then(|| now() - Duration::seconds(i64::try_from(ready * 7).unwrap_or(0))),
     }
 }
 
@@ -729,6 +732,7 @@ pub fn app(theme: &str) -> App {
         embedded_worker: true,
         config_dir: None,
         no_color: false,
+        zone: super::zone::Zone::utc(),
         ..ConsoleConfig::default()
     };
     App::new(m, keymap, theme, &config)

@@ -393,6 +393,14 @@ impl KeyMap {
     /// One line per action of a layer: keys joined, and the description. `read_only` hides
     /// operator actions, so help never offers what would be refused.
     pub fn help(&self, layer: Layer, read_only: bool) -> Vec<(String, String)> {
+        self.entries(layer, read_only)
+            .into_iter()
+            .map(|(_, keys, desc)| (keys, desc))
+            .collect()
+    }
+
+    /// [`Self::help`] with the action of each line.
+    pub fn entries(&self, layer: Layer, read_only: bool) -> Vec<(Action, String, String)> {
         let mut out: Vec<(Action, Vec<String>, String)> = Vec::new();
         for b in self.bindings(layer) {
             if read_only && b.action.is_operator() {
@@ -408,7 +416,7 @@ impl KeyMap {
             }
         }
         out.into_iter()
-            .map(|(_, keys, desc)| (keys.join(" "), desc))
+            .map(|(a, keys, desc)| (a, keys.join(" "), desc))
             .collect()
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod app;
+pub mod columns;
 pub mod config;
 #[cfg(any(test, feature = "demo"))]
 pub mod demo;
@@ -21,17 +22,21 @@ pub mod prompt;
 pub mod rejected;
 pub mod row_actions;
 pub mod rows;
+mod sort;
 #[cfg(any(test, feature = "demo"))]
 pub mod svg;
 mod terminal;
 pub mod theme;
 pub mod view;
 pub mod views;
+pub mod zone;
 
 #[cfg(test)]
 mod detail_tests;
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod layout_tests;
 #[cfg(test)]
 mod tests;
 

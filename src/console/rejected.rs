@@ -307,6 +307,7 @@ mod tests {
             publish_rate: 0.0,
             deliver_rate: 0.0,
             max_priority: None,
+            head_timestamp: None,
         };
         let mut queues: Vec<_> = app.model.queues.iter().map(|q| stat(&q.name)).collect();
         queues.push(stat(names::REJECTED_QUEUE));

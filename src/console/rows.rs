@@ -60,6 +60,14 @@ impl App {
 
     /// Indices into the view's collection, filtered and sorted as shown.
     pub fn rows(&self, view: View) -> Vec<usize> {
+        let mut rows = self.rows_unsorted(view);
+        self.sort_rows(view, &mut rows);
+        rows
+    }
+
+    /// The view's rows in its own order (queues by name, hung jobs first, newest results
+    /// first), before the operator's sort.
+    fn rows_unsorted(&self, view: View) -> Vec<usize> {
         let m = &self.model;
         let filter = self.filters[view].as_ref();
         let keep = |text: &dyn Fn() -> String| filter.is_none_or(|f| f.re.is_match(&text()));
@@ -71,7 +79,7 @@ impl App {
                     .enumerate()
                     .filter(|(_, q)| keep(&|| q.name.clone()))
                     .collect();
-                shown.sort_by(|(_, a), (_, b)| self.queue_sort.compare(a, b));
+                shown.sort_by(|(_, a), (_, b)| a.name.cmp(&b.name));
                 shown.into_iter().map(|(i, _)| i).collect()
             }
             View::Requests => match &m.requests {

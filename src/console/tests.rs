@@ -434,6 +434,7 @@ fn hostile_text_is_inert_on_screen() {
             publish_rate: 0.0,
             deliver_rate: 0.0,
             max_priority: None,
+            head_timestamp: None,
         }],
         received: now,
     });
@@ -734,6 +735,7 @@ fn the_selection_stays_on_its_queue_when_rows_arrive_above_it() {
             publish_rate: 0.0,
             deliver_rate: 0.0,
             max_priority: None,
+            head_timestamp: None,
         })
         .collect();
     for n in ["a", "b", "c"] {
@@ -745,6 +747,7 @@ fn the_selection_stays_on_its_queue_when_rows_arrive_above_it() {
             publish_rate: 0.0,
             deliver_rate: 0.0,
             max_priority: None,
+            head_timestamp: None,
         });
     }
     app.apply(ModelEvent::QueueStats {

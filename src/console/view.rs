@@ -48,6 +48,17 @@ impl View {
         View::Rejected,
     ];
 
+    /// The views that are tables (everything but the log).
+    pub const TABLES: [View; 7] = [
+        View::Queues,
+        View::Requests,
+        View::Workers,
+        View::Running,
+        View::Results,
+        View::Audit,
+        View::Rejected,
+    ];
+
     pub fn index(self) -> usize {
         self as usize
     }

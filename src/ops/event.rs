@@ -134,6 +134,8 @@ pub struct QueueStat {
     pub deliver_rate: f64,
     /// `x-max-priority` the queue was declared with (debci's queues: 10).
     pub max_priority: Option<u8>,
+    /// The head message's AMQP `timestamp`, when the management API reports it.
+    pub head_timestamp: Option<DateTime<Utc>>,
 }
 
 /// One queued request, as read from the queue (raw strings: sanitise before drawing).

@@ -478,6 +478,7 @@ impl Feed {
                         publish_rate: q.publish_rate(),
                         deliver_rate: q.deliver_rate(),
                         max_priority: q.max_priority(),
+                        head_timestamp: q.head_timestamp(),
                     })
                     .collect();
                 watch(
@@ -675,7 +676,6 @@ impl Feed {
         }
     }
 }
-
 
 /// Add the request queues among `names` to those watched, up to [`MAX_WATCHED_QUEUES`].
 fn watch(watched: &mut BTreeSet<String>, names: &[String]) {

@@ -8,18 +8,14 @@ pub struct Tmux(pub String);
 
 impl Tmux {
     pub fn start(name: &str, cmd: &str) -> Self {
+        Self::start_sized(name, cmd, 180, 45)
+    }
+
+    /// A window of `width` x `height`, e.g. the 80x24 of many SSH sessions.
+    pub fn start_sized(name: &str, cmd: &str, width: u16, height: u16) -> Self {
+        let (w, h) = (width.to_string(), height.to_string());
         let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                name,
-                "-x",
-                "180",
-                "-y",
-                "45",
-                cmd,
-            ])
+            .args(["new-session", "-d", "-s", name, "-x", &w, "-y", &h, cmd])
             .status()
             .expect("tmux");
         assert!(ok.success(), "tmux new-session");

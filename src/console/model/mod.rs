@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 pub use conn::{ConnState, Connection, Service};
 pub use log::{LogBuffer, LogSource};
 pub use nodes::NodeHealth;
-pub use queues::{QueueColumn, QueueRow, QueueSort, QueueStat, RequestPage, RequestRow};
+pub use queues::{QueueRow, QueueStat, RequestPage, RequestRow};
 pub use results::{ClassFilter, ResultFilter, Results};
 pub use running::{HungReason, RunningJob};
 pub use workers::{Health, WorkerRow};

@@ -1,6 +1,5 @@
 //! Queues (depths, consumers, rates, depth history) and one page of a queue's requests.
 
-use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
@@ -19,6 +18,9 @@ pub struct QueueRow {
     pub deliver_rate: f64,
     /// `x-max-priority` of the queue, when it has one.
     pub max_priority: Option<u8>,
+    /// The timestamp of the message at the head of the queue, when the management API
+    /// reports one (classic queues whose messages carry the AMQP `timestamp` property).
+    pub head_timestamp: Option<DateTime<Utc>>,
     /// Depth (ready + unacked) samples, oldest first.
     pub history: VecDeque<u64>,
     pub sampled: Option<DateTime<Utc>>,
@@ -35,6 +37,7 @@ impl QueueRow {
             publish_rate: 0.0,
             deliver_rate: 0.0,
             max_priority: None,
+            head_timestamp: None,
             history: VecDeque::new(),
             sampled: None,
         }
@@ -109,6 +112,7 @@ pub(super) fn apply_stats(
         row.max_priority = s.max_priority;
         changed |= row.figures() != before;
         let sparkline = (row.history.len(), row.history.back().copied());
+        row.head_timestamp = s.head_timestamp;
         row.sample(at, t);
         changed |= sparkline != (row.history.len(), row.history.back().copied());
         rows.push(row);
@@ -145,76 +149,17 @@ pub(super) fn apply_depth(
     changed
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueColumn {
-    Name,
-    Ready,
-    Unacked,
-    Consumers,
-    PublishRate,
-    DeliverRate,
-}
-
-impl QueueColumn {
-    pub const ALL: [QueueColumn; 6] = [
-        QueueColumn::Name,
-        QueueColumn::Ready,
-        QueueColumn::Unacked,
-        QueueColumn::Consumers,
-        QueueColumn::PublishRate,
-        QueueColumn::DeliverRate,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            QueueColumn::Name => "QUEUE",
-            QueueColumn::Ready => "READY",
-            QueueColumn::Unacked => "UNACKED",
-            QueueColumn::Consumers => "CONS",
-            QueueColumn::PublishRate => "IN/s",
-            QueueColumn::DeliverRate => "OUT/s",
-        }
-    }
-
-    pub fn step(self, forward: bool) -> Self {
-        let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
-        let n = Self::ALL.len();
-        let next = if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        };
-        Self::ALL.get(next).copied().unwrap_or(self)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueSort {
-    pub column: QueueColumn,
-    pub descending: bool,
-}
-
-impl Default for QueueSort {
-    fn default() -> Self {
-        Self {
-            column: QueueColumn::Name,
-            descending: false,
-        }
-    }
-}
-
-impl QueueSort {
-    pub fn compare(&self, a: &QueueRow, b: &QueueRow) -> Ordering {
-        let o = match self.column {
-            QueueColumn::Name => a.name.cmp(&b.name),
-            QueueColumn::Ready => a.ready.cmp(&b.ready),
-            QueueColumn::Unacked => a.unacked.cmp(&b.unacked),
-            QueueColumn::Consumers => a.consumers.cmp(&b.consumers),
-            QueueColumn::PublishRate => a.publish_rate.total_cmp(&b.publish_rate),
-            QueueColumn::DeliverRate => a.deliver_rate.total_cmp(&b.deliver_rate),
-        }
-        .then_with(|| a.name.cmp(&b.name));
-        if self.descending { o.reverse() } else { o }
+impl super::Model {
+    /// When the oldest request of `q` was queued, as far as the console knows: the oldest
+    /// submit time among the requests read from the head of the queue (the Requests view),
+    /// else the management API's `head_message_timestamp`. `None`: not known.
+    pub fn oldest(&self, q: &QueueRow) -> Option<DateTime<Utc>> {
+        let read = self
+            .requests
+            .as_ref()
+            .filter(|p| p.queue == q.name && p.offset == 0)
+            .and_then(|p| p.rows.iter().filter_map(|r| r.submit_time).min());
+        read.or(q.head_timestamp)
     }
 }
 
@@ -248,6 +193,7 @@ mod tests {
             publish_rate: 0.0,
             deliver_rate: 0.0,
             max_priority: None,
+            head_timestamp: None,
         };
         let mut rows = Vec::new();
         assert!(

@@ -1,10 +1,10 @@
 //! The audit trail: who did what, when, and how it went (newest first).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Span;
 
-use super::{frame_block, s, table, title_spans};
+use super::{frame_block, s, sort_tag, table, title_spans};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use crate::console::view::View;
@@ -13,31 +13,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let m = &app.model;
     let rows = app.rows(View::Audit);
-    let title = title_spans(
+    let mut title = title_spans(
         app,
         View::Audit,
         "Audit trail".into(),
         rows.len(),
         m.audit.len(),
     );
-    let header = ["AT", "OPERATOR", "HOST", "ACTION", "TARGET", "", "OUTCOME"];
-    let widths = [
-        Constraint::Length(19),
-        Constraint::Length(10),
-        Constraint::Length(12),
-        Constraint::Length(12),
-        Constraint::Fill(3),
-        Constraint::Length(4),
-        Constraint::Fill(2),
-    ];
+    title.extend(sort_tag(app, View::Audit));
     table(
         frame,
         area,
         app,
         View::Audit,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         "no operator actions recorded",
         |i| {
@@ -45,7 +34,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Some({
                 (
                     vec![
-                        Span::raw(a.at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                        Span::raw(app.zone.fmt(a.at, "%Y-%m-%d %H:%M:%S")),
                         Span::raw(s(&a.operator)),
                         Span::raw(s(&a.host)),
                         Span::raw(s(&a.action)),

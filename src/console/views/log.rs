@@ -80,7 +80,7 @@ fn describe(app: &App, log: &LogBuffer) -> String {
             e.package,
             e.release,
             e.arch,
-            e.finished.format("%Y-%m-%d %H:%M")
+            app.zone.fmt(e.finished, "%Y-%m-%d %H:%M")
         );
     }
     log.uuid.clone()
@@ -90,7 +90,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let lv = &app.logview;
     let Some(log) = &app.model.log else {
-        let block = frame_block(app, vec![Span::styled(" Log ", t.style(Role::Title))]);
+        let block = frame_block(
+            app,
+            vec![Span::styled(" Log ", t.style(Role::Title))],
+            area.width,
+        );
         let p = Paragraph::new(Span::styled(
             "No log open. Enter on a running job shows its live tail, on a result its stored log.",
             t.style(Role::Dim),
@@ -109,6 +113,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(if on { Role::Ok } else { Role::Dim }),
         )
     };
+    // The search first: on a narrow screen it is what the operator is looking at.
+    if let Some(f) = &lv.search {
+        title.push(Span::styled(
+            format!("[search /{}/] ", s(&f.text)),
+            t.style(Role::Prompt),
+        ));
+    }
     title.push(Span::styled(
         if log.is_live() {
             if log.eof { "[live, ended] " } else { "[live] " }
@@ -132,12 +143,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     title.push(flag(lv.follow, "follow"));
     title.push(flag(lv.wrap, "wrap"));
-    if let Some(f) = &lv.search {
-        title.push(Span::styled(
-            format!("[search /{}/] ", s(&f.text)),
-            t.style(Role::Prompt),
-        ));
-    }
     if log.dropped() > 0 {
         title.push(Span::styled(
             format!("[{} old lines dropped] ", log.dropped()),
@@ -156,7 +161,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(Role::Warn),
         ));
     }
-    let block = frame_block(app, title);
+    let block = frame_block(app, title, area.width);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;

@@ -23,6 +23,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use super::app::{App, Mode};
+use super::columns;
 use super::theme::Role;
 use super::view::View;
 use crate::protocol::sanitize;
@@ -78,12 +79,35 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-/// The bordered box a view draws in, with its title.
-fn frame_block<'a>(app: &App, title: Vec<Span<'a>>) -> Block<'a> {
+/// The bordered box a view draws in, with its title fitted to `width` (see [`fit_spans`]).
+fn frame_block<'a>(app: &App, title: Vec<Span<'a>>, width: u16) -> Block<'a> {
     Block::new()
         .borders(Borders::ALL)
         .border_style(app.theme.style(Role::Border))
-        .title(Line::from(title))
+        .title(Line::from(fit_spans(
+            title,
+            width.saturating_sub(2) as usize,
+        )))
+}
+
+/// The spans that fit in `width` columns, whole: a tag that does not fit is left out rather
+/// than cut, and a shorter one after it may still show. The first (the title) is cut if it
+/// must be.
+fn fit_spans(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
+    let mut used = 0;
+    let mut out = Vec::with_capacity(spans.len());
+    for (i, sp) in spans.into_iter().enumerate() {
+        let w = sp.width();
+        if used + w <= width {
+            used += w;
+            out.push(sp);
+        } else if i == 0 {
+            let cut: String = sp.content.chars().take(width).collect();
+            used = cut.chars().count();
+            out.push(Span::styled(cut, sp.style));
+        }
+    }
+    out
 }
 
 /// A title, plus `[filter: /re/]` and `[N marked]` when they apply.
@@ -121,7 +145,9 @@ fn title_spans<'a>(
 }
 
 /// A table of the rows on screen only: `make` is called for the visible window, never for
-/// the rest (a queue page of thousands costs what fits on the screen). A row that has gone
+/// the rest (a queue page of thousands costs what fits on the screen), and gives one cell per
+/// column of [`columns::of`]`(view)`. Columns are fitted to the width (names first, see
+/// [`columns::fit`]); the sorted column's title carries the direction. A row that has gone
 /// from the model since `rows` was computed is skipped.
 #[allow(clippy::too_many_arguments)]
 fn table<'a>(
@@ -130,8 +156,6 @@ fn table<'a>(
     app: &App,
     view: View,
     block: Block<'a>,
-    header: &[&'a str],
-    widths: &[Constraint],
     rows: &[usize],
     empty: &str,
     make: impl Fn(usize) -> Option<(Vec<Span<'a>>, Style)>,
@@ -151,37 +175,94 @@ fn table<'a>(
         );
         return;
     }
+    let cols = columns::of(view);
     let height = inner.height.saturating_sub(1) as usize;
     app.page.set(height.max(1));
     let cursor = &app.cursors[view];
     let first = cursor.window(rows.len(), height);
     let selected = cursor.selected().min(rows.len().saturating_sub(1));
-    let mut widths_all = vec![Constraint::Length(1)];
-    widths_all.extend_from_slice(widths);
-    let mut head = vec![Span::raw("")];
-    head.extend(header.iter().map(|h| Span::raw(*h)));
-    let visible = rows
+    let sort = app.sorts[view];
+    let head: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            if sort.column == Some(c.id) {
+                format!("{}{}", c.title, sort.arrow())
+            } else {
+                c.title.to_string()
+            }
+        })
+        .collect();
+    let visible: Vec<(usize, usize, Vec<Span<'a>>, Style)> = rows
         .iter()
         .enumerate()
         .skip(first)
         .take(height)
-        .filter_map(|(pos, &i)| {
-            let (cells, mut style) = make(i)?;
-            let marked = app.is_marked(view, i);
-            if marked {
-                style = style.patch(t.style(Role::Marked));
+        .filter_map(|(pos, &i)| make(i).map(|(cells, style)| (pos, i, cells, style)))
+        .collect();
+    let content: Vec<u16> = (0..cols.len())
+        .map(|c| {
+            let cells = visible.iter().filter_map(|(_, _, cells, _)| cells.get(c));
+            // Blank cells (a right-aligned number pads with spaces) are empty.
+            let widest = cells
+                .map(|s| {
+                    if s.content.trim().is_empty() {
+                        0
+                    } else {
+                        s.width()
+                    }
+                })
+                .max()
+                .unwrap_or(0);
+            let title = head.get(c).map_or(0, |h| h.chars().count());
+            match widest {
+                0 => 0,
+                w => u16::try_from(w.max(title)).unwrap_or(u16::MAX),
             }
-            if pos == selected {
-                style = style.patch(t.style(Role::Selected));
-            }
-            let mut all = vec![Span::raw(if marked { "*" } else { " " })];
-            all.extend(cells);
-            Some(Row::new(all).style(style))
-        });
-    let table = Table::new(visible, widths_all)
-        .header(Row::new(head).style(t.style(Role::TableHeader)))
+        })
+        .collect();
+    // The mark column and its gap come first.
+    let fitted = columns::fit(cols, &content, inner.width.saturating_sub(2));
+    let shown = |cells: Vec<Span<'a>>| -> Vec<Span<'a>> {
+        cells
+            .into_iter()
+            .zip(&fitted)
+            .filter_map(|(cell, w)| w.map(|_| cell))
+            .collect()
+    };
+    let mut widths = vec![Constraint::Length(1)];
+    widths.extend(fitted.iter().flatten().map(|&w| Constraint::Length(w)));
+    let mut header = vec![Span::raw("")];
+    header.extend(shown(head.into_iter().map(Span::raw).collect()));
+    let body = visible.into_iter().map(|(pos, i, cells, mut style)| {
+        let marked = app.is_marked(view, i);
+        if marked {
+            style = style.patch(t.style(Role::Marked));
+        }
+        if pos == selected {
+            style = style.patch(t.style(Role::Selected));
+        }
+        let mut all = vec![Span::raw(if marked { "*" } else { " " })];
+        all.extend(shown(cells));
+        Row::new(all).style(style)
+    });
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(t.style(Role::TableHeader)))
         .column_spacing(1);
     frame.render_widget(table, inner);
+}
+
+/// `[sort COLUMN ↑]` for the title, when the operator chose an order.
+fn sort_tag<'a>(app: &App, view: View) -> Option<Span<'a>> {
+    let sort = app.sorts[view];
+    let name = match sort.column {
+        Some(c) => columns::of(view).iter().find(|x| x.id == c)?.title,
+        None if sort.descending => "reversed",
+        None => return None,
+    };
+    Some(Span::styled(
+        format!("[sort {name} {}] ", sort.arrow()),
+        app.theme.style(Role::Dim),
+    ))
 }
 
 /// Right-align a number in a fixed width (tables align left by default).

@@ -1,12 +1,14 @@
-//! Queues: depth, ready/unacked, consumers, rates, a depth sparkline; starved queues marked.
+//! Queues: depth, ready/unacked, consumers, the oldest request's age, rates, a depth
+//! sparkline; starved queues marked.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-use super::{frame_block, num, s, table, title_spans};
+use super::{age, frame_block, num, s, sort_tag, table, title_spans};
 use crate::console::app::App;
+use crate::console::model::QueueRow;
 use crate::console::theme::Role;
 use crate::console::view::View;
 
@@ -37,11 +39,21 @@ pub fn sparkline(
         .collect()
 }
 
+/// How long the oldest request has waited: `-` when nothing waits, `?` when the console
+/// cannot know (no read of the queue, no timestamp from the management API).
+fn oldest(app: &App, q: &QueueRow) -> String {
+    if q.ready == 0 {
+        return "-".into();
+    }
+    app.model
+        .oldest(q)
+        .map_or_else(|| "?".into(), |t| age((app.model.now - t).num_seconds()))
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let m = &app.model;
     let rows = app.rows(View::Queues);
-    let sort = app.queue_sort;
     let starved = m.queues.iter().filter(|q| q.starved()).count();
     // adtop's own queues are listed, not counted as request queues.
     let side = |i: &usize| m.queues.get(*i).is_some_and(|q| q.side().is_some());
@@ -59,74 +71,51 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(Role::Dim),
         ));
     }
-    title.push(Span::styled(
-        format!(
-            "[sort {} {}] ",
-            sort.column.title(),
-            if sort.descending { "↓" } else { "↑" }
-        ),
-        t.style(Role::Dim),
-    ));
     if starved > 0 {
         title.push(Span::styled(
             format!("[{starved} without consumers] "),
             t.style(Role::Alert),
         ));
     }
-    let header = [
-        "QUEUE", "READY", "UNACKED", "CONS", "IN/s", "OUT/s", "DEPTH", "ALERT",
-    ];
-    let widths = [
-        Constraint::Fill(3),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(4),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(20),
-        Constraint::Length(12),
-    ];
+    title.extend(sort_tag(app, View::Queues));
     table(
         frame,
         area,
         app,
         View::Queues,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         "no queues yet",
         |i| {
             let q = m.queues.get(i)?;
-            Some({
-                let alert = q.starved();
-                let style = if alert {
-                    t.style(Role::Alert)
-                } else {
-                    Style::default()
-                };
-                (
-                    vec![
-                        Span::raw(match (q.side(), q.max_priority) {
-                            (Some(k), _) => format!("{} ·{}", s(&q.name), k.label()),
-                            // debci's queues carry priorities: shown beside the name.
-                            (None, Some(p)) => format!("{} ·prio {p}", s(&q.name)),
-                            (None, None) => s(&q.name),
-                        }),
-                        Span::raw(num(q.ready, 7)),
-                        Span::raw(num(q.unacked, 7)),
-                        Span::raw(num(q.consumers, 4)),
-                        Span::raw(num(format!("{:.1}", q.publish_rate), 6)),
-                        Span::raw(num(format!("{:.1}", q.deliver_rate), 6)),
-                        Span::styled(
-                            sparkline(q.history.iter().copied(), 20),
-                            t.style(Role::Spark),
-                        ),
-                        Span::raw(if alert { "NO CONSUMER" } else { "" }),
-                    ],
-                    style,
-                )
-            })
+            let alert = q.starved();
+            let style = if alert {
+                t.style(Role::Alert)
+            } else {
+                Style::default()
+            };
+            Some((
+                vec![
+                    Span::raw(match q.side() {
+                        Some(k) => format!("{} ·{}", s(&q.name), k.label()),
+                        None => s(&q.name),
+                    }),
+                    Span::raw(num(q.ready, 7)),
+                    Span::raw(num(q.unacked, 8)),
+                    Span::raw(num(q.consumers, 5)),
+                    Span::raw(num(oldest(app, q), 7)),
+                    Span::raw(num(format!("{:.1}", q.publish_rate), 6)),
+                    Span::raw(num(format!("{:.1}", q.deliver_rate), 6)),
+                    Span::styled(
+                        sparkline(q.history.iter().copied(), 20),
+                        t.style(Role::Spark),
+                    ),
+                    // debci's queues carry priorities.
+                    Span::raw(q.max_priority.map(|p| num(p, 5)).unwrap_or_default()),
+                    Span::raw(if alert { "NO CONSUMER" } else { "" }),
+                ],
+                style,
+            ))
         },
     );
 }

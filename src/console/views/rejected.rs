@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{frame_block, s, table, title_spans};
+use super::{frame_block, s, sort_tag, table, title_spans};
 use crate::console::app::{App, Mode};
 use crate::console::prompt::PromptKind;
 use crate::console::theme::Role;
@@ -42,35 +42,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(Role::Dim),
         ));
     }
+    title.extend(sort_tag(app, View::Rejected));
     let empty = if m.rejected.is_some() {
         "nothing rejected: every request so far was accepted"
     } else {
         "reading adtop.rejected…"
     };
-    let header = [
-        "REJECTED",
-        "SOURCE QUEUE",
-        "WORKER",
-        "CODE",
-        "PACKAGE",
-        "REASON",
-    ];
-    let widths = [
-        Constraint::Length(19),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-        Constraint::Length(14),
-        Constraint::Fill(2),
-        Constraint::Fill(5),
-    ];
     table(
         frame,
         list,
         app,
         View::Rejected,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, list.width),
         &rows,
         empty,
         |i| {
@@ -79,7 +62,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 vec![
                     Span::raw(
                         r.rejected_at
-                            .map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .map(|at| app.zone.fmt(at, "%Y-%m-%d %H:%M:%S"))
                             .unwrap_or_else(|| "?".into()),
                     ),
                     Span::raw(s(&r.source_queue)),
@@ -105,7 +88,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             lines.push(Line::from(Span::styled(s(e), t.style(Role::StatusError))));
         }
         lines.push(Line::from(Span::styled(s(&p.input), t.style(Role::Prompt))));
-        let block = frame_block(app, vec![Span::styled(" Edit ", t.style(Role::Title))]);
+        let block = frame_block(
+            app,
+            vec![Span::styled(" Edit ", t.style(Role::Title))],
+            area.width,
+        );
         frame.render_widget(
             Paragraph::new(lines)
                 .block(block)

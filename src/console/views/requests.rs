@@ -1,11 +1,11 @@
 //! The requests of one queue, one page at a time.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-use super::{age, frame_block, num, s, table, title_spans};
+use super::{age, frame_block, num, s, sort_tag, table, title_spans};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use crate::console::view::View;
@@ -15,7 +15,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let m = &app.model;
     let rows = app.rows(View::Requests);
     let Some(page) = &m.requests else {
-        let block = frame_block(app, vec![Span::styled(" Requests ", t.style(Role::Title))]);
+        let block = frame_block(
+            app,
+            vec![Span::styled(" Requests ", t.style(Role::Title))],
+            area.width,
+        );
         let empty: Vec<usize> = Vec::new();
         table(
             frame,
@@ -23,8 +27,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             app,
             View::Requests,
             block,
-            &[],
-            &[],
             &empty,
             "select a queue in Queues and press Enter",
             |_| None,
@@ -47,24 +49,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         },
         t.style(Role::Dim),
     ));
-    let header = [
-        "#",
-        "PACKAGE",
-        "TRIGGERS",
-        "REQUESTER",
-        "SUBMITTED",
-        "AGE",
-        "PRIO",
-    ];
-    let widths = [
-        Constraint::Length(6),
-        Constraint::Fill(2),
-        Constraint::Fill(3),
-        Constraint::Fill(2),
-        Constraint::Length(16),
-        Constraint::Length(7),
-        Constraint::Length(4),
-    ];
+    title.extend(sort_tag(app, View::Requests));
     let empty = if page.total == 0 {
         "queue is empty"
     } else {
@@ -75,9 +60,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         area,
         app,
         View::Requests,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         empty,
         |i| {
@@ -91,7 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Span::raw(s(&r.requester)),
                         Span::raw(
                             r.submit_time
-                                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                                .map(|t| app.zone.fmt(t, "%Y-%m-%d %H:%M"))
                                 .unwrap_or_default(),
                         ),
                         Span::raw(
@@ -99,7 +82,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                                 .map(|t| age((m.now - t).num_seconds()))
                                 .unwrap_or_default(),
                         ),
-                        Span::raw(r.priority.map(|p| num(p, 4)).unwrap_or_default()),
+                        Span::raw(r.priority.map(|p| num(p, 5)).unwrap_or_default()),
+                        Span::raw(r.uuid.as_deref().map(s).unwrap_or_default()),
                     ],
                     Style::default(),
                 )

@@ -1,10 +1,10 @@
 //! Recent results, newest first, filterable to failures / tmpfails and by release, arch, package.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::Span;
 
-use super::{age, frame_block, num, s, table, title_spans};
+use super::{age, frame_block, num, s, sort_tag, table, title_spans};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use crate::console::view::View;
@@ -37,28 +37,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(Role::Prompt),
         ));
     }
-    let header = [
-        "FINISHED", "PACKAGE", "VERSION", "RELEASE", "ARCH", "RESULT", "TOOK", "WORKER", "TRIGGERS",
-    ];
-    let widths = [
-        Constraint::Length(8),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-        Constraint::Length(8),
-        Constraint::Length(7),
-        Constraint::Length(10),
-        Constraint::Length(6),
-        Constraint::Fill(2),
-        Constraint::Fill(3),
-    ];
+    title.extend(sort_tag(app, View::Results));
     table(
         frame,
         area,
         app,
         View::Results,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         if m.results.entries().is_empty() {
             "no results yet"
@@ -69,9 +54,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             let e = m.results.entries().get(i)?;
             Some({
                 let when = if (m.now - e.finished).num_hours() < 24 {
-                    e.finished.format("%H:%M:%S").to_string()
+                    app.zone.fmt(e.finished, "%H:%M:%S")
                 } else {
-                    e.finished.format("%m-%d").to_string()
+                    app.zone.fmt(e.finished, "%m-%d")
                 };
                 let version = e
                     .testpkg_version
@@ -100,6 +85,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Span::raw(age(e.duration as i64)),
                         Span::raw(s(&e.worker)),
                         Span::raw(s(&e.triggers.join(" "))),
+                        Span::raw(s(&e.uuid)),
                     ],
                     Default::default(),
                 )

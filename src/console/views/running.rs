@@ -1,11 +1,11 @@
 //! Running jobs: elapsed against the timeout as a gauge, silence, hung highlighted.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-use super::{age, frame_block, s, table, title_spans};
+use super::{age, frame_block, s, sort_tag, table, title_spans};
 use crate::console::app::App;
 use crate::console::theme::Role;
 use crate::console::view::View;
@@ -42,32 +42,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         format!("[silent limit {}] ", age(m.thresholds.silent_secs as i64)),
         t.style(Role::Dim),
     ));
-    let header = [
-        "PACKAGE",
-        "RELEASE/ARCH",
-        "WORKER",
-        "ELAPSED",
-        "OF TIMEOUT",
-        "SILENT",
-        "STATE",
-    ];
-    let widths = [
-        Constraint::Fill(2),
-        Constraint::Length(16),
-        Constraint::Fill(2),
-        Constraint::Length(12),
-        Constraint::Length(13),
-        Constraint::Length(7),
-        Constraint::Length(20),
-    ];
+    title.extend(sort_tag(app, View::Running));
     table(
         frame,
         area,
         app,
         View::Running,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         "nothing running",
         |i| {
@@ -106,6 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                             (None, Some(r)) => crate::ops::rules::retry_label(r, m.now),
                             (None, None) => "running".into(),
                         }),
+                        Span::raw(s(&j.uuid)),
                     ],
                     style,
                 )

@@ -1,11 +1,11 @@
 //! Workers, with health from heartbeat age.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-use super::{age, frame_block, num, s, table, title_spans};
+use super::{age, frame_block, num, s, sort_tag, table, title_spans};
 use crate::console::app::App;
 use crate::console::model::Health;
 use crate::console::theme::Role;
@@ -29,31 +29,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             t.style(Role::Alert),
         ));
     }
-    let header = [
-        "HEALTH", "WORKER", "HOST", "ARCH", "RELEASES", "STATE", "JOB", "DONE", "FAIL", "TMPF",
-        "VERSION",
-    ];
-    let widths = [
-        Constraint::Length(12),
-        Constraint::Fill(2),
-        Constraint::Fill(2),
-        Constraint::Length(7),
-        Constraint::Fill(2),
-        Constraint::Length(14),
-        Constraint::Fill(2),
-        Constraint::Length(5),
-        Constraint::Length(4),
-        Constraint::Length(4),
-        Constraint::Length(7),
-    ];
+    title.extend(sort_tag(app, View::Workers));
     table(
         frame,
         area,
         app,
         View::Workers,
-        frame_block(app, title),
-        &header,
-        &widths,
+        frame_block(app, title, area.width),
         &rows,
         "no heartbeats yet",
         |i| {
@@ -107,8 +89,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                         Span::raw(crate::ops::rules::worker_state(h)),
                         Span::raw(s(&job)),
                         Span::raw(num(h.done, 5)),
-                        Span::raw(num(h.failed, 4)),
-                        Span::raw(num(h.tmpfailed, 4)),
+                        Span::raw(num(h.failed, 5)),
+                        Span::raw(num(h.tmpfailed, 5)),
                         Span::raw(s(&h.version)),
                     ],
                     style,
