@@ -379,11 +379,24 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
     // Drain the queue through node 3: each uuid at most once, every `queued` one there, nothing
     // that was reported as not sent.
     let mut found: HashMap<String, usize> = HashMap::new();
-    while let Some(m) =
-        h.ch.basic_get(h.queue().as_str().into(), BasicGetOptions::default())
-            .await
-            .expect("get")
-    {
+    // The queue's leader died with node 1: until the others elect a new one, a get is refused
+    // (`nodedown`) and closes the channel. Ask again on a fresh channel until it answers.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got =
+            h.ch.basic_get(h.queue().as_str().into(), BasicGetOptions::default())
+                .await;
+        let m = match got {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => {
+                assert!(std::time::Instant::now() < until, "get: {e}");
+                // Polling the election's end: nothing to wait on but the broker's answer.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                h.ch = h.conn.create_channel().await.expect("a fresh channel");
+                continue;
+            }
+        };
         let body = String::from_utf8_lossy(&m.delivery.data).to_string();
         let params: Value = body
             .split_once('\n')
@@ -439,7 +452,8 @@ async fn the_console_shows_a_node_lost_and_keeps_live_depths_through_another_nod
         cfg = h.config.display(),
         store = h.store_url()
     );
-    let t = tmux::Tmux::start(&format!("adtop-{}", h.release), &console);
+    // Wide enough for the whole header: endpoint, node and the nodes' state.
+    let t = tmux::Tmux::start_sized(&format!("adtop-{}", h.release), &console, 240, 45);
     t.wait_for("the console on node 1 of 3", Duration::from_secs(30), |s| {
         s.contains("node 1 of 3") && s.contains("nodes 3/3 up")
     })

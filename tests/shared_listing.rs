@@ -42,12 +42,9 @@ async fn one_listing_is_shared_by_every_console() {
         assert!(Instant::now() < until, "no shared listing naming {q}");
         tokio::time::sleep(Duration::from_millis(100)).await; // polling the shares
     }
-    // Only request queues travel.
+    // Only what the Queues view lists travels (request queues, adtop's rejected and held).
     let l = b.fresh().unwrap();
-    assert!(
-        l.iter()
-            .all(|x| adtop::protocol::queue::is_request_queue(&x.name))
-    );
+    assert!(l.iter().all(|x| adtop::ops::listing::shown(&x.name)));
 
     // Junk under the listing's key is ignored; the next real listing still arrives.
     for junk in [b"junk".to_vec(), vec![0x1f, 0x8b, 0, 0]] {

@@ -205,11 +205,20 @@ async fn a_fresh_request_in_a_browsed_queue_runs_and_is_announced() {
     .await;
     // Browsing (get, then give back) marks the message redelivered.
     for _ in 0..2 {
-        let m =
-            h.ch.basic_get(h.queue().as_str().into(), BasicGetOptions::default())
-                .await
-                .expect("get")
-                .expect("the request is queued");
+        // The drained worker may still be handed it once and give it back: ask until it is here.
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let m = loop {
+            if let Some(m) =
+                h.ch.basic_get(h.queue().as_str().into(), BasicGetOptions::default())
+                    .await
+                    .expect("get")
+            {
+                break m;
+            }
+            assert!(std::time::Instant::now() < until, "the request is queued");
+            // Polling: the give-back has no event of its own to wait on.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         m.delivery
             .nack(BasicNackOptions {
                 requeue: true,
