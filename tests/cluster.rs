@@ -380,7 +380,7 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
     // that was reported as not sent.
     let mut found: HashMap<String, usize> = HashMap::new();
     // The queue's leader died with node 1: until the others elect a new one, a get is refused
-    // (`nodedown`) and closes the channel. Ask again on a fresh channel until it answers.
+    // (`nodedown`) and closes the connection. Ask again on a fresh one until it answers.
     let until = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got =
@@ -393,6 +393,10 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
                 assert!(std::time::Instant::now() < until, "get: {e}");
                 // Polling the election's end: nothing to wait on but the broker's answer.
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                // INTERNAL_ERROR is a hard error: it closes the connection too.
+                h.conn = lapin::Connection::connect(&c.amqp[2], Default::default())
+                    .await
+                    .expect("node 3 again");
                 h.ch = h.conn.create_channel().await.expect("a fresh channel");
                 continue;
             }
