@@ -57,6 +57,25 @@ RESULTS_A_DAY = 2_000
 PAGE = 1_000  # the console's requests page (Thresholds::requests_cap)
 WIDTH, HEIGHT = 200, 50
 
+# `--profile`: sum each broker process's reductions over the window, by registered name or
+# initial call, and print the top (the eval itself is left out).
+PROFILE = """
+Info = fun(P) -> case erlang:process_info(P, [reductions, registered_name, dictionary]) of
+  undefined -> undefined;
+  I -> {proplists:get_value(reductions, I), case proplists:get_value(registered_name, I) of
+    [] -> case proplists:get_value('$initial_call', proplists:get_value(dictionary, I)) of
+      undefined -> proc_lib:translate_initial_call(P); C -> C end;
+    N -> N end} end end,
+P0 = [{P, Info(P)} || P <- processes(), P =/= self()],
+timer:sleep(SECS * 1000),
+D = lists:foldl(fun({P, {R0, _}}, A) -> case Info(P) of undefined -> A;
+  {R1, K} -> dict:update_counter(K, R1 - R0, A) end; (_, A) -> A end, dict:new(), P0),
+L = lists:reverse(lists:keysort(2, dict:to_list(D))),
+io:format("    total ~p~n", [lists:sum([V || {_, V} <- L])]),
+[io:format("    ~12b ~p~n", [V, K]) || {K, V} <- lists:sublist(L, 25)],
+ok.
+"""
+
 
 # --- AMQP 0-9-1, just enough: declare, delete, publish (optionally confirmed) ---------------
 
@@ -501,7 +520,13 @@ class Bench:
         pids = [c.pid for c in consoles]
         t0 = time.monotonic()
         b0, c0, o0 = cpu_ticks(self.broker), [cpu_ticks(p) for p in pids], self.opens.count()
-        time.sleep(self.a.idle)
+        if self.a.profile:
+            # The broker's Erlang processes by reductions over the window, grouped by kind.
+            out = subprocess.run(["rabbitmqctl", "eval", PROFILE.replace("SECS", str(self.a.idle))],
+                                 capture_output=True, text=True).stdout
+            print(f"  broker reductions with {len(consoles)} console(s):\n" + out, flush=True)
+        else:
+            time.sleep(self.a.idle)
         dt = time.monotonic() - t0
         b1, c1, o1 = cpu_ticks(self.broker), [cpu_ticks(p) for p in pids], self.opens.count()
         broker = (b1 - b0) / HZ / dt * 100
@@ -700,17 +725,18 @@ class Bench:
         self.row("idle console CPU (Queues view), % of a core", "1", f"{cons[0]:.2f}")
         self.row("console RSS", "1", f"{rss_mib(c.pid):.1f} MiB")
         self.row("store reads per 2 s refresh, per console", "1", f"{gets:.1f} GETs, {lists:.1f} listings")
-        q = self.visible_queue(c)
-        self.row("depth change to screen", "1", fmt_s(self.depth_latency(c, q, a.depth)) + f" ({q})")
-        self.row("key to screen (view switch)", "1", fmt_s(self.key_latency(c, a.keys)))
-        self.page_rows("1", self.pages(c))
-        self.row("new result on screen", "1",
-                 f"with completion {fmt_s([self.new_result(c, True)])}; index only "
-                 f"{fmt_s([self.new_result(c, False)])}")
-        shown, on_screen, true, back = self.outage(c, a.outage)
-        self.row("store outage shown", "1",
-                 f"after {fmt_s([shown])}; screen said down {on_screen} at {true:.1f} s; "
-                 f"up again after {fmt_s([back])}")
+        if not a.quick:
+            q = self.visible_queue(c)
+            self.row("depth change to screen", "1", fmt_s(self.depth_latency(c, q, a.depth)) + f" ({q})")
+            self.row("key to screen (view switch)", "1", fmt_s(self.key_latency(c, a.keys)))
+            self.page_rows("1", self.pages(c))
+            self.row("new result on screen", "1",
+                     f"with completion {fmt_s([self.new_result(c, True)])}; index only "
+                     f"{fmt_s([self.new_result(c, False)])}")
+            shown, on_screen, true, back = self.outage(c, a.outage)
+            self.row("store outage shown", "1",
+                     f"after {fmt_s([shown])}; screen said down {on_screen} at {true:.1f} s; "
+                     f"up again after {fmt_s([back])}")
         c.keys("1")
 
         # Five consoles.
@@ -731,13 +757,14 @@ class Bench:
                  f"mean {statistics.mean(cons):.2f}, max {max(cons):.2f}")
         self.row("console RSS", "5", f"max {max(rss_mib(x.pid) for x in self.consoles):.1f} MiB")
         self.row("store reads per 2 s refresh, per console", "5", f"{gets:.1f} GETs, {lists:.1f} listings")
-        q = self.visible_queue(c)
-        self.row("depth change to screen", "5", fmt_s(self.depth_latency(c, q, a.depth)))
-        self.row("key to screen (view switch)", "5", fmt_s(self.key_latency(c, a.keys)))
-        self.page_rows("5", self.pages(c))
-        self.row("new result on screen", "5",
-                 f"with completion {fmt_s([self.new_result(c, True)])}; index only "
-                 f"{fmt_s([self.new_result(c, False)])}")
+        if not a.quick:
+            q = self.visible_queue(c)
+            self.row("depth change to screen", "5", fmt_s(self.depth_latency(c, q, a.depth)))
+            self.row("key to screen (view switch)", "5", fmt_s(self.key_latency(c, a.keys)))
+            self.page_rows("5", self.pages(c))
+            self.row("new result on screen", "5",
+                     f"with completion {fmt_s([self.new_result(c, True)])}; index only "
+                     f"{fmt_s([self.new_result(c, False)])}")
 
         # No console again: the baseline moves with everything else on the broker.
         for x in self.consoles:
@@ -801,6 +828,10 @@ def main():
     ap.add_argument("--depth", type=int, default=5, help="depth changes timed per console count")
     ap.add_argument("--keys", type=int, default=5, help="view switches (pairs) timed")
     ap.add_argument("--outage", type=int, default=12, help="seconds the store is away")
+    ap.add_argument("--quick", action="store_true",
+                    help="CPU and memory windows only (no latencies, pages, results or outage)")
+    ap.add_argument("--profile", action="store_true",
+                    help="print the broker's processes by reductions in each idle window")
     ap.add_argument("--keep", action="store_true", help="leave the queues and files (debugging)")
     ap.add_argument("--bin", default=BIN, help="the adtop binary (default: the release build)")
     a = ap.parse_args()

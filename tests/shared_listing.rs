@@ -70,3 +70,124 @@ async fn one_listing_is_shared_by_every_console() {
         .await;
     probe.close().await;
 }
+
+/// Two consoles: heartbeats are relayed to both in batches and the depths of the queues on
+/// screen come from one declare per second for both; junk under the relay's keys changes
+/// nothing; when one console goes, the other still hears the relay (it leads, or already did).
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeats_and_depths_are_relayed_to_every_console_and_outlive_a_console() {
+    use adtop::ops::relay::{self, Relayed};
+    use adtop::ops::shared::Shares;
+
+    let tag = std::process::id();
+    let q = format!("debci-relay{tag}-amd64");
+    let probe = Session::open(BROKER, "relay probe").await.unwrap();
+    let ch = probe.channel().await.unwrap();
+    topology::declare_common(&ch).await.unwrap();
+    topology::declare_request_queue(&ch, &q, &Default::default())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        publish::publish_fast(&probe.fast, "", &q, b"hello\n{}")
+            .await
+            .unwrap();
+    }
+    let names = Names {
+        reader: format!("adtop.test-reader-relay-{tag}"),
+        exchange: format!("adtop.test-snapshots-relay-{tag}"),
+    };
+    let (ia, mut ra) = relay::inbox();
+    let (ib, mut rb) = relay::inbox();
+    let shares = |i: &relay::Inbox| Shares {
+        listing: None,
+        relay: Some(i.clone()),
+    };
+    let first = Arc::new(Session::open(BROKER, "console 1").await.unwrap());
+    let second = Arc::new(Session::open(BROKER, "console 2").await.unwrap());
+    let one = Reading::start_relaying(first.clone(), names.clone(), shares(&ia)).await;
+    let two = Reading::start_relaying(second.clone(), names.clone(), shares(&ib)).await;
+
+    // What the consoles' feeds do: say what is on screen; and a worker heartbeating.
+    let id = format!("relay-worker-{tag}");
+    let body = format!("{{\"id\":\"{id}\"}}").into_bytes();
+    let (talk, reader_q) = (
+        Session::open(BROKER, "relay talker").await.unwrap(),
+        names.reader.clone(),
+    );
+    let watch = relay::watch_message(std::slice::from_ref(&q));
+    let talker = tokio::spawn(async move {
+        loop {
+            let _ = publish::publish_fast(&talk.fast, "", &reader_q, &watch).await;
+            let _ = publish::publish_fast(
+                &talk.fast,
+                adtop::protocol::names::HEARTBEAT_EXCHANGE,
+                "",
+                &body,
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(500)).await; // a heartbeat's interval
+        }
+    });
+
+    // Until both have heard the worker and seen the queue's depth `want`.
+    async fn hears(r: &mut tokio::sync::mpsc::Receiver<Relayed>, id: &str, q: &str, want: u64) {
+        let (mut heard, mut depth) = (false, false);
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !(heard && depth) {
+            let r = tokio::time::timeout_at(until, r.recv())
+                .await
+                .expect("the relay went quiet")
+                .expect("the inbox closed");
+            match r {
+                Relayed::Heartbeats(b) => {
+                    heard |= b.iter().any(|(age, body)| {
+                        *age <= Duration::from_secs(2) && String::from_utf8_lossy(body).contains(id)
+                    })
+                }
+                Relayed::Depths(d) => {
+                    depth |= d.iter().any(|(n, ready, _)| n == q && *ready == want)
+                }
+            }
+        }
+    }
+    hears(&mut ra, &id, &q, 3).await;
+    hears(&mut rb, &id, &q, 3).await;
+    assert!(ia.heartbeats_fresh() && ib.depths_fresh());
+
+    // Junk under the relay's keys is ignored; a new depth still shows on both.
+    for key in [relay::HEARTBEATS_KEY, relay::DEPTHS_KEY] {
+        for junk in [
+            b"junk".to_vec(),
+            vec![0x1f, 0x8b, 0, 0],
+            b"{\"depths\":[[\"\x1b[2J\",1,1]]}".to_vec(),
+        ] {
+            publish::publish_fast(&probe.fast, &names.exchange, key, &junk)
+                .await
+                .unwrap();
+        }
+    }
+    publish::publish_fast(&probe.fast, "", &q, b"hello\n{}")
+        .await
+        .unwrap();
+    hears(&mut ra, &id, &q, 4).await;
+    hears(&mut rb, &id, &q, 4).await;
+
+    // The first console goes: the second still hears heartbeats and depths.
+    drop(one);
+    first.close().await;
+    publish::publish_fast(&probe.fast, "", &q, b"hello\n{}")
+        .await
+        .unwrap();
+    hears(&mut rb, &id, &q, 5).await;
+
+    talker.abort();
+    drop(two);
+    second.close().await;
+    let _ = ch
+        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    let _ = ch
+        .exchange_delete(names.exchange.as_str().into(), Default::default())
+        .await;
+    probe.close().await;
+}

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::event::{ConnState, ModelEvent, QueueStat, Service};
 use super::op::{Fetch, OpRequest, Outbound};
+use super::relay::{self, Relayed};
 use super::rules::Verb;
 use super::{Context, act, follow, listing, read, reading, shared};
 use crate::broker::{Backoff, Session, topology};
@@ -215,8 +216,12 @@ impl Feed {
         embedded: &mut Option<Box<dyn EmbeddedWorker>>,
     ) -> anyhow::Result<()> {
         let ch = session.channel().await?;
+        // Heartbeats come relayed by the reader once a second while it relays; the fanout is
+        // listened to directly only while no relay is heard (`relay::FRESH_FOR`).
+        let mut heartbeats = Some(topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?);
+        let (relay, mut relayed) = relay::inbox();
+        let mut told: Option<(Vec<String>, tokio::time::Instant)> = None;
         let mut streams = futures::stream::select_all([
-            topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?,
             topology::listen(&ch, names::TESTSTATUS_EXCHANGE, "").await?,
             topology::listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?,
             topology::listen(&ch, names::AUDIT_EXCHANGE, "").await?,
@@ -234,7 +239,10 @@ impl Feed {
             shared::Names::default(),
             self.requests.subscribe(),
             self.events.clone(),
-            Some(self.listing.clone()),
+            shared::Shares {
+                listing: Some(self.listing.clone()),
+                relay: Some(relay.clone()),
+            },
         )));
         let _nodes = Abort(tokio::spawn(poll_nodes(
             self.ctx.management.clone(),
@@ -261,6 +269,11 @@ impl Feed {
                     Some(Ok(d)) => self.on_message(&d.exchange.to_string(), &d.data).await,
                     _ => anyhow::bail!("lost the broker connection"),
                 },
+                d = next_delivery(&mut heartbeats) => match d {
+                    Some(Ok(d)) => self.on_message(names::HEARTBEAT_EXCHANGE, &d.data).await,
+                    _ => anyhow::bail!("lost the broker connection"),
+                },
+                Some(r) = relayed.recv() => self.on_relayed(r).await,
                 c = next_log(&mut log_consumer) => {
                     if let Some(chunk) = c {
                         self.send(ModelEvent::LogChunk { chunk, received: Utc::now() }).await;
@@ -295,12 +308,63 @@ impl Feed {
                         anyhow::bail!("lost the broker connection");
                     }
                     let live = self.live_queues();
-                    peek = self.poll_depths(session, peek, live).await?;
+                    tell_reader(session, &live, &mut told);
+                    match (relay.heartbeats_fresh(), heartbeats.take()) {
+                        (true, Some(c)) => {
+                            // The private queue goes with its only consumer.
+                            let _ = ch.basic_cancel(c.tag(), Default::default()).await;
+                        }
+                        (false, None) => {
+                            heartbeats = Some(topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?);
+                        }
+                        (_, c) => heartbeats = c,
+                    }
+                    if !relay.depths_fresh() {
+                        peek = self.poll_depths(session, peek, live).await?;
+                    }
                 }
                 _ = stats.tick() => self.poll_stats().await,
                 _ = fallback.tick(), if !self.management_up => {
                     let all: Vec<String> = self.queues.iter().cloned().collect();
                     peek = self.poll_depths(session, peek, all).await?;
+                }
+            }
+        }
+    }
+
+    /// What the reader relayed: heartbeats as if they had come here, depths of our queues.
+    async fn on_relayed(&mut self, r: Relayed) {
+        match r {
+            Relayed::Heartbeats(batch) => {
+                let now = Utc::now();
+                for (age, body) in batch {
+                    if let Ok(hb) = serde_json::from_slice::<Heartbeat>(&body) {
+                        watch(&mut self.queues, &hb.queues);
+                        let received = now
+                            - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::zero());
+                        self.send(ModelEvent::Heartbeat {
+                            heartbeat: Box::new(hb),
+                            received,
+                        })
+                        .await;
+                    }
+                }
+            }
+            Relayed::Depths(depths) => {
+                let received = Utc::now();
+                let live = self.live_queues();
+                for (name, ready, consumers) in depths {
+                    if !live.contains(&name) {
+                        continue;
+                    }
+                    self.live.insert(name.clone(), (ready, consumers));
+                    self.send(ModelEvent::QueueDepth {
+                        name,
+                        ready,
+                        consumers,
+                        received,
+                    })
+                    .await;
                 }
             }
         }
@@ -699,6 +763,36 @@ fn embedded_op(
         }
         (Some(w), OpRequest::StartEmbeddedWorker) => w.start(),
         (Some(w), _) => w.stop(),
+    }
+}
+
+/// The queues on screen, told to the reader when they change and every `relay::WATCH_EVERY`,
+/// so that it declares them for everyone.
+fn tell_reader(
+    session: &Arc<Session>,
+    live: &[String],
+    told: &mut Option<(Vec<String>, tokio::time::Instant)>,
+) {
+    if told
+        .as_ref()
+        .is_some_and(|(q, at)| q == live && at.elapsed() < relay::WATCH_EVERY)
+    {
+        return;
+    }
+    *told = Some((live.to_vec(), tokio::time::Instant::now()));
+    let (session, body) = (session.clone(), relay::watch_message(live));
+    tokio::spawn(async move {
+        let _ = crate::broker::publish::publish_fast(&session.fast, "", names::READER_QUEUE, &body)
+            .await;
+    });
+}
+
+async fn next_delivery(
+    c: &mut Option<Consumer>,
+) -> Option<lapin::Result<lapin::message::Delivery>> {
+    match c {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod op;
 pub mod read;
 pub mod reading;
 pub mod rejected;
+pub mod relay;
 pub mod rules;
 #[macro_use]
 pub mod script;

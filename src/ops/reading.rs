@@ -37,9 +37,9 @@ pub async fn serve(
     names: shared::Names,
     mut wanted: watch::Receiver<Wanted>,
     events: mpsc::Sender<ModelEvent>,
-    stats: Option<super::listing::Share>,
+    shares: shared::Shares,
 ) {
-    let mut shared = shared::Reading::start_sharing(session.clone(), names, stats).await;
+    let mut shared = shared::Reading::start_relaying(session.clone(), names, shares).await;
     let mut snap: Option<Snapshot> = None;
     let mut answered: Wanted = None;
     loop {

@@ -1,19 +1,23 @@
 //! One reading of a queue per interval for the whole deployment, however many consoles look.
 //!
-//! Consoles elect a reader through the exclusive queue [`names::READER_QUEUE`]: whoever holds
-//! it (the broker lets one connection declare it; the others get RESOURCE_LOCKED) consumes the
-//! wants every console sends to it, reads each wanted queue at most once per interval and
+//! Consoles elect a reader through the queue [`names::READER_QUEUE`], declared with
+//! `x-single-active-consumer`: every console consumes from it and the broker delivers to one of
+//! them only, the reader, and hands over to another consumer at once when that one goes. No
+//! console polls for the post (an exclusive queue that all but one fail to declare every two
+//! seconds cost the broker a channel and a mnesia transaction per try). Every console says hello
+//! there every [`HELLO_EVERY`] and sends its wants (the queue it reads, the queues on its
+//! screen): the one that receives them is the reader. It reads each wanted queue at most once per interval and
 //! publishes the snapshot on the direct exchange [`names::SNAPSHOT_EXCHANGE`] with the queue's
 //! name as routing key, so a console receives only the queue it looks at (a fanout would send
-//! every snapshot to every console). When the reader's connection ends, its queue goes with it
-//! and the next console to try (every [`ELECT_EVERY`]) takes over. A console that hears
-//! nothing within [`WAIT`] reads for itself, so a reading is never lost to the scheme.
+//! every snapshot to every console). A console that hears nothing within [`WAIT`] reads for
+//! itself, so a reading is never lost to the scheme.
 //!
 //! Anyone who can publish can send a snapshot: its size is bounded before and after
 //! decompression, its queue name checked and its message count capped.
 //!
 //! The reader also lists every queue's figures once per interval for everyone
-//! ([`super::listing`]), on the same exchange under [`listing::STATS_KEY`].
+//! ([`super::listing`]), on the same exchange under [`listing::STATS_KEY`], and relays the
+//! heartbeats and the depths of the queues on screen ([`super::relay`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,13 +33,22 @@ use tokio::time::Instant;
 
 use super::listing::{self, STATS_EVERY, STATS_KEY};
 use super::reading::{READ_EVERY, Snapshot, read_now};
+use super::relay::{self, DEPTHS_KEY, HEARTBEATS_KEY, Relayed};
 use crate::broker::{Session, publish, topology};
 use crate::controller::backlog::{Backlog, READ_CAP};
 use crate::controller::look::Queued;
 use crate::protocol::names;
 
-/// How often a console that is not the reader tries to become it.
+/// How soon a console whose subscription to the reader queue failed tries again.
 pub const ELECT_EVERY: Duration = Duration::from_secs(2);
+/// The reader leads while hellos and wants arrive; none for this long and it stops its work for
+/// others.
+const LEAD_FOR: Duration = Duration::from_secs(10);
+/// Every consumer of the reader queue says hello this often, so that the active one learns it
+/// is the reader within this long of being made so (the broker does not tell it).
+const HELLO_EVERY: Duration = Duration::from_secs(1);
+/// The hello: no queue is called this.
+const HELLO: &[u8] = b"!";
 /// How long a console waits for the reader's snapshot before reading itself.
 pub const WAIT: Duration = Duration::from_secs(4);
 /// Largest snapshot message taken from the wire (gzip), and largest once decompressed.
@@ -45,7 +58,7 @@ pub const MAX_JSON: u64 = 256 << 20;
 const MAX_WANTED: usize = 64;
 /// A want older than this is dropped (consoles repeat theirs every [`WANT_EVERY`]).
 const WANT_TTL: Duration = Duration::from_secs(15);
-const WANT_EVERY: Duration = Duration::from_secs(3);
+pub const WANT_EVERY: Duration = Duration::from_secs(3);
 /// Before a queue name in a want: send the latest snapshot now (the console has none).
 const NEED: char = '?';
 /// Most encoded snapshots the reader keeps to answer such a want.
@@ -182,6 +195,13 @@ pub struct Reading {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// What a reader shares beside snapshots, and where a console takes it in.
+#[derive(Clone, Default)]
+pub struct Shares {
+    pub listing: Option<listing::Share>,
+    pub relay: Option<relay::Inbox>,
+}
+
 impl Drop for Reading {
     fn drop(&mut self) {
         for t in &self.tasks {
@@ -202,6 +222,11 @@ impl Reading {
         Self::start_sharing(session, names, None).await
     }
 
+    /// As [`Reading::start_sharing`], with the relay's heartbeats and depths taken in too.
+    pub async fn start_relaying(session: Arc<Session>, names: Names, shares: Shares) -> Self {
+        Self::start_shares(session, names, shares).await
+    }
+
     /// As [`Reading::start_with`], and with `stats` the queue listing is shared too: received
     /// into it, and published for everyone while this console is the reader.
     pub async fn start_sharing(
@@ -209,6 +234,14 @@ impl Reading {
         names: Names,
         stats: Option<listing::Share>,
     ) -> Self {
+        let shares = Shares {
+            listing: stats,
+            relay: None,
+        };
+        Self::start_shares(session, names, shares).await
+    }
+
+    async fn start_shares(session: Arc<Session>, names: Names, shares: Shares) -> Self {
         let mut r = Self {
             session: session.clone(),
             names: names.clone(),
@@ -220,7 +253,7 @@ impl Reading {
             last_want: None,
             tasks: Vec::new(),
         };
-        match subscribe(&session, &names, stats.is_some()).await {
+        match subscribe(&session, &names, &shares).await {
             Ok((ch, sub, consumer)) => {
                 r.ch = Some(ch);
                 r.sub = Some(sub);
@@ -229,12 +262,13 @@ impl Reading {
                     consumer,
                     latest,
                     arrived,
-                    stats.clone(),
+                    shares.clone(),
                 )));
             }
             Err(e) => tracing::warn!("shared reading unavailable: {e:#}"),
         }
-        r.tasks.push(tokio::spawn(elect(session, names, stats)));
+        r.tasks
+            .push(tokio::spawn(elect(session, names, shares.listing.clone())));
         r
     }
 
@@ -344,12 +378,18 @@ impl Reading {
 async fn subscribe(
     session: &Session,
     names: &Names,
-    stats: bool,
+    shares: &Shares,
 ) -> anyhow::Result<(Channel, String, lapin::Consumer)> {
     let ch = session.channel().await?;
     declare_exchange(&ch, names).await?;
-    let keys: &[&str] = if stats { &[STATS_KEY] } else { &[] };
-    let sub = topology::private_queue(&ch, &names.exchange, keys).await?;
+    let mut keys = Vec::new();
+    if shares.listing.is_some() {
+        keys.push(STATS_KEY);
+    }
+    if shares.relay.is_some() {
+        keys.extend([HEARTBEATS_KEY, DEPTHS_KEY]);
+    }
+    let sub = topology::private_queue(&ch, &names.exchange, &keys).await?;
     let opts = BasicConsumeOptions {
         no_ack: true,
         ..Default::default()
@@ -375,12 +415,27 @@ async fn receive(
     mut consumer: lapin::Consumer,
     latest: Arc<Mutex<Option<Snapshot>>>,
     arrived: Arc<Notify>,
-    stats: Option<listing::Share>,
+    shares: Shares,
 ) {
     while let Some(Ok(d)) = consumer.next().await {
         let key = d.routing_key.to_string();
+        if key == HEARTBEATS_KEY || key == DEPTHS_KEY {
+            // A second's news: small, decoded in place.
+            if let Some(inbox) = &shares.relay {
+                let decoded = if key == DEPTHS_KEY {
+                    relay::decode_depths(&d.data).map(Relayed::Depths)
+                } else {
+                    relay::decode_heartbeats(&d.data).map(Relayed::Heartbeats)
+                };
+                match decoded {
+                    Ok(r) => inbox.offer(r),
+                    Err(why) => tracing::debug!("relay ignored: {why}"),
+                }
+            }
+            continue;
+        }
         if key == STATS_KEY {
-            if let Some(share) = &stats
+            if let Some(share) = &shares.listing
                 && let Ok(decoded) =
                     tokio::task::spawn_blocking(move || listing::decode(&d.data)).await
             {
@@ -410,36 +465,65 @@ async fn receive(
     }
 }
 
-/// Try to become the reader every [`ELECT_EVERY`]; once it, serve until the session ends.
+/// Consume from the reader queue for as long as the session lasts; whenever the broker makes this
+/// consumer the active one, wants arrive and this console leads ([`lead`]).
 async fn elect(session: Arc<Session>, names: Names, stats: Option<listing::Share>) {
     loop {
         if let Ok(ch) = session.channel().await {
-            let opts = QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            };
-            let won = ch
-                .queue_declare(names.reader.as_str().into(), opts, FieldTable::default())
-                .await
-                .is_ok();
-            if won {
-                let publisher = stats
-                    .clone()
-                    .map(|s| tokio::spawn(publish_listings(ch.clone(), names.exchange.clone(), s)));
-                if let Err(e) = lead(&session, &ch, &names).await {
-                    tracing::warn!("shared reader: {e:#}");
-                }
-                if let Some(p) = publisher {
-                    p.abort();
-                }
-                let _ = ch.close(200, "reader done".into()).await;
+            if let Err(e) = lead(&session, &ch, &names, stats.as_ref()).await {
+                tracing::debug!("shared reader: {e:#}");
             }
+            let _ = ch.close(200, "reader done".into()).await;
         }
         if !session.alive() {
             return;
         }
         tokio::time::sleep(ELECT_EVERY).await;
+    }
+}
+
+/// The reader queue's arguments: one active consumer at a time.
+fn reader_args() -> FieldTable {
+    let mut t = FieldTable::default();
+    t.insert(
+        "x-single-active-consumer".into(),
+        lapin::types::AMQPValue::Boolean(true),
+    );
+    t
+}
+
+/// What the reader does for everyone while it leads, beside reading: the listing, the relay.
+struct Leading(Vec<tokio::task::JoinHandle<()>>);
+
+impl Leading {
+    fn start(
+        session: &Arc<Session>,
+        ch: &Channel,
+        names: &Names,
+        stats: Option<&listing::Share>,
+        watched: &relay::Watched,
+    ) -> Self {
+        let x = names.exchange.clone();
+        let mut tasks = vec![
+            tokio::spawn(relay::relay_heartbeats(session.clone(), x.clone())),
+            tokio::spawn(relay::share_depths(
+                session.clone(),
+                x.clone(),
+                watched.clone(),
+            )),
+        ];
+        if let Some(s) = stats {
+            tasks.push(tokio::spawn(publish_listings(ch.clone(), x, s.clone())));
+        }
+        Self(tasks)
+    }
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }
 
@@ -467,12 +551,23 @@ async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) 
     }
 }
 
-/// The elected reader: read each wanted queue at most once per [`READ_EVERY`], publish it.
-async fn lead(session: &Session, ch: &Channel, names: &Names) -> anyhow::Result<()> {
+/// The elected reader: read each wanted queue at most once per [`READ_EVERY`], publish it; and
+/// while wants arrive, list and relay for everyone.
+async fn lead(
+    session: &Arc<Session>,
+    ch: &Channel,
+    names: &Names,
+    stats: Option<&listing::Share>,
+) -> anyhow::Result<()> {
     declare_exchange(ch, names).await?;
+    let opts = QueueDeclareOptions {
+        auto_delete: true,
+        ..Default::default()
+    };
+    ch.queue_declare(names.reader.as_str().into(), opts, reader_args())
+        .await?;
     let opts = BasicConsumeOptions {
         no_ack: true,
-        exclusive: true,
         ..Default::default()
     };
     let mut wants = ch
@@ -486,12 +581,26 @@ async fn lead(session: &Session, ch: &Channel, names: &Names) -> anyhow::Result<
     let mut wanted: HashMap<String, Instant> = HashMap::new();
     let mut read: HashMap<String, Instant> = HashMap::new();
     let mut cache: HashMap<String, (Instant, Vec<u8>)> = HashMap::new();
+    let watched: relay::Watched = Arc::default();
+    let mut leading: Option<(Leading, Instant)> = None;
+    let mut hello = Instant::now() - HELLO_EVERY;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             w = wants.next() => match w {
                 Some(Ok(d)) => {
+                    match &mut leading {
+                        Some((_, last)) => *last = Instant::now(),
+                        None => {
+                            let l = Leading::start(session, ch, names, stats, &watched);
+                            leading = Some((l, Instant::now()));
+                        }
+                    }
                     let Ok(text) = std::str::from_utf8(&d.data) else { continue };
+                    if let Some(w) = text.strip_prefix(relay::WATCH) {
+                        relay::note_watch(&watched, w);
+                        continue;
+                    }
                     let (need, q) = match text.strip_prefix(NEED) {
                         Some(q) => (true, q),
                         None => (false, text),
@@ -508,6 +617,13 @@ async fn lead(session: &Session, ch: &Channel, names: &Names) -> anyhow::Result<
                 _ => anyhow::bail!("lost the reader queue"),
             },
             _ = tick.tick() => {
+                if hello.elapsed() >= HELLO_EVERY {
+                    hello = Instant::now();
+                    publish::publish_fast(ch, "", &names.reader, HELLO).await?;
+                }
+                if leading.as_ref().is_some_and(|(_, last)| last.elapsed() >= LEAD_FOR) {
+                    leading = None;
+                }
                 wanted.retain(|_, at| at.elapsed() < WANT_TTL);
                 read.retain(|q, _| wanted.contains_key(q));
                 cache.retain(|q, (at, _)| wanted.contains_key(q) && at.elapsed() < READ_EVERY);

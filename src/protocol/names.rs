@@ -15,8 +15,8 @@ pub const LOG_EXCHANGE: &str = "adtop.log";
 pub const AUDIT_EXCHANGE: &str = "adtop.audit";
 /// adtop: requests a worker could not accept, durable queue on the default exchange.
 pub const REJECTED_QUEUE: &str = "adtop.rejected";
-/// Exclusive queue whose holder reads queue contents for every console (`ops::shared`).
-pub const READER_QUEUE: &str = "adtop.reader";
+/// Single-active-consumer queue whose active consumer reads and relays for every console (`ops::shared`).
+pub const READER_QUEUE: &str = "adtop.readers";
 /// Direct exchange the elected reader publishes queue snapshots on, keyed by queue name.
 pub const SNAPSHOT_EXCHANGE: &str = "adtop.snapshots";
 /// adtop: prefix of the per-worker durable queue that holds a request while a long test runs
