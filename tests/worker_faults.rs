@@ -573,3 +573,151 @@ async fn refused_broker_credentials_stop_the_worker_before_it_takes_a_request() 
     );
     h.cleanup().await;
 }
+
+/// Every completion seen on `c` during `window`, by uuid.
+async fn completions_during(c: &mut lapin::Consumer, window: Duration) -> Vec<String> {
+    use futures::StreamExt;
+    let until = tokio::time::Instant::now() + window;
+    let mut seen = Vec::new();
+    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, c.next()).await {
+        if let Ok(m) = serde_json::from_slice::<adtop::protocol::messages::TestComplete>(&d.data) {
+            seen.push(m.uuid);
+        }
+    }
+    seen
+}
+
+/// The flush delay is a debug build's test hook (`store::file`); a release build has none.
+fn flush_delay_hook() -> bool {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: ADTOP_TEST_FLUSH_DELAY_MS works in debug builds only");
+    }
+    cfg!(debug_assertions)
+}
+
+/// Pipelining (issue 8): A's flush runs while B is taken and run, but nothing of A is
+/// announced or acknowledged before that flush ends. Killed mid-flush (with both results
+/// written, neither durable), the worker leaves both requests queued; the next worker makes
+/// the results durable and announces each once, running neither again.
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_mid_flush_a_worker_has_acknowledged_nothing_and_both_requests_come_back() {
+    if !flush_delay_hook() {
+        return;
+    }
+    let (mut h, runner, runs) = harness("midflush").await;
+    let mut done = h.completions().await;
+    let a = h.submit("fx-pass", &[]);
+    let b = h.submit("fx-pass", &["--allow-duplicate"]);
+    h.env
+        .push(("ADTOP_TEST_FLUSH_DELAY_MS".into(), "5000".into()));
+    h.start_worker("a", &["--runner", &runner]);
+    let started = std::time::Instant::now();
+    eventually(
+        "the second request to run during the first one's flush",
+        RUN,
+        || count_runs(&runs) == 2,
+    )
+    .await;
+    eventually("both results written", RUN, || {
+        by_uuid(&h, &a).is_file() && by_uuid(&h, &b).is_file()
+    })
+    .await;
+    let seen = completions_during(&mut done, Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "too slow to look inside the flush: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !seen.contains(&a) && !seen.contains(&b),
+        "announced before its flush ended: {seen:?}"
+    );
+    assert_eq!(
+        depth(&h, &h.queue()).await,
+        (0, 1),
+        "both requests held by the worker"
+    );
+    h.stop_workers();
+    let back = wait_depth(&h, &h.queue(), "both requests back", |(_, c)| c == 0).await;
+    assert_eq!(back, (2, 0), "a request was acknowledged before its flush");
+    let seen = completions_during(&mut done, Duration::from_millis(300)).await;
+    assert!(
+        !seen.contains(&a) && !seen.contains(&b),
+        "announced by a worker killed mid-flush: {seen:?}"
+    );
+
+    h.env.clear();
+    h.start_worker("a", &["--runner", &runner]);
+    wait_completion(&mut done, &a, RUN).await;
+    wait_completion(&mut done, &b, RUN).await;
+    let again = completions_during(&mut done, Duration::from_secs(1)).await;
+    assert!(
+        !again.contains(&a) && !again.contains(&b),
+        "announced twice: {again:?}"
+    );
+    assert_eq!(count_runs(&runs), 2, "a stored result ran again");
+    assert_eq!(depth_after_stop(&mut h).await, 0, "acknowledged");
+    h.cleanup().await;
+}
+
+/// The second request is prefetched only while a flush is pending: once A is flushed and
+/// acknowledged the prefetch is 1 again, so C stays in its queue while B (a long test) runs,
+/// and A's completion does not wait for B.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_request_is_prefetched_behind_a_running_test_once_the_flush_is_done() {
+    if !flush_delay_hook() {
+        return;
+    }
+    let (mut h, _, _) = harness("behind").await;
+    let marks = h.dir.path().join("marks");
+    let runner = h.dir.path().join("slow-runner");
+    std::fs::write(
+        &runner,
+        format!(
+            r#"#!/bin/sh
+out=
+for a in "$@"; do
+  case "$a" in --output-dir=*) out="${{a#--output-dir=}}" ;; esac
+done
+[ -n "$out" ] || exit 20
+case "$*" in */fx-slow/*) pkg=fx-slow ;; *) pkg=fx-pass ;; esac
+echo "$pkg start" >> '{marks}'
+[ "$pkg" = fx-slow ] && sleep 6
+mkdir -p "$out" && echo "script runner" > "$out/log"
+echo "$pkg end" >> '{marks}'
+exit 0
+"#,
+            marks = marks.display()
+        ),
+    )
+    .expect("runner");
+    std::fs::set_permissions(&runner, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let marks_text = || std::fs::read_to_string(&marks).unwrap_or_default();
+    let mut done = h.completions().await;
+    let a = h.submit("fx-pass", &[]);
+    let b = h.submit("fx-slow", &[]);
+    let c = h.submit("fx-pass", &["--allow-duplicate"]);
+    h.env
+        .push(("ADTOP_TEST_FLUSH_DELAY_MS".into(), "500".into()));
+    h.start_worker("a", &["--runner", &runner.display().to_string()]);
+    wait_completion(&mut done, &a, RUN).await;
+    assert!(
+        marks_text().contains("fx-slow start") && !marks_text().contains("fx-slow end"),
+        "A announced while B runs, B taken during A's flush: {}",
+        marks_text()
+    );
+    // B runs for 6 s: C must stay ready all that time, not prefetched behind it.
+    while !marks_text().contains("fx-slow end") {
+        let (ready, _) = depth(&h, &h.queue()).await;
+        assert!(
+            ready == 1 || marks_text().contains("fx-slow end"),
+            "C was handed over while B runs (ready {ready})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_completion(&mut done, &b, RUN).await;
+    wait_completion(&mut done, &c, RUN).await;
+    assert_eq!(depth_after_stop(&mut h).await, 0);
+    h.cleanup().await;
+}

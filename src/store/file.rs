@@ -138,6 +138,7 @@ impl FileStore {
         let root = self.root.clone();
         // On the blocking pool, not in place: it waits for everything dirty on the filesystem.
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            test_flush_delay();
             let dir = std::fs::File::open(&root).map_err(io(&root))?;
             nix::unistd::syncfs(&dir).map_err(|e| StoreError::Io {
                 path: root.display().to_string(),
@@ -223,6 +224,25 @@ impl FileStore {
         })?
     }
 }
+
+/// Tests only (debug builds): `ADTOP_TEST_FLUSH_DELAY_MS` makes every flush that long, so that
+/// a test can look at, or kill, a worker while a result is written but not yet durable.
+#[cfg(debug_assertions)]
+fn test_flush_delay() {
+    static DELAY: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    let delay = DELAY.get_or_init(|| {
+        std::env::var("ADTOP_TEST_FLUSH_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+    });
+    if let Some(d) = delay {
+        std::thread::sleep(*d);
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_flush_delay() {}
 
 /// Run a short filesystem job off the async code's way: with `block_in_place` on a
 /// multi-threaded runtime (the worker's job loop runs on the runtime's own thread, where that

@@ -194,6 +194,12 @@ impl Store {
         }
     }
 
+    /// Does [`Store::sync`] do anything? The file store's flush does; Swift's PUTs are durable
+    /// when they answer.
+    pub fn flushes(&self) -> bool {
+        matches!(self, Self::File(_))
+    }
+
     /// Make everything written so far durable (Swift: every PUT already is).
     pub async fn sync(&self) -> Result<(), StoreError> {
         match self {

@@ -45,7 +45,7 @@ pub fn parse_index(key: &str, data: &[u8]) -> Result<IndexEntry, StoreError> {
     })
 }
 
-/// Store the run whose packed files are in `dir`. On success `entry` records its run
+/// Store the run whose packed files are in `dir`, durably. On success `entry` records its run
 /// directory and `stored`. If `by-uuid` already holds the same request's result (an earlier
 /// run of this very request that was stored but not acknowledged), nothing is uploaded again
 /// and `entry` points at that result.
@@ -53,6 +53,24 @@ pub async fn put_run(entry: &mut SpoolEntry, dir: &Path, store: &Store) -> Resul
     if entry.stored {
         return Ok(());
     }
+    write_run(entry, dir, store).await?;
+    // One flush for the whole result, before it is announced and acknowledged. Also when the
+    // result was found already there: a worker killed before its own flush leaves it in the
+    // page cache only, readable but not yet durable.
+    store.sync().await?;
+    entry.stored = true;
+    Ok(())
+}
+
+/// [`put_run`] without the flush: every object, index entry and the by-uuid pointer written
+/// (or found: this request's result already there), not yet durable. `entry` records the run
+/// directory; `stored` stays as it was. The caller flushes ([`Store::sync`]) before anything is
+/// announced or acknowledged; the worker overlaps that flush with its next request.
+pub async fn write_run(
+    entry: &mut SpoolEntry,
+    dir: &Path,
+    store: &Store,
+) -> Result<(), StoreError> {
     match by_uuid(store, &entry.uuid).await? {
         ByUuid::Stored(e) if e.body == entry.index.body => {
             entry.run_dir = e.swift_dir.clone();
@@ -61,7 +79,6 @@ pub async fn put_run(entry: &mut SpoolEntry, dir: &Path, store: &Store) -> Resul
             entry.complete.container = entry.index.container.clone();
             entry.complete.exitcode = entry.index.exitcode;
             entry.complete.duration = entry.index.duration;
-            entry.stored = true;
             return Ok(());
         }
         ByUuid::Stored(e) => {
@@ -114,9 +131,6 @@ pub async fn put_run(entry: &mut SpoolEntry, dir: &Path, store: &Store) -> Resul
         store.put(INDEX_CONTAINER, &uuid_key, json, meta),
     )
     .await?;
-    // One flush for the whole result, before it is announced and acknowledged.
-    store.sync().await?;
-    entry.stored = true;
     Ok(())
 }
 

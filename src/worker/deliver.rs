@@ -5,12 +5,28 @@
 //! While the store is away it becomes a spool entry and is retried with backoff; a signal
 //! during that wait leaves it there and exits (the next start delivers it). A permanent store
 //! error sends the request to `adtop.rejected` with the reason.
+//!
+//! Pipelining (file store): the flush that makes a result durable (`syncfs`, milliseconds to
+//! tens of milliseconds on a shared disk) runs while the worker takes and starts its next
+//! request. Once request N's result is written, its flush starts and the consume channel's
+//! prefetch goes from 1 to 2, so that the broker hands over N+1 at once; a task of its own
+//! ([`Pending`]) waits for the flush, sets the prefetch back to 1, and only then announces N
+//! and acknowledges it. So nothing is announced or acknowledged before its result is durable,
+//! a second request is prefetched only while a flush is pending (never behind a running test:
+//! with N acknowledged and the prefetch back at 1 no third request comes while N+1 runs), and
+//! a worker killed meanwhile leaves both unacknowledged, to be delivered again. N+1's own
+//! flush starts as soon as its result is written, beside N's if that still runs (a flush
+//! started after a result was written makes it durable), but results are announced in the
+//! order they were taken: N+1's task starts only once N is finished with ([`settle`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
+use lapin::Channel;
+use lapin::options::BasicQosOptions;
 use tempfile::TempDir;
 
 use super::decide::{self, Announce, StoreNext};
@@ -21,7 +37,7 @@ use crate::broker::{Backoff, Session, publish};
 use crate::protocol::messages::{CompleteExtra, IndexEntry, TestComplete};
 use crate::protocol::{Request, layout, names};
 use crate::store::spool::{SpoolEntry, announced_key};
-use crate::store::{Access, ObjectMeta, run};
+use crate::store::{Access, ObjectMeta, Spool, Store, run};
 
 /// Where a result's packed files are.
 enum Place {
@@ -35,10 +51,13 @@ enum Place {
 /// delivered after a restart: its request comes back and is refused then).
 type Origin<'a> = Option<(&'a [u8], String)>;
 
-/// Step 5 for a fresh result: pack, then store, announce, acknowledge.
+/// Step 5 for a fresh result: pack, then store, announce, acknowledge. On the file store the
+/// flush and what follows it may be left running ([`Pending`]) while the next request is
+/// taken; `consume` is the channel whose prefetch lets that request come.
 pub async fn deliver(
     w: &mut Worker,
-    session: &Session,
+    session: &Arc<Session>,
+    consume: &Channel,
     job: &Job,
     holding: Holding,
     a: Attempt,
@@ -46,7 +65,7 @@ pub async fn deliver(
 ) -> Result<Flow> {
     let staging = w.opts.spool.staging()?;
     let files = pack(&job.req, &a, staging.path()).await?;
-    let entry = describe(w, job, &a, attempts, files);
+    let mut entry = describe(w, job, &a, attempts, files);
     // debci's collector gets its tarball first; if the broker does not take it, nothing is
     // acknowledged and the request runs again.
     if !debci::publish_result(w, session, job, &a).await {
@@ -60,8 +79,39 @@ pub async fn deliver(
         a.code.describe()
     );
     drop(a);
+    if pipelines(w, &holding) {
+        match run::write_run(&mut entry, staging.path(), &w.opts.store).await {
+            Ok(()) => {
+                // This flush may overlap the previous result's: a flush started after this
+                // result was written makes it durable, whatever else is flushing.
+                let flush = tokio::spawn({
+                    let store = w.opts.store.clone();
+                    async move { store.sync().await }
+                });
+                // The previous result is announced (and acknowledged) before this one is.
+                let before = settle(w, session).await?;
+                let f = Finish {
+                    flush,
+                    consume: None,
+                    session: session.clone(),
+                    store: w.opts.store.clone(),
+                    spool: w.opts.spool.clone(),
+                    id: w.opts.id.clone(),
+                    entry,
+                    staging,
+                    holding,
+                    origin: (job.body.clone(), job.queue.to_string()),
+                };
+                flush_behind(w, consume, f).await;
+                return Ok(before);
+            }
+            // The ordinary path tells a store that is away from one that refuses, and waits.
+            Err(e) => tracing::debug!("{}: writing the result: {e}", entry.uuid),
+        }
+    }
+    let before = settle(w, session).await?;
     let origin = Some((job.body.as_slice(), job.queue.to_string()));
-    store_announce_ack(
+    let flow = store_announce_ack(
         w,
         session,
         entry,
@@ -69,7 +119,189 @@ pub async fn deliver(
         Some(holding),
         origin,
     )
-    .await
+    .await?;
+    Ok(before.and(flow))
+}
+
+/// May this result's flush run behind the next request? Only where there is a flush (the
+/// file store), for a request still held as a delivery (a held one is past its lease and
+/// released, not acknowledged), and while the worker goes on taking requests.
+fn pipelines(w: &Worker, holding: &Holding) -> bool {
+    w.opts.store.flushes()
+        && matches!(holding, Holding::Delivery(_))
+        && w.signals.leaving.is_none()
+        && !w.paused
+}
+
+/// A result written but not yet durable, whose flush, announcement and acknowledgement run in
+/// a task of their own while the worker takes its next request. At most one at a time.
+pub struct Pending {
+    uuid: String,
+    task: tokio::task::JoinHandle<Finished>,
+}
+
+impl Pending {
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    /// Wait for the task (for `tokio::select!`; [`settled`] then finishes with what it gives).
+    pub async fn done(&mut self) -> std::result::Result<Finished, tokio::task::JoinError> {
+        (&mut self.task).await
+    }
+}
+
+/// How a [`Pending`] task ended.
+pub enum Finished {
+    /// Flushed; announced and acknowledged unless the flow says otherwise (then the result is
+    /// in the spool, as after the ordinary path).
+    Done(Flow),
+    /// The flush failed: the result is finished the ordinary way ([`store_announce_ack`]:
+    /// retries, the spool, a rejection for a permanent error).
+    Unflushed {
+        entry: Box<SpoolEntry>,
+        staging: TempDir,
+        holding: Holding,
+        origin: (Vec<u8>, String),
+    },
+}
+
+/// Let the next request come while `f`'s flush runs, and leave the rest to a task.
+async fn flush_behind(w: &mut Worker, consume: &Channel, mut f: Finish) {
+    // Quorum queues are polled (`poll.rs`): no prefetch there, the loop asks when it is free.
+    if !w.polling() {
+        // Raised after the previous result's task lowered it (that task is done: [`settle`])
+        // and before the task that lowers it again exists, so that the lowering comes second.
+        if let Err(e) = consume.basic_qos(2, BasicQosOptions { global: true }).await {
+            tracing::debug!("{}: prefetch 2: {e}", f.entry.uuid);
+        }
+        f.consume = Some(consume.clone());
+    }
+    let uuid = f.entry.uuid.clone();
+    let task = tokio::spawn(finish(f));
+    w.pending = Some(Pending { uuid, task });
+}
+
+/// What the task of a [`Pending`] result needs.
+struct Finish {
+    flush: tokio::task::JoinHandle<std::result::Result<(), crate::store::StoreError>>,
+    consume: Option<Channel>,
+    session: Arc<Session>,
+    store: Store,
+    spool: Spool,
+    id: String,
+    entry: SpoolEntry,
+    staging: TempDir,
+    holding: Holding,
+    origin: (Vec<u8>, String),
+}
+
+/// Wait for the flush; back to a prefetch of 1; then announce and acknowledge.
+async fn finish(f: Finish) -> Finished {
+    let Finish {
+        flush,
+        consume,
+        session,
+        store,
+        spool,
+        id,
+        mut entry,
+        staging,
+        holding,
+        origin,
+    } = f;
+    let flushed = match flush.await {
+        Ok(r) => r.map_err(anyhow::Error::new),
+        Err(e) => Err(anyhow::Error::new(e).context("the flush task")),
+    };
+    // Before anything is acknowledged: with N acknowledged under a prefetch of 2, the broker
+    // would hand over a third request to wait behind N+1, however long N+1 runs.
+    let lowered = match &consume {
+        Some(ch) => ch
+            .basic_qos(1, BasicQosOptions { global: true })
+            .await
+            .map_err(|e| tracing::warn!("{}: prefetch back to 1: {e}", entry.uuid))
+            .is_ok(),
+        None => true,
+    };
+    if let Err(e) = flushed {
+        tracing::warn!(
+            "{}: flushing the stored result failed ({e:#}); storing it again",
+            entry.uuid
+        );
+        return Finished::Unflushed {
+            entry: Box::new(entry),
+            staging,
+            holding,
+            origin,
+        };
+    }
+    entry.stored = true;
+    let flow = if lowered {
+        match announce_ack(&store, &id, &session, &entry.complete, Some(holding)).await {
+            Ok(flow) => flow,
+            Err(e) => {
+                tracing::warn!("{}: announcing: {e:#}", entry.uuid);
+                Flow::Reconnect
+            }
+        }
+    } else {
+        // Not acknowledged on a channel whose prefetch is unknown: the broker requeues the
+        // request with the channel, and the spool announces the result after reconnecting.
+        drop(holding);
+        Flow::Reconnect
+    };
+    if flow != Flow::Continue
+        && let Err(e) = spool.add(&entry, staging)
+    {
+        // Stored and durable: the redelivered request is recognised by its stored result.
+        tracing::warn!("{}: {e:#}", entry.uuid);
+    }
+    Finished::Done(flow)
+}
+
+/// Wait for the pending result, if any, and finish with it. The flow to go on with.
+pub async fn settle(w: &mut Worker, session: &Session) -> Result<Flow> {
+    let Some(mut p) = w.pending.take() else {
+        return Ok(Flow::Continue);
+    };
+    let done = p.done().await;
+    settled(w, session, &p.uuid, done).await
+}
+
+/// Finish with what a [`Pending`] task gave.
+pub async fn settled(
+    w: &mut Worker,
+    session: &Session,
+    uuid: &str,
+    done: std::result::Result<Finished, tokio::task::JoinError>,
+) -> Result<Flow> {
+    match done {
+        Ok(Finished::Done(flow)) => Ok(flow),
+        Ok(Finished::Unflushed {
+            entry,
+            staging,
+            holding,
+            origin,
+        }) => {
+            let origin = Some((origin.0.as_slice(), origin.1));
+            store_announce_ack(
+                w,
+                session,
+                *entry,
+                Place::Staging(staging),
+                Some(holding),
+                origin,
+            )
+            .await
+        }
+        Err(e) => {
+            // Its delivery went with the task, unacknowledged: the broker requeues it when the
+            // channel closes, and the redelivery is recognised by its stored result.
+            tracing::error!("{uuid}: finishing the result failed: {e}");
+            Ok(Flow::Reconnect)
+        }
+    }
 }
 
 /// A redelivery whose result waits in this worker's spool: deliver it with this delivery.
@@ -79,6 +311,7 @@ pub async fn finish_spooled(
     job: &Job,
     holding: Holding,
 ) -> Result<Flow> {
+    let before = settle(w, session).await?;
     let Some(entry) = w
         .opts
         .spool
@@ -87,10 +320,11 @@ pub async fn finish_spooled(
         .find(|e| e.uuid == job.uuid)
     else {
         // Delivered meanwhile: what is stored answers.
-        return announce_stored(w, session, job, holding).await;
+        return Ok(before.and(announce_stored(w, session, job, holding).await?));
     };
     let origin = Some((job.body.as_slice(), job.queue.to_string()));
-    store_announce_ack(w, session, entry, Place::Spooled, Some(holding), origin).await
+    let flow = store_announce_ack(w, session, entry, Place::Spooled, Some(holding), origin).await?;
+    Ok(before.and(flow))
 }
 
 /// After (re)connecting: deliver whatever finished while the broker or store was away.
@@ -113,17 +347,32 @@ pub async fn announce_stored(
     job: &Job,
     holding: Holding,
 ) -> Result<Flow> {
+    let before = settle(w, session).await?;
     let stored = match run::by_uuid(&w.opts.store, &job.uuid).await {
         Ok(run::ByUuid::Stored(e)) => e,
         // Gone or unreadable since it was looked at: let the redelivery decide again.
         Ok(run::ByUuid::Nothing) | Err(_) => return Ok(Flow::Reconnect),
     };
+    // Found, not necessarily durable: the worker that wrote it may have been killed before its
+    // flush, leaving it in the page cache only.
+    if let Err(e) = w.opts.store.sync().await {
+        tracing::warn!("{}: flushing its stored result failed ({e})", job.uuid);
+        return Ok(Flow::Reconnect);
+    }
     tracing::info!(
         "{}: already stored ({}); announcing it if it was not, acknowledging the redelivery",
         job.uuid,
         stored.swift_dir
     );
-    announce_ack(w, session, &complete_from_index(&stored), Some(holding)).await
+    let flow = announce_ack(
+        &w.opts.store,
+        &w.opts.id,
+        session,
+        &complete_from_index(&stored),
+        Some(holding),
+    )
+    .await?;
+    Ok(before.and(flow))
 }
 
 /// Store (waiting while the store is away), then announce once and acknowledge.
@@ -190,7 +439,7 @@ async fn store_announce_ack(
             }
         }
     }
-    let flow = announce_ack(w, session, &entry.complete, holding).await?;
+    let flow = announce_ack(&w.opts.store, &w.opts.id, session, &entry.complete, holding).await?;
     match (flow, place) {
         (Flow::Continue, _) => w.opts.spool.remove(&entry.uuid)?,
         // Stored, not announced: the spool announces it after reconnecting.
@@ -203,7 +452,8 @@ async fn store_announce_ack(
 /// Announce once (unless it runs elsewhere), then acknowledge. `Reconnect` when the broker
 /// did not take the announcement or the acknowledgement.
 async fn announce_ack(
-    w: &mut Worker,
+    store: &Store,
+    id: &str,
     session: &Session,
     complete: &TestComplete,
     holding: Option<Holding>,
@@ -211,14 +461,11 @@ async fn announce_ack(
     let uuid = complete.uuid.as_str();
     // A request moved to the held queue and reclaimed meanwhile is being run again elsewhere.
     let released = match &holding {
-        Some(Holding::Held { .. }) => {
-            Some(hold::release(&session.confirm, &w.opts.id, uuid).await?)
-        }
+        Some(Holding::Held { .. }) => Some(hold::release(&session.confirm, id, uuid).await?),
         _ => None,
     };
     let marker = matches!(
-        w.opts
-            .store
+        store
             .get(names::INDEX_CONTAINER, &announced_key(uuid))
             .await,
         Ok(Some(_))
@@ -232,14 +479,14 @@ async fn announce_ack(
         }
         Announce::AlreadyAnnounced => {}
         Announce::Publish => {
-            if !publish_completion(w, session, complete).await {
+            if !publish_completion(store, session, complete).await {
                 return Ok(Flow::Reconnect);
             }
         }
     }
     match holding {
         Some(h @ Holding::Delivery(_)) => {
-            if !life::acknowledge(w, session, h, uuid, "the request").await? {
+            if !life::acknowledge(id, session, h, uuid, "the request").await? {
                 return Ok(Flow::Reconnect);
             }
         }
@@ -250,7 +497,7 @@ async fn announce_ack(
 }
 
 /// Publish the completion (confirmed), then set the `announced/<uuid>` marker.
-async fn publish_completion(w: &Worker, session: &Session, complete: &TestComplete) -> bool {
+async fn publish_completion(store: &Store, session: &Session, complete: &TestComplete) -> bool {
     let Ok(body) = serde_json::to_vec(complete) else {
         return false;
     };
@@ -275,9 +522,7 @@ async fn publish_completion(w: &Worker, session: &Session, complete: &TestComple
         content_type: Some("text/plain"),
         content_encoding: None,
     };
-    if let Err(e) = w
-        .opts
-        .store
+    if let Err(e) = store
         .put(
             names::INDEX_CONTAINER,
             &announced_key(&complete.uuid),

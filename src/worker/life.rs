@@ -8,6 +8,7 @@
 //! 5. pack, store, announce, acknowledge ([`deliver`]), waiting in the spool while the store or
 //!    the broker is away.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -32,10 +33,11 @@ pub type Intake<'a> = (&'a Channel, &'a mut Vec<lapin::Consumer>);
 /// Handle one delivery from receipt to acknowledgement.
 pub async fn handle(
     w: &mut Worker,
-    session: &Session,
+    session: &Arc<Session>,
     intake: Intake<'_>,
     d: Delivery,
 ) -> Result<Flow> {
+    let consume = intake.0.clone();
     let job = match receive(w, &d) {
         Ok(job) => job,
         Err(why) => {
@@ -73,7 +75,8 @@ pub async fn handle(
     let flow = match run_with_retries(w, session, intake, &job, holding).await? {
         Ran::Result(holding, attempt, attempts) => {
             let failure = testbed_failure(w, &attempt);
-            let flow = deliver::deliver(w, session, &job, holding, attempt, attempts).await;
+            let flow =
+                deliver::deliver(w, session, &consume, &job, holding, attempt, attempts).await;
             note_testbed(w, failure);
             flow
         }
@@ -303,7 +306,7 @@ pub async fn reject(
     if let Ok(mut s) = w.shared.lock() {
         s.rejected += 1;
     }
-    if acknowledge(w, session, holding, "", "a rejected request").await? {
+    if acknowledge(&w.opts.id, session, holding, "", "a rejected request").await? {
         Ok(Flow::Continue)
     } else {
         Ok(Flow::Reconnect)
@@ -314,7 +317,7 @@ pub async fn reject(
 /// when the acknowledgement could not be sent (the connection dropped): the broker delivers
 /// it again, and [`recognise`] knows it then.
 pub async fn acknowledge(
-    w: &Worker,
+    id: &str,
     session: &Session,
     holding: Holding,
     uuid: &str,
@@ -331,7 +334,7 @@ pub async fn acknowledge(
             }
         },
         Holding::Held { .. } => {
-            hold::release(&session.confirm, &w.opts.id, uuid).await?;
+            hold::release(&session.confirm, id, uuid).await?;
             Ok(true)
         }
     }
@@ -374,7 +377,14 @@ async fn stopped(
     match then {
         AfterStop::Requeue => requeue(w, session, job, holding).await,
         AfterStop::Cancel => {
-            acknowledge(w, session, holding, &job.uuid, "a cancelled request").await?;
+            acknowledge(
+                &w.opts.id,
+                session,
+                holding,
+                &job.uuid,
+                "a cancelled request",
+            )
+            .await?;
             Ok(())
         }
     }

@@ -121,6 +121,18 @@ pub enum Flow {
     Exit(i32),
 }
 
+impl Flow {
+    /// This flow, then `next`: whichever stops more (leaving, then reconnecting, then going on).
+    #[must_use]
+    pub fn and(self, next: Flow) -> Flow {
+        match (self, next) {
+            (Flow::Exit(code), _) | (_, Flow::Exit(code)) => Flow::Exit(code),
+            (Flow::Reconnect, _) | (_, Flow::Reconnect) => Flow::Reconnect,
+            _ => Flow::Continue,
+        }
+    }
+}
+
 /// SIGTERM: finish the current job, exit 0; a second SIGTERM: stop it, requeue, exit.
 /// SIGHUP: finish, exit 10 (autopkgtest-cloud's "restart me"). A worker embedded in the console
 /// takes no process signals (they are the console's); it is stopped through `stop` instead,
@@ -208,6 +220,9 @@ pub struct Worker {
     /// Consecutive testbed failures ([`crate::testbed::broken`]).
     pub streak: crate::testbed::broken::Streak,
     seen: peers::Seen,
+    /// The last result, while its flush, announcement and acknowledgement run beside the next
+    /// request ([`deliver::Pending`]).
+    pub pending: Option<deliver::Pending>,
 }
 
 impl Worker {
@@ -244,7 +259,13 @@ impl Worker {
             paused: false,
             streak: crate::testbed::broken::Streak::default(),
             seen: peers::Seen::default(),
+            pending: None,
         }
+    }
+
+    /// Quorum queues refuse a channel-wide prefetch: there the worker polls (`poll.rs`).
+    pub fn polling(&self) -> bool {
+        self.opts.queue_cfg.queue_type == Some(crate::config::QueueType::Quorum)
     }
 
     pub fn set_state(&self, state: WorkerState) {
@@ -354,8 +375,23 @@ impl Worker {
         }
     }
 
-    /// One broker session: declare, recover, consume until the connection drops.
+    /// One broker session: declare, recover, consume until the connection drops. Whatever
+    /// ends it, the result whose flush was still running is finished with first (announced
+    /// and acknowledged, or spooled when the broker is gone).
     async fn serve(&mut self, session: &Arc<Session>) -> Result<Flow> {
+        let served = self.serve_requests(session).await;
+        let settled = deliver::settle(self, session).await;
+        match (served, settled) {
+            (Ok(flow), Ok(last)) => Ok(flow.and(last)),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+            (Err(e), Err(also)) => {
+                tracing::warn!("finishing the last result: {also:#}");
+                Err(e)
+            }
+        }
+    }
+
+    async fn serve_requests(&mut self, session: &Arc<Session>) -> Result<Flow> {
         for q in &self.opts.queues {
             topology::declare_request_queue(&session.confirm, &q.to_string(), &self.opts.queue_cfg)
                 .await?;
@@ -402,8 +438,7 @@ impl Worker {
         let _ = get.close(200, "done".into()).await;
 
         let consume = session.channel().await?;
-        // Quorum queues refuse a channel-wide prefetch: there the worker polls (`poll.rs`).
-        let polling = self.opts.queue_cfg.queue_type == Some(crate::config::QueueType::Quorum);
+        let polling = self.polling();
         let queue_names: Vec<String> = self.opts.queues.iter().map(|q| q.to_string()).collect();
         let mut asked: Option<
             tokio::sync::oneshot::Receiver<lapin::Result<lapin::message::Delivery>>,
@@ -466,9 +501,26 @@ impl Worker {
                 m = self.incoming.recv() => Next::Incoming(m),
                 _ = self.signals.next() => Next::Signal,
                 _ = health.tick() => Next::Tick,
+                done = async {
+                    match self.pending.as_mut() {
+                        Some(p) => p.done().await,
+                        None => std::future::pending().await,
+                    }
+                }, if self.pending.is_some() => Next::Settled(done),
             };
             drop(deliveries);
             match next {
+                Next::Settled(done) => {
+                    let uuid = self
+                        .pending
+                        .take()
+                        .map(|p| p.uuid().to_string())
+                        .unwrap_or_default();
+                    match deliver::settled(self, session, &uuid, done).await? {
+                        Flow::Continue => {}
+                        other => return Ok(other),
+                    }
+                }
                 Next::Delivery(Some(Ok(delivery))) => {
                     let flow =
                         life::handle(self, session, (&consume, &mut consumers), delivery).await?;
@@ -554,6 +606,8 @@ enum Next {
     Incoming(Option<Incoming>),
     Signal,
     Tick,
+    /// The last result's flush, announcement and acknowledgement are done ([`deliver::settled`]).
+    Settled(std::result::Result<deliver::Finished, tokio::task::JoinError>),
 }
 
 /// Stop consuming; a request already delivered but not yet started goes back to its queue.
