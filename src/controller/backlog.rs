@@ -57,17 +57,83 @@ pub struct Backlog {
 
 /// Read every ready message of `queue` (at most `cap`) and give them all back in place.
 pub async fn read(session: &Session, queue: &str, cap: usize) -> Result<Backlog, BrokerError> {
+    let mut messages = Vec::new();
+    let seen = scan(session, queue, cap, |d| {
+        messages.push(Queued {
+            priority: *d.properties.priority(),
+            uuid: super::look::queued_uuid(queue, &d.data, &d.properties),
+            headers: super::look::adtop_headers(&d.properties),
+            body: d.data,
+        });
+    })
+    .await?;
+    Ok(Backlog {
+        total: seen.total,
+        messages,
+        complete: seen.complete,
+    })
+}
+
+/// What a [`scan`] saw of the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// Ready messages when the read began (live count).
+    pub total: u64,
+    /// Messages handed to the visitor.
+    pub read: usize,
+    /// As [`Backlog::complete`].
+    pub complete: bool,
+    pub spent: Spent,
+}
+
+/// Where the time of one read went (benches/dedup.rs prints it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Taking the lock (with its [`SETTLE`]) and releasing it (with its [`GRACE`]).
+    pub lock: Duration,
+    /// From the first message asked for until everything is given back, the visitor's work
+    /// included (it runs as deliveries come in).
+    pub read: Duration,
+}
+
+/// Read every ready message of `queue` (at most `cap`) as [`read`] does, handing each delivery
+/// to `visit` as it comes in (in queue order) instead of keeping it: a caller that needs a
+/// little of each message (the duplicate check: identities) works while the broker is still
+/// delivering, and holds no bodies.
+pub async fn scan<F>(
+    session: &Session,
+    queue: &str,
+    cap: usize,
+    visit: F,
+) -> Result<Scanned, BrokerError>
+where
+    F: FnMut(lapin::message::Delivery),
+{
     // Two readers at once would each get part of the queue, and one would see the other's
     // give-back out of order: one read at a time per process, and per queue across the broker.
     let _local = LOCAL.lock().await;
+    let t = std::time::Instant::now();
     let lock = ReadLock::take(session, queue).await?;
+    let mut spent = Spent {
+        lock: t.elapsed(),
+        ..Spent::default()
+    };
+    let t = std::time::Instant::now();
     let ch = session.channel().await?;
-    let r = read_on(&ch, queue, cap.min(READ_CAP)).await;
+    let r = read_on(&ch, queue, cap.min(READ_CAP), visit).await;
     // Closing the channel requeues whatever is still held (the in-flight tail), in place; its
     // close-ok comes after the give-back, so the lock is released only after that.
     let _ = ch.close(200, "read".into()).await;
+    spent.read = t.elapsed();
+    let t = std::time::Instant::now();
     lock.release().await;
-    r
+    spent.lock += t.elapsed();
+    r.map(|(total, read, complete)| Scanned {
+        total,
+        read,
+        complete,
+        spent,
+    })
 }
 
 static LOCAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -194,7 +260,16 @@ impl ReadLock {
     }
 }
 
-async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog, BrokerError> {
+/// (ready when the read began, messages visited, complete).
+async fn read_on<F>(
+    ch: &lapin::Channel,
+    queue: &str,
+    cap: usize,
+    mut visit: F,
+) -> Result<(u64, usize, bool), BrokerError>
+where
+    F: FnMut(lapin::message::Delivery),
+{
     let Some((ready, _)) = topology::peek_counts(ch, queue).await? else {
         return Err(BrokerError::NoQueue {
             queue: queue.to_string(),
@@ -202,14 +277,8 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
     };
     let total = u64::from(ready);
     let want = usize::try_from(ready).unwrap_or(usize::MAX).min(cap);
-    let mut out = Backlog {
-        total,
-        messages: Vec::with_capacity(want.min(65_536)),
-        complete: true,
-    };
     if want == 0 {
-        out.complete = ready == 0;
-        return Ok(out);
+        return Ok((total, 0, ready == 0));
     }
     ch.basic_qos(0, BasicQosOptions { global: false })
         .await
@@ -229,25 +298,22 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
     let until = tokio::time::Instant::now() + MAX_HOLD;
     let mut bytes = 0usize;
     let mut last_tag = None;
+    let mut read = 0usize;
     // Cut short by a cap or the time limit (not by the end of the queue).
     let mut cut = ready as usize > want;
-    let mut take = |d: lapin::message::Delivery, out: &mut Backlog| {
+    let mut take = |d: lapin::message::Delivery, read: &mut usize| {
         last_tag = Some(d.delivery_tag);
         bytes = bytes.saturating_add(d.data.len());
-        out.messages.push(Queued {
-            priority: *d.properties.priority(),
-            uuid: super::look::queued_uuid(queue, &d.data, &d.properties),
-            headers: super::look::adtop_headers(&d.properties),
-            body: d.data,
-        });
+        *read += 1;
+        visit(d);
         bytes >= READ_BYTES_CAP
     };
-    while out.messages.len() < want {
+    while read < want {
         let stall = tokio::time::Instant::now() + STALL;
         match tokio::time::timeout_at(stall.min(until), consumer.next()).await {
             Ok(Some(Ok(d))) => {
-                if take(d, &mut out) {
-                    cut = out.messages.len() < want;
+                if take(d, &mut read) {
+                    cut = read < want;
                     break;
                 }
             }
@@ -263,18 +329,28 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
                 break;
             }
             // Nothing for a moment: fewer are left than were counted (a worker took or holds
-            // some). Nothing ready any more means everything there is was delivered to us, and
-            // is in the consumer already (the broker sends deliveries before the count).
+            // some), or the broker is slow. Nothing ready any more means everything there is
+            // was handed to our channel, but not that it reached us: the channel process
+            // answers the count (a call to the queue) ahead of deliveries already waiting in
+            // its mailbox, so the count can overtake thousands of them (a read of 50,000
+            // stopped at 22,450 this way). One more round trip on this channel is answered
+            // only after those deliveries (same sender, same priority: in order), and lapin
+            // hands a delivery to the consumer before it resolves a later reply: after it,
+            // everything handed to us is in the consumer.
             Err(_) => {
                 if topology::peek_counts(ch, queue)
                     .await?
                     .is_some_and(|(r, _)| r == 0)
                 {
+                    ch.basic_qos(0, BasicQosOptions { global: false })
+                        .await
+                        .map_err(BrokerError::amqp(format!("read {queue}")))?;
                     use futures::FutureExt;
-                    while out.messages.len() < want {
+                    while read < want {
                         match consumer.next().now_or_never() {
                             Some(Some(Ok(d))) => {
-                                if take(d, &mut out) {
+                                if take(d, &mut read) {
+                                    cut = read < want;
                                     break;
                                 }
                             }
@@ -286,7 +362,6 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
             }
         }
     }
-    out.complete = !cut;
     // Stop the subscription first, so that what is given back is not delivered to us again.
     ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
         .await
@@ -302,5 +377,5 @@ async fn read_on(ch: &lapin::Channel, queue: &str, cap: usize) -> Result<Backlog
         .await
         .map_err(BrokerError::amqp(format!("give back {queue}")))?;
     }
-    Ok(out)
+    Ok((total, read, !cut))
 }

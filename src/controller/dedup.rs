@@ -20,6 +20,20 @@ pub struct Queued {
     pub identities: HashSet<String>,
     /// Set when the read stopped before the end: how many of how many were checked.
     pub unchecked: Option<String>,
+    /// Where the time went (benches/dedup.rs).
+    pub spent: Spent,
+}
+
+/// Where the time of one check went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// Taking and releasing the queue's read lock ([`backlog::Spent::lock`]).
+    pub lock: Duration,
+    /// Reading the queue ([`backlog::Spent::read`]).
+    pub read: Duration,
+    /// Parsing bodies and computing identities: within [`Spent::read`] (done as deliveries
+    /// come in), not after it.
+    pub identities: Duration,
 }
 
 /// Identities of the requests queued in `queue` (read without changing the queue).
@@ -33,9 +47,19 @@ pub async fn queued_up_to(
     queue: &str,
     cap: usize,
 ) -> Result<Queued, BrokerError> {
-    let b = backlog::read(session, queue, cap).await?;
+    let mut identities = HashSet::new();
+    let mut computing = Duration::ZERO;
+    // Each body is parsed once, as it arrives, and dropped: only its identity is kept.
+    let b = backlog::scan(session, queue, cap, |d| {
+        let t = std::time::Instant::now();
+        if let Ok(r) = Request::parse(&d.data) {
+            identities.insert(r.identity());
+        }
+        computing += t.elapsed();
+    })
+    .await?;
     let unchecked = (!b.complete).then(|| {
-        let read = b.messages.len() as u64;
+        let read = b.read as u64;
         format!(
             "duplicate check incomplete on {queue}: read the first {read} of {} queued requests (a read stops at {} messages, {} MiB or {} s); the other {} were not checked for duplicates",
             b.total,
@@ -46,13 +70,13 @@ pub async fn queued_up_to(
         )
     });
     Ok(Queued {
-        identities: b
-            .messages
-            .iter()
-            .filter_map(|m| Request::parse(&m.body).ok())
-            .map(|r| r.identity())
-            .collect(),
+        identities,
         unchecked,
+        spent: Spent {
+            lock: b.spent.lock,
+            read: b.spent.read,
+            identities: computing,
+        },
     })
 }
 
