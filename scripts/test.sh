@@ -12,6 +12,20 @@ say() { printf '\n== %s\n' "$*"; }
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
+# A `null`-testbed run of autopkgtest that is killed (the tests kill workers on purpose) leaves
+# its apt source for built binaries on this host, pointing at a /tmp directory that is gone;
+# every later `apt-get update` then fails. Drop it when its directory no longer exists.
+drop_stale_autopkgtest_source() {
+  local list=/etc/apt/sources.list.d/autopkgtest.list dir
+  [ -f "$list" ] || return 0
+  dir=$(sed -n 's|.*file://\([^ ]*\) .*|\1|p' "$list" | head -1)
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    echo "removing a stale autopkgtest apt source ($list -> ${dir:-?}) left by a killed run" >&2
+    $sudo rm -f "$list" /etc/apt/preferences.d/90autopkgtest
+  fi
+}
+drop_stale_autopkgtest_source
+
 packages=(autopkgtest debhelper tmux rabbitmq-server procps mmdebstrap uidmap apt-utils dpkg-dev python3)
 missing=()
 for p in "${packages[@]}"; do
@@ -67,7 +81,7 @@ export ADTOP_REQUIRE_SWIFT=1
 say "starting the test RabbitMQ cluster in the background (scripts/cluster.sh)"
 # Three nodes on their own ports (5701-5703) for tests/cluster.rs; they boot while lint runs.
 cluster_env=$(mktemp)
-trap '$sudo scripts/cluster.sh stop >/dev/null 2>&1 || true; rm -f "$cluster_env"' EXIT
+trap '$sudo scripts/cluster.sh stop >/dev/null 2>&1 || true; rm -f "$cluster_env"; drop_stale_autopkgtest_source' EXIT
 $sudo scripts/cluster.sh stop >/dev/null 2>&1 || true
 ($sudo scripts/cluster.sh start >"$cluster_env" 2>/tmp/adtop-cluster-start.log) &
 cluster_pid=$!
