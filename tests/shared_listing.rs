@@ -114,7 +114,8 @@ async fn heartbeats_and_depths_are_relayed_to_every_console_and_outlive_a_consol
         Session::open(BROKER, "relay talker").await.unwrap(),
         names.reader.clone(),
     );
-    let watch = relay::watch_message(std::slice::from_ref(&q));
+    // A queue that does not exist, named first, must not keep the real one's depth away.
+    let watch = relay::watch_message(&[format!("debci-relay{tag}-gone"), q.clone()]);
     let talker = tokio::spawn(async move {
         loop {
             let _ = publish::publish_fast(&talk.fast, "", &reader_q, &watch).await;

@@ -298,31 +298,45 @@ async fn share_depths_on(
     let mut tick = tokio::time::interval(RELAY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut peek = session.channel().await?;
+    // Queues found missing, left out for a while: a missing queue closes the channel and fails
+    // every declare pipelined behind it, and consoles keep naming it until their listing drops it.
+    let mut gone: HashMap<String, Instant> = HashMap::new();
     loop {
         tick.tick().await;
+        gone.retain(|_, at| at.elapsed() < WATCH_TTL);
         let queues: Vec<String> = match watched.lock() {
             Ok(mut w) => {
                 w.retain(|_, at| at.elapsed() < WATCH_TTL);
-                w.keys().cloned().collect()
+                w.keys()
+                    .filter(|q| !gone.contains_key(*q))
+                    .cloned()
+                    .collect()
             }
             Err(_) => anyhow::bail!("watched set poisoned"),
         };
+        // All declares in flight at once: one write and a few reads a second instead of a
+        // round trip (and its thread hand-offs) per queue; the broker answers in order.
+        let answers =
+            futures::future::join_all(queues.iter().map(|q| topology::peek_counts(&peek, q))).await;
         let mut depths = Vec::with_capacity(queues.len());
-        for q in queues {
-            match topology::peek_counts(&peek, &q).await {
+        let mut closed = false;
+        for (q, answer) in queues.into_iter().zip(answers) {
+            match answer {
                 Ok(Some((ready, consumers))) => depths.push((q, u64::from(ready), consumers)),
                 Ok(None) => {
-                    // A missing queue closes the channel: forget it, open another.
-                    if let Ok(mut w) = watched.lock() {
-                        w.remove(&q);
-                    }
-                    peek = session.channel().await?;
+                    closed = true;
+                    gone.insert(q, Instant::now());
                 }
+                // Behind a missing queue: the channel it closed; asked again next second.
+                Err(_) if closed => {}
                 Err(e) => {
                     let _ = peek.close(200, "relay done".into()).await;
                     return Err(e.into());
                 }
             }
+        }
+        if closed {
+            peek = session.channel().await?;
         }
         publish::publish_fast(&ch, &exchange, DEPTHS_KEY, &encode_depths(depths)).await?;
     }
