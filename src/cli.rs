@@ -350,6 +350,21 @@ SIGTERM or Ctrl-C: finishes the completion being written and exits 0.",
         after_help = "Examples:\n  adtop results-db\n  adtop --store swift+https://swift.example.org/auth/v1.0 results-db --output /srv/www/autopkgtest.db"
     )]
     ResultsDb(ResultsDbArgs),
+    /// Relay heartbeats, live depths, queue listings and queue contents for every console
+    #[command(
+        long_about = "Do for every console what one of them would otherwise do for the others: \
+relay the workers' heartbeats in one batch a second, declare the queues consoles have on screen once \
+a second and share their depths, list every queue through the management API every 5 s, and read \
+the queues consoles look at (at most once per 10 s each), all on the adtop.snapshots exchange.\n\n\
+Consoles elect one reader among themselves through the queue adtop.readers; without this service \
+that console spends about a core-percent more than the others (docs/PERFORMANCE.md). With it, a \
+console that leads hears the service and steps down. Run one per deployment, beside results-db; \
+a second one waits as a stand-by. It works only while consoles are open: with none it only says \
+hello once a second. It reconnects on its own when the broker goes away.\n\n\
+SIGTERM or Ctrl-C: exits 0; consoles take over within a few seconds.",
+        after_help = "Examples:\n  adtop relay\n  adtop --broker amqp://adtop:SECRET@rabbit.example.org:5672 relay"
+    )]
+    Relay,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -146,7 +146,7 @@ async fn main() -> ExitCode {
     // Services log what they do; the interactive commands only warn.
     let default_level = if matches!(
         cli.command,
-        Some(Command::Worker(_) | Command::ResultsDb(_))
+        Some(Command::Worker(_) | Command::ResultsDb(_) | Command::Relay)
     ) {
         "info"
     } else {
@@ -279,6 +279,11 @@ async fn run(cli: Cli, read_only_by: Option<ReadOnlyBy>) -> Result<u8> {
         Some(Command::Submit(args)) => submit_cmd(&r, args).await,
         Some(Command::Worker(args)) => worker_cmd(&r, args).await,
         Some(Command::ResultsDb(args)) => results_db_cmd(&r, args).await,
+        Some(Command::Relay) => {
+            let management = adtop::broker::management::Management::new(&r.management, &r.broker)?;
+            adtop::ops::relay_service::serve(&r.broker, management).await?;
+            Ok(0)
+        }
         Some(Command::Testbed { action }) => {
             tokio::task::spawn_blocking(move || testbed_cmd(&r, action))
                 .await

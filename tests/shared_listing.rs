@@ -192,3 +192,81 @@ async fn heartbeats_and_depths_are_relayed_to_every_console_and_outlive_a_consol
         .await;
     probe.close().await;
 }
+
+/// A console leads; the relay service (`adtop relay`) comes: the console steps down, the
+/// service leads and the console still hears the relay; the service goes: the console leads
+/// again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_service_takes_over_from_a_console_and_hands_back() {
+    use adtop::ops::relay::{self, Relayed};
+    use adtop::ops::shared::{self, Shares};
+
+    let tag = std::process::id();
+    let names = Names {
+        reader: format!("adtop.test-reader-service-{tag}"),
+        exchange: format!("adtop.test-snapshots-service-{tag}"),
+    };
+    let (inbox, mut rx) = relay::inbox();
+    let session = Arc::new(Session::open(BROKER, "console").await.unwrap());
+    let shares = Shares {
+        listing: None,
+        relay: Some(inbox.clone()),
+    };
+    let console = Reading::start_relaying(session.clone(), names.clone(), shares).await;
+    async fn until(what: &str, ok: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(Instant::now() < end, "{what}");
+            tokio::time::sleep(Duration::from_millis(100)).await; // polling a flag
+        }
+    }
+    until("the lone console never led", || console.leads()).await;
+
+    let svc = Arc::new(Session::open(BROKER, "relay service").await.unwrap());
+    let leads = shared::Leads::default();
+    let service = tokio::spawn(shared::serve_relay(
+        svc.clone(),
+        names.clone(),
+        Share::new(Management::new(MANAGEMENT, BROKER).unwrap()),
+        leads.clone(),
+    ));
+    let svc_leads = || leads.load(std::sync::atomic::Ordering::Relaxed);
+    until("the console did not step down for the service", || {
+        !console.leads() && svc_leads()
+    })
+    .await;
+    // Batches keep coming, and only a leader sends them: drop what came before, and allow the
+    // console's last one in flight.
+    while rx.try_recv().is_ok() {}
+    let mut batches = 0;
+    while batches < 3 {
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("no relay from the service")
+            .expect("the inbox closed");
+        if matches!(r, Relayed::Heartbeats(_)) {
+            batches += 1;
+        }
+    }
+    assert!(
+        !console.leads(),
+        "the console took the lead back from the service"
+    );
+
+    // The service goes: the console leads again.
+    svc.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), service).await;
+    until("the console did not lead again after the service", || {
+        console.leads()
+    })
+    .await;
+
+    drop(console);
+    session.close().await;
+    let probe = Session::open(BROKER, "service probe").await.unwrap();
+    let ch = probe.channel().await.unwrap();
+    let _ = ch
+        .exchange_delete(names.exchange.as_str().into(), Default::default())
+        .await;
+    probe.close().await;
+}

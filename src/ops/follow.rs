@@ -1,9 +1,10 @@
 //! Following the results index and the store's health, cheaply.
 //!
 //! At start the console loads the newest results of [`HISTORY_DAYS`] days. After that it lists
-//! the index of today and yesterday every [`FOLLOW_EVERY`] (a listing is one request) and reads
-//! only the entries it does not hold yet, so a refresh costs one or two listings, not one GET
-//! per entry. The same listing is the store's health check: a failure is shown as an outage
+//! the index of today every [`FOLLOW_EVERY`] (and yesterday's too in the first
+//! [`YESTERDAY_FOR`] of the day, for results written just before midnight; a listing is one
+//! request) and reads only the entries it does not hold yet, so a refresh costs one or two
+//! listings, not one GET per entry. The same listing is the store's health check: a failure is shown as an outage
 //! from the first failed check, and the outage keeps that start until the store answers again.
 
 use std::collections::HashSet;
@@ -23,6 +24,21 @@ pub const HISTORY_DAYS: i64 = 2;
 pub const HISTORY_RESULTS: usize = 2000;
 /// How often the index is listed for new results (and the store's health checked).
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+/// How long into a day yesterday's index is still listed. An entry is named by the time it is
+/// written, so nothing lands in yesterday's after midnight but what a slow store shows late;
+/// listing a full day's index every 2 s all day was the larger part of an idle console's reads.
+pub const YESTERDAY_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// How many days of the index a refresh lists (today = 1).
+fn days_to_list(first: bool, now: DateTime<Utc>) -> i64 {
+    if first {
+        HISTORY_DAYS
+    } else if now.time() < chrono::NaiveTime::MIN + YESTERDAY_FOR {
+        2
+    } else {
+        1
+    }
+}
 
 /// The store's state as the follower last reported it.
 #[derive(Debug, Default)]
@@ -41,7 +57,7 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let days = if first { HISTORY_DAYS } else { 2 };
+        let days = days_to_list(first, Utc::now());
         let new = match step(&store, &mut held, days, first).await {
             Ok(new) => new,
             Err(e) => {
@@ -141,6 +157,21 @@ async fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yesterday_is_listed_at_start_and_in_the_first_hour_only() {
+        let at = |h, m| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 3)
+                .and_then(|d| d.and_hms_opt(h, m, 0))
+                .map(|t| t.and_utc())
+                .unwrap()
+        };
+        assert_eq!(days_to_list(true, at(12, 0)), HISTORY_DAYS);
+        assert_eq!(days_to_list(false, at(0, 0)), 2);
+        assert_eq!(days_to_list(false, at(0, 59)), 2);
+        assert_eq!(days_to_list(false, at(1, 0)), 1);
+        assert_eq!(days_to_list(false, at(23, 59)), 1);
+    }
 
     /// A store that cannot exist is shown down with the reason, once, from the first check.
     #[tokio::test]

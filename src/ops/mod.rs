@@ -19,6 +19,7 @@ pub mod read;
 pub mod reading;
 pub mod rejected;
 pub mod relay;
+pub mod relay_service;
 pub mod rules;
 #[macro_use]
 pub mod script;

@@ -315,27 +315,41 @@ async fn share_depths_on(
             Err(_) => anyhow::bail!("watched set poisoned"),
         };
         // All declares in flight at once: one write and a few reads a second instead of a
-        // round trip (and its thread hand-offs) per queue; the broker answers in order.
-        let answers =
-            futures::future::join_all(queues.iter().map(|q| topology::peek_counts(&peek, q))).await;
+        // round trip (and its thread hand-offs) per queue; the broker answers in order. A
+        // missing queue closes the channel, and what was sent behind it may never be answered:
+        // the answers are taken in order, each within a second.
         let mut depths = Vec::with_capacity(queues.len());
         let mut closed = false;
-        for (q, answer) in queues.into_iter().zip(answers) {
-            match answer {
-                Ok(Some((ready, consumers))) => depths.push((q, u64::from(ready), consumers)),
-                Ok(None) => {
-                    closed = true;
-                    gone.insert(q, Instant::now());
-                }
-                // Behind a missing queue: the channel it closed; asked again next second.
-                Err(_) if closed => {}
-                Err(e) => {
-                    let _ = peek.close(200, "relay done".into()).await;
-                    return Err(e.into());
+        {
+            let mut answers: futures::stream::FuturesOrdered<_> = queues
+                .iter()
+                .map(|q| topology::peek_counts(&peek, q))
+                .collect();
+            let mut names = queues.iter();
+            while let Ok(Some(answer)) = tokio::time::timeout(RELAY_EVERY, answers.next()).await {
+                let Some(q) = names.next() else { break };
+                match answer {
+                    Ok(Some((ready, consumers))) => {
+                        depths.push((q.clone(), u64::from(ready), consumers))
+                    }
+                    // Behind a missing queue: the channel it closed (lapin may report that
+                    // as the same "not found"); asked again next second.
+                    Ok(None) | Err(_) if closed => {}
+                    Ok(None) => {
+                        closed = true;
+                        gone.insert(q.clone(), Instant::now());
+                    }
+                    Err(e) => {
+                        drop(answers);
+                        let _ = peek.close(200, "relay done".into()).await;
+                        return Err(e.into());
+                    }
                 }
             }
+            closed |= names.next().is_some();
         }
         if closed {
+            let _ = peek.close(200, "relay done".into()).await;
             peek = session.channel().await?;
         }
         publish::publish_fast(&ch, &exchange, DEPTHS_KEY, &encode_depths(depths)).await?;

@@ -18,6 +18,11 @@
 //! The reader also lists every queue's figures once per interval for everyone
 //! ([`super::listing`]), on the same exchange under [`listing::STATS_KEY`], and relays the
 //! heartbeats and the depths of the queues on screen ([`super::relay`]).
+//!
+//! `adtop relay` ([`serve_relay`]) is a reader that is no console: its hello is
+//! [`SERVICE_HELLO`], and a console that receives one while it leads steps down and queues up
+//! again behind it, so that with the service running no console does the work for the others.
+//! The service leads only while consoles say hello: with none open it costs the broker nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +54,8 @@ const LEAD_FOR: Duration = Duration::from_secs(10);
 const HELLO_EVERY: Duration = Duration::from_secs(1);
 /// The hello: no queue is called this.
 const HELLO: &[u8] = b"!";
+/// The relay service's hello: a console that leads and hears it steps down.
+const SERVICE_HELLO: &[u8] = b"!!";
 /// How long a console waits for the reader's snapshot before reading itself.
 pub const WAIT: Duration = Duration::from_secs(4);
 /// Largest snapshot message taken from the wire (gzip), and largest once decompressed.
@@ -192,6 +199,7 @@ pub struct Reading {
     latest: Arc<Mutex<Option<Snapshot>>>,
     arrived: Arc<Notify>,
     last_want: Option<(String, Instant)>,
+    leads: Leads,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -200,6 +208,13 @@ pub struct Reading {
 pub struct Shares {
     pub listing: Option<listing::Share>,
     pub relay: Option<relay::Inbox>,
+}
+
+/// Whether this side leads now, for whoever wants to know (tests, the service's log).
+pub type Leads = Arc<std::sync::atomic::AtomicBool>;
+
+fn set_leads(leads: &Leads, now: bool) {
+    leads.store(now, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Drop for Reading {
@@ -251,6 +266,7 @@ impl Reading {
             latest: Arc::default(),
             arrived: Arc::default(),
             last_want: None,
+            leads: Leads::default(),
             tasks: Vec::new(),
         };
         match subscribe(&session, &names, &shares).await {
@@ -267,9 +283,19 @@ impl Reading {
             }
             Err(e) => tracing::warn!("shared reading unavailable: {e:#}"),
         }
-        r.tasks
-            .push(tokio::spawn(elect(session, names, shares.listing.clone())));
+        r.tasks.push(tokio::spawn(elect(
+            session,
+            names,
+            shares.listing.clone(),
+            Role::Console,
+            r.leads.clone(),
+        )));
         r
+    }
+
+    /// Whether this console is the reader now.
+    pub fn leads(&self) -> bool {
+        self.leads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Say which queue this console looks at (bind to its snapshots, tell the reader).
@@ -465,14 +491,31 @@ async fn receive(
     }
 }
 
+/// Who takes part in the election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Leads when made the active consumer; steps down for the service.
+    Console,
+    /// `adtop relay`: never steps down, and leads only while consoles say hello.
+    Service,
+}
+
 /// Consume from the reader queue for as long as the session lasts; whenever the broker makes this
-/// consumer the active one, wants arrive and this console leads ([`lead`]).
-async fn elect(session: Arc<Session>, names: Names, stats: Option<listing::Share>) {
+/// consumer the active one, wants arrive and this side leads ([`lead`]).
+async fn elect(
+    session: Arc<Session>,
+    names: Names,
+    stats: Option<listing::Share>,
+    role: Role,
+    leads: Leads,
+) {
     loop {
         if let Ok(ch) = session.channel().await {
-            if let Err(e) = lead(&session, &ch, &names, stats.as_ref()).await {
-                tracing::debug!("shared reader: {e:#}");
+            match lead(&session, &ch, &names, stats.as_ref(), role, &leads).await {
+                Ok(()) => tracing::debug!("shared reader: stepped down for the relay service"),
+                Err(e) => tracing::debug!("shared reader: {e:#}"),
             }
+            set_leads(&leads, false);
             let _ = ch.close(200, "reader done".into()).await;
         }
         if !session.alive() {
@@ -480,6 +523,12 @@ async fn elect(session: Arc<Session>, names: Names, stats: Option<listing::Share
         }
         tokio::time::sleep(ELECT_EVERY).await;
     }
+}
+
+/// `adtop relay`: take part in the election as the service, over `session`, until it ends
+/// (the caller reconnects). `leads` says whether it leads now.
+pub async fn serve_relay(session: Arc<Session>, names: Names, stats: listing::Share, leads: Leads) {
+    elect(session, names, Some(stats), Role::Service, leads).await
 }
 
 /// The reader queue's arguments: one active consumer at a time.
@@ -552,12 +601,15 @@ async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) 
 }
 
 /// The elected reader: read each wanted queue at most once per [`READ_EVERY`], publish it; and
-/// while wants arrive, list and relay for everyone.
+/// while wants arrive, list and relay for everyone. Returns `Ok` when a console steps down for
+/// the relay service.
 async fn lead(
     session: &Arc<Session>,
     ch: &Channel,
     names: &Names,
     stats: Option<&listing::Share>,
+    role: Role,
+    leads: &Leads,
 ) -> anyhow::Result<()> {
     declare_exchange(ch, names).await?;
     let opts = QueueDeclareOptions {
@@ -589,11 +641,21 @@ async fn lead(
         tokio::select! {
             w = wants.next() => match w {
                 Some(Ok(d)) => {
+                    if d.data == SERVICE_HELLO {
+                        match role {
+                            // Queue up again behind the service (the broker makes the next
+                            // consumer in line active; a console ahead of it steps down too).
+                            Role::Console => return Ok(()),
+                            // Its own hello (or another service's) is not a console's.
+                            Role::Service => continue,
+                        }
+                    }
                     match &mut leading {
                         Some((_, last)) => *last = Instant::now(),
                         None => {
                             let l = Leading::start(session, ch, names, stats, &watched);
                             leading = Some((l, Instant::now()));
+                            set_leads(leads, true);
                         }
                     }
                     let Ok(text) = std::str::from_utf8(&d.data) else { continue };
@@ -619,10 +681,12 @@ async fn lead(
             _ = tick.tick() => {
                 if hello.elapsed() >= HELLO_EVERY {
                     hello = Instant::now();
-                    publish::publish_fast(ch, "", &names.reader, HELLO).await?;
+                    let hello = if role == Role::Service { SERVICE_HELLO } else { HELLO };
+                    publish::publish_fast(ch, "", &names.reader, hello).await?;
                 }
                 if leading.as_ref().is_some_and(|(_, last)| last.elapsed() >= LEAD_FOR) {
                     leading = None;
+                    set_leads(leads, false);
                 }
                 wanted.retain(|_, at| at.elapsed() < WANT_TTL);
                 read.retain(|q, _| wanted.contains_key(q));
