@@ -15,7 +15,7 @@ load on the machine disturbs them less than wall-clock rates; other clients of t
 still show in its CPU. Store reads are counted with inotify (IN_OPEN on the index directories):
 a file opened is one GET, a directory opened one listing.
 
-Usage: scripts/bench-scene.py [--idle 30] [--depth 5] [--keys 5] [--outage 12] [--bin PATH] [--keep]
+Usage: scripts/bench-scene.py [--idle 30] [--depth 5] [--keys 5] [--outage 12] [--quick] [--profile] [--relay] [--bin PATH] [--keep]
 Needs: a release build (cargo build --release), RabbitMQ on 127.0.0.1 (AMQP 5672, management
 15672, guest/guest), tmux. Python 3 standard library only (AMQP 0-9-1 is spoken directly).
 Cleans up its queues, tmux sessions, workers (a last `stopping` heartbeat) and files.
@@ -483,6 +483,8 @@ class Bench:
         self.amqp = None
         self.workers = None
         self.extra_results = 0
+        self.relay = None  # `adtop relay`, with --relay
+        self.relay_cpu = None
 
     def row(self, figure, column, text):
         self.rows.setdefault(figure, {})[column] = text
@@ -520,6 +522,7 @@ class Bench:
         pids = [c.pid for c in consoles]
         t0 = time.monotonic()
         b0, c0, o0 = cpu_ticks(self.broker), [cpu_ticks(p) for p in pids], self.opens.count()
+        r0 = cpu_ticks(self.relay.pid) if self.relay else 0
         if self.a.profile:
             # The broker's Erlang processes by reductions over the window, grouped by kind.
             out = subprocess.run(["rabbitmqctl", "eval", PROFILE.replace("SECS", str(self.a.idle))],
@@ -529,6 +532,8 @@ class Bench:
             time.sleep(self.a.idle)
         dt = time.monotonic() - t0
         b1, c1, o1 = cpu_ticks(self.broker), [cpu_ticks(p) for p in pids], self.opens.count()
+        if self.relay:
+            self.relay_cpu = (cpu_ticks(self.relay.pid) - r0) / HZ / dt * 100
         broker = (b1 - b0) / HZ / dt * 100
         cons = [(y - x) / HZ / dt * 100 for x, y in zip(c0, c1)]
         refreshes = dt / 2.0  # ops::follow::FOLLOW_EVERY
@@ -696,11 +701,18 @@ class Bench:
         self.opens.start()
         self.workers = Workers(self.scene)
         self.workers.start()
+        if a.relay:
+            # The consoles' reader as a service: no console leads while it runs.
+            log = open(os.path.join(self.tmp, "relay.log"), "w")
+            self.relay = subprocess.Popen([BIN, "--config", self.cfg, "relay"], stdout=log,
+                                          stderr=subprocess.STDOUT)
         time.sleep(HEARTBEAT_EVERY + 1)
 
         # No console.
         broker0, _, gets0, lists0 = self.window([])
         self.row("broker CPU (beam.smp), % of a core", "none", f"{broker0:.1f}")
+        if self.relay:
+            self.row("`adtop relay` CPU, % of a core", "none", f"{self.relay_cpu:.2f}")
         self.row("store reads per 2 s refresh, per console", "none", f"{gets0:.1f} GETs, {lists0:.1f} listings")
         probe = self.visible_queue_any()
         base = [self.depth_baseline(probe) for _ in range(3)]
@@ -723,6 +735,8 @@ class Bench:
         broker1, cons, gets, lists = self.window([c])
         self.row("broker CPU (beam.smp), % of a core", "1", f"{broker1:.1f} ({broker1 / max(broker0, 0.01):.2f}x)")
         self.row("idle console CPU (Queues view), % of a core", "1", f"{cons[0]:.2f}")
+        if self.relay:
+            self.row("`adtop relay` CPU, % of a core", "1", f"{self.relay_cpu:.2f}")
         self.row("console RSS", "1", f"{rss_mib(c.pid):.1f} MiB")
         self.row("store reads per 2 s refresh, per console", "1", f"{gets:.1f} GETs, {lists:.1f} listings")
         if not a.quick:
@@ -755,6 +769,8 @@ class Bench:
         self.row("broker CPU (beam.smp), % of a core", "5", f"{broker5:.1f} ({broker5 / max(broker0, 0.01):.2f}x)")
         self.row("idle console CPU (Queues view), % of a core", "5",
                  f"mean {statistics.mean(cons):.2f}, max {max(cons):.2f}")
+        if self.relay:
+            self.row("`adtop relay` CPU, % of a core", "5", f"{self.relay_cpu:.2f}")
         self.row("console RSS", "5", f"max {max(rss_mib(x.pid) for x in self.consoles):.1f} MiB")
         self.row("store reads per 2 s refresh, per console", "5", f"{gets:.1f} GETs, {lists:.1f} listings")
         if not a.quick:
@@ -804,6 +820,13 @@ class Bench:
     def cleanup(self):
         for c in self.consoles:
             c.close()
+        if self.relay:
+            self.relay.terminate()
+            try:
+                print(f"adtop relay exited {self.relay.wait(timeout=10)} on SIGTERM")
+            except subprocess.TimeoutExpired:
+                self.relay.kill()
+                print("adtop relay did not exit within 10 s of SIGTERM")
         if self.workers:
             self.workers.finish()
         if self.a.keep:
@@ -832,6 +855,8 @@ def main():
                     help="CPU and memory windows only (no latencies, pages, results or outage)")
     ap.add_argument("--profile", action="store_true",
                     help="print the broker's processes by reductions in each idle window")
+    ap.add_argument("--relay", action="store_true",
+                    help="run `adtop relay` (the consoles' reader as a service) throughout")
     ap.add_argument("--keep", action="store_true", help="leave the queues and files (debugging)")
     ap.add_argument("--bin", default=BIN, help="the adtop binary (default: the release build)")
     a = ap.parse_args()

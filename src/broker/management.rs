@@ -215,6 +215,18 @@ impl Management {
         .await
     }
 
+    /// All queues of the vhost with their message counts only, no consumers, rates or head
+    /// timestamp: the broker builds this in about half the time of [`Management::queues`]
+    /// (37 against 79 ms of its CPU for 500 queues, docs/PERFORMANCE.md).
+    pub async fn queue_totals(&self) -> Result<Vec<QueueInfo>, ManagementError> {
+        let vhost =
+            percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
+        self.get(&format!(
+            "/api/queues/{vhost}?disable_stats=true&enable_queue_totals=true&columns=name,messages,messages_ready,messages_unacknowledged,arguments,type,node,leader,members,online"
+        ))
+        .await
+    }
+
     /// The broker's nodes (a cluster's, or the one) and whether each runs.
     /// The node whose API answered, and the cluster's name: which broker the header names.
     pub async fn overview(&self) -> Result<Overview, ManagementError> {

@@ -23,6 +23,9 @@ use crate::protocol::queue;
 /// default), so listing more often shows nothing newer; the listing was still the broker's
 /// largest cost of a console at 3 s (docs/PERFORMANCE.md). What is on screen is live anyway.
 pub const STATS_EVERY: Duration = Duration::from_secs(5);
+/// How often the reader's listing carries consumers, rates and head timestamps; the listings
+/// between carry counts only, and the rest from the last full one ([`carry_over`]).
+pub const FULL_EVERY: Duration = Duration::from_secs(30);
 /// A shared listing older than this is not used: the console asks the API itself.
 pub const FRESH_FOR: Duration = Duration::from_secs(7);
 /// How often a console looks for a newly arrived shared listing.
@@ -37,6 +40,26 @@ pub const MAX_JSON: u64 = 16 << 20;
 pub const MAX_QUEUES: usize = 5000;
 /// Counts above this are taken as this (no deployment queues four billion requests).
 const MAX_COUNT: u64 = u32::MAX as u64;
+
+/// Fill what a counts-only listing lacks from the last full one, queue by queue; a queue new
+/// since then keeps none (0 consumers, no rates) until the next full listing.
+pub fn carry_over(queues: &mut [QueueInfo], full: &std::collections::HashMap<String, QueueInfo>) {
+    for q in queues {
+        let Some(f) = full.get(&q.name) else { continue };
+        q.consumers = f.consumers;
+        q.message_stats.clone_from(&f.message_stats);
+        q.head_message_timestamp = f.head_message_timestamp;
+        if q.leader.is_none() {
+            q.leader.clone_from(&f.leader);
+        }
+        if q.members.is_empty() {
+            q.members.clone_from(&f.members);
+        }
+        if q.online.is_empty() {
+            q.online.clone_from(&f.online);
+        }
+    }
+}
 
 /// A listing and when it arrived.
 type Received = (Instant, Vec<QueueInfo>);
@@ -163,6 +186,40 @@ mod tests {
             consumers: 2,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_counts_only_listing_keeps_consumers_and_rates_from_the_last_full_one() {
+        let mut full = info("debci-noble-amd64", 1);
+        full.message_stats = Some(Default::default());
+        full.head_message_timestamp = Some(7);
+        let last = [(full.name.clone(), full)].into_iter().collect();
+        let mut now = vec![
+            QueueInfo {
+                name: "debci-noble-amd64".into(),
+                messages_ready: 5,
+                ..Default::default()
+            },
+            QueueInfo {
+                name: "debci-new-amd64".into(),
+                messages_ready: 1,
+                ..Default::default()
+            },
+        ];
+        carry_over(&mut now, &last);
+        assert_eq!(
+            (
+                now[0].messages_ready,
+                now[0].consumers,
+                now[0].head_message_timestamp
+            ),
+            (5, 2, Some(7))
+        );
+        assert!(now[0].message_stats.is_some());
+        assert_eq!(
+            (now[1].consumers, now[1].message_stats.is_none()),
+            (0, true)
+        );
     }
 
     /// Each new listing is taken once, at once; while one is fresh nothing is asked; without one

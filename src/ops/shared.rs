@@ -39,6 +39,7 @@ use tokio::time::Instant;
 use super::listing::{self, STATS_EVERY, STATS_KEY};
 use super::reading::{READ_EVERY, Snapshot, read_now};
 use super::relay::{self, DEPTHS_KEY, HEARTBEATS_KEY, Relayed};
+use crate::broker::management::QueueInfo;
 use crate::broker::{Session, publish, topology};
 use crate::controller::backlog::{Backlog, READ_CAP};
 use crate::controller::look::Queued;
@@ -578,13 +579,32 @@ impl Drop for Leading {
 
 /// The elected reader's listing of every queue, once per [`STATS_EVERY`] for all consoles. A
 /// failed call publishes nothing: the consoles then ask themselves and show the failure.
+///
+/// Counts are listed every time, consumers, rates and head timestamps once per
+/// [`listing::FULL_EVERY`] and carried over in between: the full listing was most of what the
+/// consoles cost the broker. What a console has on screen is live anyway (declared each second).
 async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) {
     let mut tick = tokio::time::interval(STATS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut full: Option<(Instant, HashMap<String, QueueInfo>)> = None;
     loop {
         tick.tick().await;
-        match share.management.queues().await {
-            Ok(queues) => {
+        let due = full
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= listing::FULL_EVERY);
+        let listed = if due {
+            share.management.queues().await
+        } else {
+            share.management.queue_totals().await
+        };
+        match listed {
+            Ok(mut queues) => {
+                if due {
+                    let by_name = queues.iter().map(|q| (q.name.clone(), q.clone()));
+                    full = Some((Instant::now(), by_name.collect()));
+                } else if let Some((_, last)) = &full {
+                    listing::carry_over(&mut queues, last);
+                }
                 let body = tokio::task::spawn_blocking(move || listing::encode(&queues))
                     .await
                     .unwrap_or_default();
