@@ -114,8 +114,13 @@ async fn heartbeats_and_depths_are_relayed_to_every_console_and_outlive_a_consol
         Session::open(BROKER, "relay talker").await.unwrap(),
         names.reader.clone(),
     );
-    // A queue that does not exist, named first, must not keep the real one's depth away.
-    let watch = relay::watch_message(&[format!("debci-relay{tag}-gone"), q.clone()]);
+    // Queues that do not exist (each closes the reader's channel under the declares behind it)
+    // must not keep the real one's depth away.
+    let mut on_screen: Vec<String> = (0..12)
+        .map(|i| format!("debci-relay{tag}-gone{i}"))
+        .collect();
+    on_screen.push(q.clone());
+    let watch = relay::watch_message(&on_screen);
     let talker = tokio::spawn(async move {
         loop {
             let _ = publish::publish_fast(&talk.fast, "", &reader_q, &watch).await;

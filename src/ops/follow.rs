@@ -24,16 +24,19 @@ pub const HISTORY_DAYS: i64 = 2;
 pub const HISTORY_RESULTS: usize = 2000;
 /// How often the index is listed for new results (and the store's health checked).
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
-/// How long into a day yesterday's index is still listed. An entry is named by the time it is
-/// written, so nothing lands in yesterday's after midnight but what a slow store shows late;
-/// listing a full day's index every 2 s all day was the larger part of an idle console's reads.
+/// How long into a day yesterday's index is listed at every refresh, and how often after that.
+/// An entry is named by when its job finished, so yesterday's still grows after midnight (a
+/// job finishing late, a worker uploading what it spooled while the store was away); listing
+/// a full day's index every 2 s all day was the larger part of an idle console's reads.
 pub const YESTERDAY_FOR: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+pub const YESTERDAY_EVERY: Duration = Duration::from_secs(60);
 
-/// How many days of the index a refresh lists (today = 1).
-fn days_to_list(first: bool, now: DateTime<Utc>) -> i64 {
+/// How many days of the index a refresh lists (today = 1); `yesterday_due`: a minute since
+/// yesterday's was last listed.
+fn days_to_list(first: bool, now: DateTime<Utc>, yesterday_due: bool) -> i64 {
     if first {
         HISTORY_DAYS
-    } else if now.time() < chrono::NaiveTime::MIN + YESTERDAY_FOR {
+    } else if yesterday_due || now.time() < chrono::NaiveTime::MIN + YESTERDAY_FOR {
         2
     } else {
         1
@@ -53,12 +56,18 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
     let mut held: HashSet<String> = HashSet::new();
     let mut health = Health::default();
     let mut first = true;
+    let mut yesterday_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let days = days_to_list(first, Utc::now());
-        let new = match step(&store, &mut held, days, first).await {
+        let now = Utc::now();
+        let due = yesterday_at.is_none_or(|t| t.elapsed() >= YESTERDAY_EVERY);
+        let days = days_to_list(first, now, due);
+        if days > 1 {
+            yesterday_at = Some(tokio::time::Instant::now());
+        }
+        let new = match step(&store, &mut held, days, first, now.date_naive()).await {
             Ok(new) => new,
             Err(e) => {
                 let reason = format!("{e:#}");
@@ -117,22 +126,33 @@ async fn step(
     held: &mut HashSet<String>,
     days: i64,
     first: bool,
+    today: chrono::NaiveDate,
 ) -> anyhow::Result<Vec<IndexEntry>> {
     store.probe().await?;
-    let today = Utc::now().date_naive();
+    let day = |back: i64| {
+        format!(
+            "{}/",
+            (today - chrono::Duration::days(back)).format("%Y%m%d")
+        )
+    };
     let mut present = HashSet::new();
     let mut names_new = Vec::new();
     for back in 0..days {
-        let prefix = format!(
-            "{}/",
-            (today - chrono::Duration::days(back)).format("%Y%m%d")
-        );
-        let listed = store.list(names::INDEX_CONTAINER, &prefix, None).await?;
+        let listed = store.list(names::INDEX_CONTAINER, &day(back), None).await?;
         names_new.extend(listed.iter().filter(|n| !held.contains(*n)).cloned());
         present.extend(listed);
     }
-    // Only what is still listed is remembered: two days of names, no more.
-    held.retain(|n| present.contains(n));
+    // What a listed day no longer holds is forgotten, a day not listed this time is kept as it
+    // was, and anything older than the days followed goes: two days of names, no more.
+    let listed: Vec<String> = (0..days).map(day).collect();
+    let kept: Vec<String> = (0..HISTORY_DAYS.max(2)).map(day).collect();
+    held.retain(|n| {
+        if listed.iter().any(|p| n.starts_with(p.as_str())) {
+            present.contains(n)
+        } else {
+            kept.iter().any(|p| n.starts_with(p.as_str()))
+        }
+    });
     names_new.sort();
     names_new.reverse();
     if first && names_new.len() > HISTORY_RESULTS {
@@ -158,6 +178,58 @@ async fn step(
 mod tests {
     use super::*;
 
+    /// A refresh that lists today only keeps what it holds of yesterday: the next listing of
+    /// yesterday reads only what is new there, not the whole day again.
+    #[tokio::test]
+    async fn a_day_not_listed_is_remembered_not_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("file://{}/store", dir.path().display());
+        let store = Store::open(&url, &Default::default()).expect("a URL");
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).expect("a date");
+        let put = |name: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .put(
+                        names::INDEX_CONTAINER,
+                        &name,
+                        b"{}".to_vec(),
+                        Default::default(),
+                    )
+                    .await
+                    .expect("put")
+            }
+        };
+        put("20261202/101010_a".into()).await;
+        put("20261202/111111_b".into()).await;
+        put("20261203/090909_c".into()).await;
+        let mut held = HashSet::new();
+        step(&store, &mut held, 2, true, today)
+            .await
+            .expect("first");
+        assert_eq!(held.len(), 3);
+        step(&store, &mut held, 1, false, today)
+            .await
+            .expect("today");
+        assert_eq!(held.len(), 3, "yesterday's names were forgotten");
+        put("20261202/235959_late".into()).await;
+        step(&store, &mut held, 2, false, today)
+            .await
+            .expect("both");
+        assert_eq!(held.len(), 4);
+        // The day before yesterday is dropped once it is out of the days followed.
+        step(
+            &store,
+            &mut held,
+            1,
+            false,
+            today + chrono::Duration::days(2),
+        )
+        .await
+        .expect("later");
+        assert!(held.is_empty(), "{held:?}");
+    }
+
     #[test]
     fn yesterday_is_listed_at_start_and_in_the_first_hour_only() {
         let at = |h, m| {
@@ -166,11 +238,13 @@ mod tests {
                 .map(|t| t.and_utc())
                 .unwrap()
         };
-        assert_eq!(days_to_list(true, at(12, 0)), HISTORY_DAYS);
-        assert_eq!(days_to_list(false, at(0, 0)), 2);
-        assert_eq!(days_to_list(false, at(0, 59)), 2);
-        assert_eq!(days_to_list(false, at(1, 0)), 1);
-        assert_eq!(days_to_list(false, at(23, 59)), 1);
+        assert_eq!(days_to_list(true, at(12, 0), false), HISTORY_DAYS);
+        assert_eq!(days_to_list(false, at(0, 0), false), 2);
+        assert_eq!(days_to_list(false, at(0, 59), false), 2);
+        assert_eq!(days_to_list(false, at(1, 0), false), 1);
+        assert_eq!(days_to_list(false, at(23, 59), false), 1);
+        // Late entries in yesterday's index (spooled uploads) are still found, once a minute.
+        assert_eq!(days_to_list(false, at(15, 0), true), 2);
     }
 
     /// A store that cannot exist is shown down with the reason, once, from the first check.

@@ -48,7 +48,8 @@ pub fn carry_over(queues: &mut [QueueInfo], full: &std::collections::HashMap<Str
         let Some(f) = full.get(&q.name) else { continue };
         q.consumers = f.consumers;
         q.message_stats.clone_from(&f.message_stats);
-        q.head_message_timestamp = f.head_message_timestamp;
+        // An emptied queue has no head to be old.
+        q.head_message_timestamp = f.head_message_timestamp.filter(|_| q.messages_ready > 0);
         if q.leader.is_none() {
             q.leader.clone_from(&f.leader);
         }

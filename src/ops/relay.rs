@@ -314,46 +314,73 @@ async fn share_depths_on(
             }
             Err(_) => anyhow::bail!("watched set poisoned"),
         };
-        // All declares in flight at once: one write and a few reads a second instead of a
-        // round trip (and its thread hand-offs) per queue; the broker answers in order. A
-        // missing queue closes the channel, and what was sent behind it may never be answered:
-        // the answers are taken in order, each within a second.
+        let deadline = Instant::now() + RELAY_EVERY;
         let mut depths = Vec::with_capacity(queues.len());
-        let mut closed = false;
-        {
-            let mut answers: futures::stream::FuturesOrdered<_> = queues
-                .iter()
-                .map(|q| topology::peek_counts(&peek, q))
-                .collect();
-            let mut names = queues.iter();
-            while let Ok(Some(answer)) = tokio::time::timeout(RELAY_EVERY, answers.next()).await {
-                let Some(q) = names.next() else { break };
-                match answer {
-                    Ok(Some((ready, consumers))) => {
-                        depths.push((q.clone(), u64::from(ready), consumers))
-                    }
-                    // Behind a missing queue: the channel it closed (lapin may report that
-                    // as the same "not found"); asked again next second.
-                    Ok(None) | Err(_) if closed => {}
-                    Ok(None) => {
-                        closed = true;
-                        gone.insert(q.clone(), Instant::now());
-                    }
-                    Err(e) => {
-                        drop(answers);
-                        let _ = peek.close(200, "relay done".into()).await;
-                        return Err(e.into());
-                    }
+        let mut pending = queues.as_slice();
+        while !pending.is_empty() && Instant::now() < deadline {
+            let (answered, outcome) =
+                declare_all(&peek, pending, deadline, &mut depths, &mut gone).await;
+            pending = pending.get(answered..).unwrap_or_default();
+            match outcome {
+                Declared::All => break,
+                // The rest again on a fresh channel, within the same second.
+                Declared::Closed => {}
+                Declared::Failed(e) => {
+                    close_quickly(&peek).await;
+                    return Err(e.into());
                 }
             }
-            closed |= names.next().is_some();
-        }
-        if closed {
-            let _ = peek.close(200, "relay done".into()).await;
+            close_quickly(&peek).await;
             peek = session.channel().await?;
         }
         publish::publish_fast(&ch, &exchange, DEPTHS_KEY, &encode_depths(depths)).await?;
     }
+}
+
+/// How a round of pipelined declares ended.
+enum Declared {
+    All,
+    /// A queue was missing (its channel is closed now) or did not answer in time: it is left
+    /// out for a while, and what was behind it is to be asked again.
+    Closed,
+    Failed(crate::broker::BrokerError),
+}
+
+/// Declare `queues` passively, all in flight at once: one write and a few reads instead of a
+/// round trip (and its thread hand-offs) per queue; the broker answers in order. Returns how
+/// many were dealt with (answered, or left out) and how the round ended.
+async fn declare_all(
+    peek: &Channel,
+    queues: &[String],
+    deadline: Instant,
+    depths: &mut Vec<(String, u64, u32)>,
+    gone: &mut HashMap<String, Instant>,
+) -> (usize, Declared) {
+    let mut answers: futures::stream::FuturesOrdered<_> = queues
+        .iter()
+        .map(|q| topology::peek_counts(peek, q))
+        .collect();
+    for (i, q) in queues.iter().enumerate() {
+        match tokio::time::timeout_at(deadline, answers.next()).await {
+            Ok(Some(Ok(Some((ready, consumers))))) => {
+                depths.push((q.clone(), u64::from(ready), consumers))
+            }
+            // Missing (what is behind it fails with the channel), or too slow to wait for (a
+            // quorum queue without a leader, say): left out, the rest asked again.
+            Ok(Some(Ok(None))) | Err(_) => {
+                gone.insert(q.clone(), Instant::now());
+                return (i + 1, Declared::Closed);
+            }
+            Ok(Some(Err(e))) => return (i, Declared::Failed(e)),
+            Ok(None) => return (i, Declared::All),
+        }
+    }
+    (queues.len(), Declared::All)
+}
+
+/// Close a channel without waiting on a broker that does not answer.
+async fn close_quickly(ch: &Channel) {
+    let _ = tokio::time::timeout(RELAY_EVERY, ch.close(200, "relay done".into())).await;
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ const HELLO_EVERY: Duration = Duration::from_secs(1);
 const HELLO: &[u8] = b"!";
 /// The relay service's hello: a console that leads and hears it steps down.
 const SERVICE_HELLO: &[u8] = b"!!";
+/// A console steps down at most this often: anyone who can publish can send the service's
+/// hello, and each new leader starts its work afresh.
+const STEP_DOWN_EVERY: Duration = Duration::from_secs(60);
 /// How long a console waits for the reader's snapshot before reading itself.
 pub const WAIT: Duration = Duration::from_secs(4);
 /// Largest snapshot message taken from the wire (gzip), and largest once decompressed.
@@ -492,6 +495,13 @@ async fn receive(
     }
 }
 
+/// How one side leads: its role, where it says whether it leads, when it last stepped down.
+struct Lead<'a> {
+    role: Role,
+    leads: &'a Leads,
+    stepped_down: &'a mut Option<Instant>,
+}
+
 /// Who takes part in the election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -510,9 +520,15 @@ async fn elect(
     role: Role,
     leads: Leads,
 ) {
+    let mut stepped_down: Option<Instant> = None;
     loop {
         if let Ok(ch) = session.channel().await {
-            match lead(&session, &ch, &names, stats.as_ref(), role, &leads).await {
+            let how = Lead {
+                role,
+                leads: &leads,
+                stepped_down: &mut stepped_down,
+            };
+            match lead(&session, &ch, &names, stats.as_ref(), how).await {
                 Ok(()) => tracing::debug!("shared reader: stepped down for the relay service"),
                 Err(e) => tracing::debug!("shared reader: {e:#}"),
             }
@@ -592,6 +608,7 @@ async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) 
         let due = full
             .as_ref()
             .is_none_or(|(at, _)| at.elapsed() >= listing::FULL_EVERY);
+        let asked = Instant::now();
         let listed = if due {
             share.management.queues().await
         } else {
@@ -601,7 +618,7 @@ async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) 
             Ok(mut queues) => {
                 if due {
                     let by_name = queues.iter().map(|q| (q.name.clone(), q.clone()));
-                    full = Some((Instant::now(), by_name.collect()));
+                    full = Some((asked, by_name.collect()));
                 } else if let Some((_, last)) = &full {
                     listing::carry_over(&mut queues, last);
                 }
@@ -628,9 +645,13 @@ async fn lead(
     ch: &Channel,
     names: &Names,
     stats: Option<&listing::Share>,
-    role: Role,
-    leads: &Leads,
+    how: Lead<'_>,
 ) -> anyhow::Result<()> {
+    let Lead {
+        role,
+        leads,
+        stepped_down,
+    } = how;
     declare_exchange(ch, names).await?;
     let opts = QueueDeclareOptions {
         auto_delete: true,
@@ -665,7 +686,13 @@ async fn lead(
                         match role {
                             // Queue up again behind the service (the broker makes the next
                             // consumer in line active; a console ahead of it steps down too).
-                            Role::Console => return Ok(()),
+                            Role::Console
+                                if stepped_down.is_none_or(|t| t.elapsed() >= STEP_DOWN_EVERY) =>
+                            {
+                                *stepped_down = Some(Instant::now());
+                                return Ok(());
+                            }
+                            Role::Console => continue,
                             // Its own hello (or another service's) is not a console's.
                             Role::Service => continue,
                         }
