@@ -1,11 +1,12 @@
 //! Following the results index and the store's health, cheaply.
 //!
 //! At start the console loads the newest results of [`HISTORY_DAYS`] days. After that it lists
-//! the index of today every [`FOLLOW_EVERY`] (and yesterday's too in the first
-//! [`YESTERDAY_FOR`] of the day, for results written just before midnight; a listing is one
-//! request) and reads only the entries it does not hold yet, so a refresh costs one or two
-//! listings, not one GET per entry. The same listing is the store's health check: a failure is shown as an outage
-//! from the first failed check, and the outage keeps that start until the store answers again.
+//! the index of today every [`FOLLOW_EVERY`], and yesterday's too in the first
+//! [`YESTERDAY_FOR`] of the day and every [`YESTERDAY_EVERY`] after it (a listing is one
+//! request), and reads only the entries it does not hold yet, so a refresh costs one or two
+//! listings, not one GET per entry. The same listing is the store's health check: a failure is
+//! shown as an outage from the first failed check, and the outage keeps that start until the
+//! store answers again.
 
 use std::collections::HashSet;
 use std::time::Duration;

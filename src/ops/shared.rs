@@ -22,7 +22,7 @@
 //! `adtop relay` ([`serve_relay`]) is a reader that is no console: its hello is
 //! [`SERVICE_HELLO`], and a console that receives one while it leads steps down and queues up
 //! again behind it, so that with the service running no console does the work for the others.
-//! The service leads only while consoles say hello: with none open it costs the broker nothing.
+//! The service leads only while consoles say hello: with none open it only says its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -692,9 +692,9 @@ async fn lead(
                                 *stepped_down = Some(Instant::now());
                                 return Ok(());
                             }
-                            Role::Console => continue,
-                            // Its own hello (or another service's) is not a console's.
-                            Role::Service => continue,
+                            // A console that stepped down a moment ago stays (the hello may be
+                            // forged); a service's own hello (or another's) is not a console's.
+                            Role::Console | Role::Service => continue,
                         }
                     }
                     match &mut leading {
