@@ -10,9 +10,11 @@
 //!   and credit flow blocks the reader now and then: not never).
 //! - So the read holds a broker-wide lock ([`ReadLock`]) that adtop's worker looks at
 //!   ([`reading`], one declare) after every delivery: a worker handed a message while a read
-//!   is in progress holds it until the read is over and then gives it back, and takes the next
-//!   delivery, the true head ([`crate::worker::take`]). Only adtop's worker cooperates; a
-//!   foreign consumer (autopkgtest-cloud's own worker) is kept off by the priority alone.
+//!   is in progress gives it back at once, so that the reader sees it too, waits until the
+//!   read is over, and takes the next delivery, the true head ([`crate::worker::take`]). Only
+//!   adtop's worker cooperates; a foreign consumer (autopkgtest-cloud's own worker) is kept
+//!   off by the priority alone, and what it takes during a read is counted
+//!   ([`Scanned::taken`]), not seen.
 //!
 //! The reader stops its subscription first, then gives everything back with one
 //! `basic.nack(multiple, requeue)`: a classic queue puts requeued messages back where they
@@ -41,6 +43,10 @@ pub const READER_PRIORITY: i32 = 100;
 /// A read that gets nothing new for this long asks whether anything is left (the queue may
 /// have shrunk between the count and the subscription).
 const STALL: Duration = Duration::from_millis(20);
+/// A read that has fewer than were counted, with nothing left ready, waits this long for what
+/// a worker was handed meanwhile and gives back ([`crate::worker::take`]: one declare, the
+/// cancels, a nack; milliseconds) before it counts the rest as taken.
+pub const RETURNS: Duration = Duration::from_millis(500);
 /// A read never holds a queue longer than this.
 pub const MAX_HOLD: Duration = Duration::from_secs(60);
 
@@ -53,6 +59,8 @@ pub struct Backlog {
     /// False when the read stopped at a cap or the time limit before the end of the queue
     /// (fewer messages than `total` because workers took some meanwhile is still complete).
     pub complete: bool,
+    /// As [`Scanned::taken`].
+    pub taken: u64,
 }
 
 /// Read every ready message of `queue` (at most `cap`) and give them all back in place.
@@ -71,6 +79,7 @@ pub async fn read(session: &Session, queue: &str, cap: usize) -> Result<Backlog,
         total: seen.total,
         messages,
         complete: seen.complete,
+        taken: seen.taken,
     })
 }
 
@@ -83,6 +92,9 @@ pub struct Scanned {
     pub read: usize,
     /// As [`Backlog::complete`].
     pub complete: bool,
+    /// Counted when the read began but never handed to it: taken meanwhile by a consumer that
+    /// keeps what it takes (running it, or not adtop's worker), so not seen. Zero when cut short.
+    pub taken: u64,
     pub spent: Spent,
 }
 
@@ -132,6 +144,11 @@ where
         total,
         read,
         complete,
+        taken: if complete {
+            total.saturating_sub(read as u64)
+        } else {
+            0
+        },
         spent,
     })
 }
@@ -299,6 +316,8 @@ where
     let mut bytes = 0usize;
     let mut last_tag = None;
     let mut read = 0usize;
+    // When the read first found nothing ready with fewer read than counted.
+    let mut short_since: Option<tokio::time::Instant> = None;
     // Cut short by a cap or the time limit (not by the end of the queue).
     let mut cut = ready as usize > want;
     let mut take = |d: lapin::message::Delivery, read: &mut usize| {
@@ -328,8 +347,8 @@ where
                 cut = true;
                 break;
             }
-            // Nothing for a moment: fewer are left than were counted (a worker took or holds
-            // some), or the broker is slow. Nothing ready any more means everything there is
+            // Nothing for a moment: fewer are left than were counted (a worker took some, or
+            // was handed some and is giving them back), or the broker is slow. Nothing ready any more means everything there is
             // was handed to our channel, but not that it reached us: the channel process
             // answers the count (a call to the queue) ahead of deliveries already waiting in
             // its mailbox, so the count can overtake thousands of them (a read of 50,000
@@ -346,18 +365,23 @@ where
                         .await
                         .map_err(BrokerError::amqp(format!("read {queue}")))?;
                     use futures::FutureExt;
+                    let mut full = false;
                     while read < want {
                         match consumer.next().now_or_never() {
                             Some(Some(Ok(d))) => {
                                 if take(d, &mut read) {
                                     cut = read < want;
+                                    full = true;
                                     break;
                                 }
                             }
                             _ => break,
                         }
                     }
-                    break;
+                    let now = tokio::time::Instant::now();
+                    if full || read >= want || now - *short_since.get_or_insert(now) >= RETURNS {
+                        break;
+                    }
                 }
             }
         }

@@ -2,8 +2,10 @@
 //!
 //! Queued: the target queue's whole ready backlog is read once per batch without reordering it
 //! ([`super::backlog`]); the submitter keeps the identities and adds each one it publishes.
-//! The check is exact at any depth up to [`backlog::READ_CAP`] messages; past a cap the
-//! submitter says on stderr how many of how many it checked. Running: a `ping` on
+//! The check is exact at any depth up to [`backlog::READ_CAP`] messages, also while adtop's
+//! workers consume (they give back what they are handed during the read); past a cap, or when
+//! another consumer kept some during the read, the submitter says on stderr how many of how
+//! many it did not check. Running: a `ping` on
 //! `adtop.control` makes every worker send a heartbeat at once, and heartbeats name the
 //! identity of the job they run.
 
@@ -58,17 +60,26 @@ pub async fn queued_up_to(
         computing += t.elapsed();
     })
     .await?;
-    let unchecked = (!b.complete).then(|| {
+    let unchecked = if !b.complete {
         let read = b.read as u64;
-        format!(
+        Some(format!(
             "duplicate check incomplete on {queue}: read the first {read} of {} queued requests (a read stops at {} messages, {} MiB or {} s); the other {} were not checked for duplicates",
             b.total,
             backlog::READ_CAP.min(cap),
             backlog::READ_BYTES_CAP >> 20,
             backlog::MAX_HOLD.as_secs(),
             b.total.saturating_sub(read)
-        )
-    });
+        ))
+    } else if b.taken > 0 {
+        // adtop's workers give back what they are handed during a read; a consumer that kept
+        // one is another program's worker (or one that could not look at the read lock).
+        Some(format!(
+            "duplicate check incomplete on {queue}: {} of the {} queued requests were taken during the read by a consumer that kept them (not adtop's worker, or one running it now) and were not checked as queued",
+            b.taken, b.total
+        ))
+    } else {
+        None
+    };
     Ok(Queued {
         identities,
         unchecked,

@@ -173,6 +173,7 @@ pub fn decode(key: &str, data: &[u8]) -> Result<(String, Backlog), String> {
             total: w.total.min(u64::from(u32::MAX)),
             messages,
             complete,
+            taken: 0,
         },
     ))
 }
@@ -782,6 +783,7 @@ mod tests {
                 })
                 .collect(),
             complete: true,
+            taken: 0,
         }
     }
 

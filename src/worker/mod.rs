@@ -478,10 +478,10 @@ impl Worker {
             let mut deliveries = futures::stream::select_all(consumers.iter_mut());
             let next = tokio::select! {
                 d = deliveries.next(), if consuming => match d {
-                    // Held while the queue is read, then given back: take the next one.
+                    // Handed over while the queue is read: give it back, take the next one.
                     Some(Ok(d)) => match gate.admit(d).await {
                         take::Admit::Run(d) => Next::Delivery(Some(Ok(*d))),
-                        take::Admit::GiveBack(d) => Next::GiveBack(d),
+                        take::Admit::GiveBack(d, queue) => Next::GiveBack(d, queue),
                     },
                     d => Next::Delivery(d),
                 },
@@ -541,9 +541,10 @@ impl Worker {
                         self.set_state(WorkerState::Idle);
                     }
                 }
-                Next::GiveBack(d) => {
+                Next::GiveBack(d, queue) => {
                     cancel(&consume, &mut consumers).await;
                     take::give_back(&d).await;
+                    gate.wait_free(&queue).await;
                     if !self.paused {
                         consumers = self.consume(&consume).await?;
                     }
@@ -601,8 +602,8 @@ impl Worker {
 #[allow(clippy::large_enum_variant)]
 enum Next {
     Delivery(Option<lapin::Result<lapin::message::Delivery>>),
-    /// Handed over while the queue was read: give it back ([`take::give_back`]).
-    GiveBack(Box<lapin::message::Delivery>),
+    /// Handed over while its queue (named) was read: give it back ([`take::give_back`]).
+    GiveBack(Box<lapin::message::Delivery>, String),
     Incoming(Option<Incoming>),
     Signal,
     Tick,

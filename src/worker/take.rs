@@ -7,17 +7,19 @@
 //! was handed:
 //!
 //! - consuming ([`Gate::admit`]): after the delivery. While a reading is in progress, the
-//!   delivery is held unacknowledged until the reading is over, then given back with the
-//!   worker's consumers cancelled (a classic queue puts it back in its place, behind the
-//!   messages the reader gave back before it), and the worker consumes again and takes the
-//!   next delivery: the true head.
+//!   delivery is given back at once, with the worker's consumers cancelled first: a classic
+//!   queue puts it back in its place, the reader is handed it (it reads until it has as many
+//!   as were queued when it began), and so a duplicate check sees it too. The worker waits
+//!   until the reading is over ([`Gate::wait_free`]), consumes again and takes the next
+//!   delivery: the true head, since the reader gives everything back in place.
 //! - polling (`basic.get`, quorum queues: [`Gate::wait_free`]): before the get. The reader waits
 //!   [`backlog::SETTLE`] after taking the lock before it takes anything, so a get right after a
 //!   free lock still gets the head; quorum queues put a returned message at the front, so giving
 //!   back one taken before the reading began would misplace it.
 //!
 //! The wait is bounded ([`MAX_WAIT`]: a reading never holds a queue that long), so a stuck
-//! reader delays a worker, never stops it. The redelivered flag of what comes back changes
+//! reader delays a worker, never stops it: past it, the queue's requests run until the lock is
+//! seen free again. The redelivered flag of what comes back changes
 //! nothing ([`super::decide::on_receive`] decides by the stored result).
 
 use std::sync::Arc;
@@ -42,6 +44,9 @@ pub struct Gate {
     session: Arc<Session>,
     ch: tokio::sync::Mutex<Option<Channel>>,
     warned: std::sync::atomic::AtomicBool,
+    /// Queues whose reading outlasted [`MAX_WAIT`]: their requests run, read or not, until
+    /// the lock is seen free again.
+    stuck: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gate {
@@ -50,6 +55,7 @@ impl Gate {
             session,
             ch: tokio::sync::Mutex::new(None),
             warned: std::sync::atomic::AtomicBool::new(false),
+            stuck: std::sync::Mutex::default(),
         })
     }
 
@@ -68,7 +74,11 @@ impl Gate {
             return false;
         };
         match backlog::reading(ch, queue).await {
-            Ok(r) => r,
+            Ok(false) => {
+                self.stuck_now(queue, false);
+                false
+            }
+            Ok(true) => true,
             Err(e) => {
                 *slot = None;
                 // An older adtop's exclusive lock queue, held: a reading is in progress.
@@ -95,6 +105,7 @@ impl Gate {
                     "{queue} has been read for over {} s; taking requests anyway",
                     MAX_WAIT.as_secs()
                 );
+                self.stuck_now(queue, true);
                 return Waited::GaveUp;
             }
             waited = Waited::Yes;
@@ -103,28 +114,47 @@ impl Gate {
         waited
     }
 
-    /// A delivery from a consumer: run it, or (a reading was in progress when it came) give it
-    /// back, after holding it until the reading ended ([`give_back`]).
+    /// A delivery from a consumer: run it, or (its queue is being read) give it back at once
+    /// ([`give_back`]). Holding it until the reading ends would hide it from the reader: a
+    /// duplicate check would miss a queued request.
     pub async fn admit(&self, d: Delivery) -> Admit {
         let queue = d.routing_key.to_string();
-        if self.wait_free(&queue).await == Waited::Yes {
-            tracing::debug!("held a request of {queue} while the queue was read; giving it back");
-            return Admit::GiveBack(Box::new(d));
+        if self.reading(&queue).await && !self.is_stuck(&queue) {
+            tracing::debug!("handed a request of {queue} while the queue was read; giving it back");
+            return Admit::GiveBack(Box::new(d), queue);
         }
         Admit::Run(Box::new(d))
+    }
+}
+
+impl Gate {
+    fn stuck_now(&self, queue: &str, stuck: bool) {
+        if let Ok(mut s) = self.stuck.lock() {
+            if stuck {
+                s.insert(queue.to_string());
+            } else {
+                s.remove(queue);
+            }
+        }
+    }
+
+    fn is_stuck(&self, queue: &str) -> bool {
+        self.stuck.lock().is_ok_and(|s| s.contains(queue))
     }
 }
 
 /// What to do with a delivery ([`Gate::admit`]).
 pub enum Admit {
     Run(Box<Delivery>),
-    /// Give it back with [`give_back`] and take the next delivery.
-    GiveBack(Box<Delivery>),
+    /// Give it back with [`give_back`], wait until the queue is not read ([`Gate::wait_free`])
+    /// and take the next delivery.
+    GiveBack(Box<Delivery>, String),
 }
 
-/// Give back a delivery held during a reading. The worker's consumers must be cancelled first:
-/// a nack frees the prefetch slot, and the broker may fill it with the next message before it
-/// has put the nacked one back in its place; consuming again afterwards gets the true head.
+/// Give back a delivery handed over during a reading. The worker's consumers must be cancelled
+/// first: a nack frees the prefetch slot, and the broker may fill it with the next message
+/// before it has put the nacked one back in its place; consuming again once the reading is
+/// over gets the true head.
 pub async fn give_back(d: &Delivery) {
     let back = d
         .nack(BasicNackOptions {
