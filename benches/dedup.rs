@@ -14,7 +14,8 @@
 //! 2. `dedup::queued` on the same queue, split into the lock (taking it, its settle, releasing
 //!    it after its grace), the read (first delivery asked for to everything given back) and
 //!    the identities (parsing bodies and computing identities, done as deliveries stream in).
-//! 3. `adtop submit --from` a file of britney-style lines to the same queue, the check on.
+//! 3. One `adtop submit` (the whole process, default `--dedup-wait`), `ADTOP_BENCH_REPS` times.
+//! 4. `adtop submit --from` a file of britney-style lines to the same queue, the check on.
 //!
 //! Everything it creates is under a unique name (`debci-benchdedup<tag>-amd64` and its read
 //! lock) and is deleted at the end, whatever happened.
@@ -256,6 +257,49 @@ impl Run {
             );
         }
 
+        // One request as an operator submits it, the whole process, default --dedup-wait: its
+        // two checks (what runs, what is queued) at once, the ping's wait over once every
+        // worker bound to adtop.control has answered.
+        let config = self.dir.path().join("config.toml");
+        std::fs::write(&config, "")?;
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_adtop"));
+        let release = format!("benchdedup{}", self.tag);
+        let workers =
+            adtop::broker::management::Management::new("http://127.0.0.1:15672", &self.broker)
+                .ok()
+                .map(|m| async move { m.bound("adtop.control", "worker.all").await.ok() });
+        let workers = match workers {
+            Some(f) => f.await,
+            None => None,
+        };
+        let mut single_t = Vec::new();
+        for k in 0..reps {
+            let pkg = format!("single{k}");
+            let t = Instant::now();
+            let out = Command::new(&bin)
+                .arg("--config")
+                .arg(&config)
+                .arg("--broker")
+                .arg(&self.broker)
+                .args(["submit", &pkg, "--release", &release, "--arch", ARCH])
+                .args(["--trigger", &format!("{pkg}/1")])
+                .output()
+                .context("run adtop submit")?;
+            single_t.push(t.elapsed().as_secs_f64());
+            ensure!(
+                out.status.success(),
+                "submit {pkg}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        line(
+            &format!(
+                "one `adtop submit`, {depth} queued, {} workers bound",
+                workers.map_or("? (no management API)".to_string(), |n| n.to_string())
+            ),
+            &single_t,
+        );
+
         // Britney's lines: four repeat queued requests or an earlier line.
         let dups = [
             (100, 0),
@@ -263,7 +307,6 @@ impl Run {
             (batch / 2, depth - 1),
             (batch - 5, depth + 7),
         ];
-        let release = format!("benchdedup{}", self.tag);
         let mut text = String::new();
         for l in 0..batch {
             let i = dups
@@ -276,9 +319,6 @@ impl Run {
         }
         let file = self.dir.path().join("batch.jsonl");
         std::fs::write(&file, text)?;
-        let config = self.dir.path().join("config.toml");
-        std::fs::write(&config, "")?;
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_adtop"));
         let t = Instant::now();
         let out = Command::new(&bin)
             .arg("--config")

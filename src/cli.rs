@@ -563,7 +563,8 @@ pub struct SubmitArgs {
     /// Queue it even if an identical request is queued or running
     #[arg(long)]
     pub allow_duplicate: bool,
-    /// How long to listen for running workers' answers when checking duplicates, in ms
+    /// Longest to listen for running workers' answers when checking duplicates, in ms; done
+    /// sooner once every worker has answered (the management API counts them)
     #[arg(long, default_value_t = 1500, value_name = "MS")]
     pub dedup_wait: u64,
 }

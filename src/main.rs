@@ -453,6 +453,8 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
         queue_cfg: r.config.queues.clone(),
         allow_duplicate: a.allow_duplicate,
         dedup_wait: Duration::from_millis(a.dedup_wait),
+        // Only counts the workers; without it the running check waits the whole --dedup-wait.
+        management: adtop::broker::management::Management::new(&r.management, &r.broker).ok(),
     };
     let ended = submit::submit_lines(opts, &mut lines, &mut report).await;
     report.finish(ended)

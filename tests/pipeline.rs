@@ -280,6 +280,57 @@ async fn submit_refuses_duplicates_and_warns_when_no_worker_serves() {
     h.cleanup().await;
 }
 
+/// A request identical to one a worker runs is refused as running, and `submit` stops
+/// listening for the workers' answers once every worker has answered (the management API counts
+/// them), not after `--dedup-wait`.
+#[tokio::test(flavor = "multi_thread")]
+async fn submit_refuses_a_running_request_and_stops_listening_once_every_worker_answered() {
+    use std::os::unix::fs::PermissionsExt;
+    need_management().await;
+    let mut h = Harness::new("rundup", "").await;
+    let runner = h.dir.path().join("sleepy-runner");
+    std::fs::write(&runner, "#!/bin/sh\nexec sleep 30\n").expect("write runner");
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    h.start_worker("a", &["--runner", &runner.display().to_string()]);
+    let uuid = h.submit("fx-pass", &["--trigger", "fx-pass/9"]);
+    eventually("the worker runs it", Duration::from_secs(60), || {
+        String::from_utf8_lossy(&h.adtop(&["running", "--json"]).stdout).contains(&uuid)
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    let again = h.adtop(&[
+        "submit",
+        "fx-pass",
+        "--release",
+        &h.release,
+        "--arch",
+        ARCH,
+        "--trigger",
+        "fx-pass/9",
+        "--dedup-wait",
+        "60000",
+        "--json",
+    ]);
+    let took = asked.elapsed();
+    assert!(
+        !again.status.success(),
+        "an identical running request is refused"
+    );
+    let line: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(line["status"], "duplicate", "{line}");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already running"),
+        "{line}"
+    );
+    // Every worker on the broker (this test's and any other's running meanwhile) answered
+    // long before the 60 s cap.
+    assert!(took < Duration::from_secs(30), "waited {took:?}");
+    h.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_batch_reports_each_line() {
     let h = Harness::new("batch", "").await;

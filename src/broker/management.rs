@@ -223,6 +223,32 @@ impl Management {
         self.get(&format!("/api/queues/{vhost}?{query}")).await
     }
 
+    /// How many queues are bound to `exchange` with `key`: on `adtop.control` with
+    /// `worker.all`, how many workers there are (each binds one private queue), so that a ping
+    /// knows when every one has answered.
+    pub async fn bound(&self, exchange: &str, key: &str) -> Result<usize, ManagementError> {
+        #[derive(serde::Deserialize)]
+        struct Binding {
+            #[serde(default)]
+            routing_key: String,
+            #[serde(default)]
+            destination_type: String,
+        }
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let path = format!(
+            "/api/exchanges/{}/{}/bindings/source",
+            enc(&self.vhost),
+            enc(exchange)
+        );
+        let all: Vec<Binding> = self.get(&path).await?;
+        Ok(all
+            .iter()
+            .filter(|b| b.routing_key == key && b.destination_type == "queue")
+            .count())
+    }
+
     /// The broker's nodes (a cluster's, or the one) and whether each runs.
     /// The node whose API answered, and the cluster's name: which broker the header names.
     pub async fn overview(&self) -> Result<Overview, ManagementError> {

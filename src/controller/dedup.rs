@@ -7,14 +7,16 @@
 //! another consumer kept some during the read, the submitter says on stderr how many of how
 //! many it did not check. Running: a `ping` on
 //! `adtop.control` makes every worker send a heartbeat at once, and heartbeats name the
-//! identity of the job they run.
+//! identity of the job they run; the management API's count of the workers bound to
+//! `adtop.control` ends the wait as soon as all have answered.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use super::{backlog, look};
+use crate::broker::management::Management;
 use crate::broker::{BrokerError, Session};
-use crate::protocol::Request;
+use crate::protocol::{Request, names};
 
 /// What is queued in one queue, as far as it was read.
 #[derive(Debug, Clone, Default)]
@@ -91,12 +93,27 @@ pub async fn queued_up_to(
     })
 }
 
-/// (queue, identity) of every job running now, from the heartbeats that answer a ping.
+/// (queue, identity) of every job running now, from the heartbeats that answer a ping: done
+/// when every worker bound to `adtop.control` has answered, if the management API says how many
+/// there are, else after `wait`.
 pub async fn running(
     session: &Session,
     wait: Duration,
+    management: Option<&Management>,
 ) -> Result<HashSet<(String, String)>, BrokerError> {
-    let workers = look::workers(session, wait, "adtop submit").await?;
+    let expected = async {
+        match management?
+            .bound(names::CONTROL_EXCHANGE, names::CONTROL_ALL)
+            .await
+        {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::debug!("cannot count the workers, waiting for their answers: {e}");
+                None
+            }
+        }
+    };
+    let workers = look::workers_expecting(session, wait, "adtop submit", expected).await?;
     Ok(workers
         .into_iter()
         .filter_map(|w| w.heartbeat.job.map(|j| (j.queue, j.identity)))

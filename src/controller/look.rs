@@ -109,21 +109,47 @@ pub async fn workers(
     wait: Duration,
     operator: &str,
 ) -> Result<Vec<Seen>, BrokerError> {
+    workers_expecting(session, wait, operator, std::future::pending()).await
+}
+
+/// [`workers`], done as soon as as many workers have answered as `expected` says there are
+/// (when it says: it runs meanwhile, and `None` means unknown): `wait` is then only the
+/// longest a run waits for a worker that does not answer.
+pub async fn workers_expecting(
+    session: &Session,
+    wait: Duration,
+    operator: &str,
+    expected: impl std::future::Future<Output = Option<usize>>,
+) -> Result<Vec<Seen>, BrokerError> {
     let ch = session.channel().await?;
     let mut consumer = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
     ping(session, operator).await?;
     let mut by_id: BTreeMap<String, Seen> = BTreeMap::new();
     let until = tokio::time::Instant::now() + wait;
-    while let Ok(Some(Ok(d))) = tokio::time::timeout_at(until, consumer.next()).await {
-        if let Ok(hb) = serde_json::from_slice::<Heartbeat>(&d.data) {
-            let received = Utc::now();
-            by_id.insert(
-                hb.id.clone(),
-                Seen {
-                    heartbeat: hb,
-                    received,
-                },
-            );
+    let mut expected = std::pin::pin!(expected);
+    let (mut counting, mut expect) = (true, None);
+    loop {
+        if expect.is_some_and(|n| by_id.len() >= n) {
+            break;
+        }
+        tokio::select! {
+            d = tokio::time::timeout_at(until, consumer.next()) => {
+                let Ok(Some(Ok(d))) = d else { break };
+                if let Ok(hb) = serde_json::from_slice::<Heartbeat>(&d.data) {
+                    let received = Utc::now();
+                    by_id.insert(
+                        hb.id.clone(),
+                        Seen {
+                            heartbeat: hb,
+                            received,
+                        },
+                    );
+                }
+            }
+            n = &mut expected, if counting => {
+                counting = false;
+                expect = n;
+            }
         }
     }
     let _ = ch.close(200, "done".into()).await;

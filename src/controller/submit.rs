@@ -251,7 +251,10 @@ pub struct SubmitOptions {
     pub broker_url: String,
     pub queue_cfg: QueueConfig,
     pub allow_duplicate: bool,
+    /// Longest the running check waits for the workers' answers.
     pub dedup_wait: Duration,
+    /// Counts the workers, so that the running check ends when all have answered.
+    pub management: Option<crate::broker::management::Management>,
 }
 
 /// What the submitter knows about one target queue.
@@ -273,6 +276,41 @@ struct Publisher {
     running: Option<std::result::Result<HashSet<(String, String)>, String>>,
     /// Why the broker is unusable, once it is (every later line is `skipped`).
     gone: Option<String>,
+}
+
+/// Declare `queue` and read what it holds (unless duplicates are allowed).
+async fn learn(
+    session: &Session,
+    queue: &str,
+    opts: &SubmitOptions,
+) -> std::result::Result<Target, String> {
+    async {
+        let ch = session.channel().await?;
+        let declared = topology::declare_request_queue(&ch, queue, &opts.queue_cfg).await;
+        let _ = ch.close(200, "declared".into()).await;
+        let (_, consumers) = declared?;
+        let seen = if opts.allow_duplicate {
+            dedup::Queued::default()
+        } else {
+            dedup::queued(session, queue).await?
+        };
+        Ok::<_, BrokerError>(Target {
+            consumers,
+            queued: seen.identities,
+            unchecked: seen.unchecked,
+        })
+    }
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn ask_running(
+    session: &Session,
+    opts: &SubmitOptions,
+) -> std::result::Result<HashSet<(String, String)>, String> {
+    dedup::running(session, opts.dedup_wait, opts.management.as_ref())
+        .await
+        .map_err(|e| format!("cannot ask the workers what runs: {e}"))
 }
 
 impl Publisher {
@@ -315,37 +353,28 @@ impl Publisher {
         }
     }
 
+    /// The first line's two looks, what runs and what `queue` holds, at once: each takes up to
+    /// a second or more (the workers' answers, a deep queue's read), and neither needs the other.
+    async fn look_both(&mut self, queue: &str) -> std::result::Result<(), String> {
+        if self.running.is_some() || self.targets.contains_key(queue) {
+            return Ok(());
+        }
+        let session = self.session.as_ref().ok_or("no broker session")?;
+        let (running, learnt) = tokio::join!(
+            ask_running(session, &self.opts),
+            learn(session, queue, &self.opts)
+        );
+        self.keep_running(running)?;
+        self.keep_target(queue, learnt)
+    }
+
     /// Declare `queue` (once) and browse it for duplicates, on a channel of its own so that a
     /// refused declare closes only that channel.
     async fn target(&mut self, queue: &str) -> std::result::Result<&mut Target, String> {
         if !self.targets.contains_key(queue) {
             let session = self.session.as_ref().ok_or("no broker session")?;
-            let learnt = async {
-                let ch = session.channel().await?;
-                let declared =
-                    topology::declare_request_queue(&ch, queue, &self.opts.queue_cfg).await;
-                let _ = ch.close(200, "declared".into()).await;
-                let (_, consumers) = declared?;
-                let seen = if self.opts.allow_duplicate {
-                    dedup::Queued::default()
-                } else {
-                    dedup::queued(session, queue).await?
-                };
-                Ok::<_, BrokerError>(Target {
-                    consumers,
-                    queued: seen.identities,
-                    unchecked: seen.unchecked,
-                })
-            }
-            .await
-            .map_err(|e| e.to_string());
-            // What the broker said of the queue holds for the run; a lost connection does not.
-            match learnt {
-                Err(e) if !session.alive() => return Err(e),
-                learnt => {
-                    self.targets.insert(queue.to_string(), learnt);
-                }
-            }
+            let learnt = learn(session, queue, &self.opts).await;
+            self.keep_target(queue, learnt)?;
         }
         match self.targets.get_mut(queue) {
             Some(Ok(t)) => Ok(t),
@@ -354,18 +383,42 @@ impl Publisher {
         }
     }
 
+    /// What the broker said of the queue holds for the run; a lost connection does not.
+    fn keep_target(
+        &mut self,
+        queue: &str,
+        learnt: std::result::Result<Target, String>,
+    ) -> std::result::Result<(), String> {
+        match learnt {
+            Err(e) if !self.session.as_ref().is_some_and(Session::alive) => Err(e),
+            learnt => {
+                self.targets.insert(queue.to_string(), learnt);
+                Ok(())
+            }
+        }
+    }
+
+    /// As [`Publisher::keep_target`], for the running check.
+    fn keep_running(
+        &mut self,
+        r: std::result::Result<HashSet<(String, String)>, String>,
+    ) -> std::result::Result<(), String> {
+        match r {
+            Ok(set) => self.running = Some(Ok(set)),
+            Err(e) if self.session.as_ref().is_some_and(Session::alive) => {
+                self.running = Some(Err(e))
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
     /// (queue, identity) of the jobs running now, asked once per run.
     async fn running(&mut self) -> std::result::Result<&HashSet<(String, String)>, String> {
         if self.running.is_none() {
             let session = self.session.as_ref().ok_or("no broker session")?;
-            let r = dedup::running(session, self.opts.dedup_wait)
-                .await
-                .map_err(|e| format!("cannot ask the workers what runs: {e}"));
-            match r {
-                Ok(set) => self.running = Some(Ok(set)),
-                Err(e) if session.alive() => self.running = Some(Err(e)),
-                Err(e) => return Err(e),
-            }
+            let r = ask_running(session, &self.opts).await;
+            self.keep_running(r)?;
         }
         match &self.running {
             Some(Ok(r)) => Ok(r),
@@ -393,6 +446,9 @@ impl Publisher {
         }
         let identity = s.request.identity();
         if !self.opts.allow_duplicate {
+            if let Err(why) = self.look_both(&queue).await {
+                return fail(outcome, Status::Failed, why);
+            }
             let running = match self.running().await {
                 Ok(r) => r.contains(&(queue.clone(), identity.clone())),
                 Err(why) => return fail(outcome, Status::Failed, why),

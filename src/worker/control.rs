@@ -5,7 +5,7 @@ use super::Worker;
 use super::decide::{self, Effect};
 use super::presence::Incoming;
 use crate::broker::{Session, publish};
-use crate::protocol::messages::{ControlAction, ControlReply, WorkerState};
+use crate::protocol::messages::{ControlReply, WorkerState};
 use crate::protocol::sanitize::{self, REASON_MAX, cap};
 
 /// Apply a control message; `running` is the uuid of the running job, if any. Stop and replay
@@ -41,7 +41,7 @@ pub async fn handle(
                 WorkerState::Idle
             });
         }
-        Effect::None if c.action == ControlAction::Ping => w.wake_heartbeat.notify_one(),
+        // A ping's heartbeat was woken on arrival (`presence::listen_control`).
         Effect::None => {}
         Effect::Stop(_) | Effect::Replay => return effect,
     }

@@ -408,7 +408,13 @@ impl Worker {
             // As debci's worker does before it consumes (`amqp-declare-queue --durable`).
             topology::declare_plain_queue(&session.confirm, &self.opts.debci.results_queue).await?;
         }
-        presence::listen_control(session, &self.opts.id, self.incoming_tx.clone()).await?;
+        presence::listen_control(
+            session,
+            &self.opts.id,
+            self.incoming_tx.clone(),
+            self.wake_heartbeat.clone(),
+        )
+        .await?;
         self.fast.send_replace(Some(session.fast.clone()));
 
         peers::watch_silent(

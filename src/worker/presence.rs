@@ -12,7 +12,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::{Shared, WorkerOptions};
 use crate::broker::{BrokerError, Session, publish, topology};
-use crate::protocol::messages::{Control, Heartbeat, WorkerState};
+use crate::protocol::messages::{Control, ControlAction, Heartbeat, WorkerState};
 use crate::protocol::names;
 
 /// A control message and where to send the answer.
@@ -90,11 +90,15 @@ pub async fn heartbeat_loop(
     }
 }
 
-/// Bind a private queue to this worker's control keys and forward what arrives.
+/// Bind a private queue to this worker's control keys and forward what arrives. A ping wakes
+/// the heartbeat here, not in the worker's loop: the answer must not wait for a loop that is
+/// busy (giving back a request while its queue is read, say), since `adtop submit` waits for
+/// every worker's answer.
 pub async fn listen_control(
     session: &Session,
     id: &str,
     tx: mpsc::Sender<Incoming>,
+    wake: Arc<Notify>,
 ) -> Result<(), BrokerError> {
     let ch = session.channel().await?;
     let key = names::control_key(id);
@@ -114,6 +118,9 @@ pub async fn listen_control(
             let _ = d.ack(BasicAckOptions::default()).await;
             match serde_json::from_slice::<Control>(&d.data) {
                 Ok(control) => {
+                    if control.action == ControlAction::Ping {
+                        wake.notify_one();
+                    }
                     let reply_to = d.properties.reply_to().as_ref().map(|s| s.to_string());
                     if tx.send(Incoming { control, reply_to }).await.is_err() {
                         break;

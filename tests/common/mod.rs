@@ -329,6 +329,17 @@ pub async fn count_completions(c: &mut Consumer, uuid: &str, window: Duration) -
 }
 
 /// Wait until `f` is true, polling.
+/// For a test that needs RabbitMQ's management API: a panic that says how to get it.
+pub async fn need_management() {
+    let m = adtop::broker::management::Management::new("http://127.0.0.1:15672", BROKER)
+        .expect("management URL");
+    if let Err(e) = m.overview().await {
+        panic!(
+            "this test needs RabbitMQ's management API on 127.0.0.1:15672 ({e}): rabbitmq-plugins enable rabbitmq_management (./scripts/test.sh does it)"
+        );
+    }
+}
+
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let until = std::time::Instant::now() + timeout;
     while !f() {
