@@ -261,39 +261,63 @@ impl Drop for Harness {
         let mut queues = vec![self.queue()];
         queues.extend(self.workers.iter().map(|(id, _)| names::held_queue(id)));
         queues.append(&mut self.extra_queues);
-        let nodes: Vec<String> = adtop::broker::nodes::split(&self.broker)
-            .map(str::to_string)
-            .collect();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        delete_queues_now(&self.broker, queues);
+    }
+}
+
+/// Delete `queues` on a connection and runtime of their own, waiting until done: usable from a
+/// `Drop` while the test's runtime unwinds.
+pub fn delete_queues_now(broker: &str, queues: Vec<String>) {
+    let nodes: Vec<String> = adtop::broker::nodes::split(broker)
+        .map(str::to_string)
+        .collect();
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let mut conn = None;
+            for node in &nodes {
+                if let Ok(c) = Connection::connect(node, ConnectionProperties::default()).await {
+                    conn = Some(c);
+                    break;
+                }
+            }
+            let Some(conn) = conn else {
                 return;
             };
-            rt.block_on(async {
-                let mut conn = None;
-                for node in &nodes {
-                    if let Ok(c) = Connection::connect(node, ConnectionProperties::default()).await
-                    {
-                        conn = Some(c);
-                        break;
-                    }
+            if let Ok(ch) = conn.create_channel().await {
+                for q in queues {
+                    let _ = ch
+                        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                        .await;
                 }
-                let Some(conn) = conn else {
-                    return;
-                };
-                if let Ok(ch) = conn.create_channel().await {
-                    for q in queues {
-                        let _ = ch
-                            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                            .await;
-                    }
-                }
-                let _ = conn.close(200, "".into()).await;
-            });
-        })
-        .join();
+            }
+            let _ = conn.close(200, "".into()).await;
+        });
+    })
+    .join();
+}
+
+/// Queues a test made without a [`Harness`], deleted when it ends, passed or failed.
+pub struct Doomed {
+    pub queues: Vec<String>,
+}
+
+impl Doomed {
+    pub fn new(queues: &[&str]) -> Self {
+        Self {
+            queues: queues.iter().map(|q| q.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for Doomed {
+    fn drop(&mut self) {
+        delete_queues_now(BROKER, std::mem::take(&mut self.queues));
     }
 }
 
