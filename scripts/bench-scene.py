@@ -2,7 +2,7 @@
 """The production-size scene of issue 8, on the local broker, with 0, 1 and 5 consoles in tmux.
 
 Builds: 500 request queues named as autopkgtest-cloud names them (debci-<release>-<arch> and
-debci-<context>-<release>-<arch>), 50,000 queued requests over them (one queue 20,500 deep),
+debci-<context>-<release>-<arch>), 50,000 queued requests over them (one queue 20,500 deep, `--deep`),
 200 simulated workers publishing adtop's heartbeat on `adtop.heartbeat` every 5 s (the default
 interval), and 2,000 results a day in a file store (today's share so far and all of yesterday,
 written in the store's layout: `adtop-index/<YYYYMMDD>/<HHMMSS>_<uuid>` and `by-uuid/<uuid>`).
@@ -15,7 +15,7 @@ load on the machine disturbs them less than wall-clock rates; other clients of t
 still show in its CPU. Store reads are counted with inotify (IN_OPEN on the index directories):
 a file opened is one GET, a directory opened one listing.
 
-Usage: scripts/bench-scene.py [--idle 30] [--depth 5] [--keys 5] [--outage 12] [--quick] [--profile] [--relay] [--bin PATH] [--keep]
+Usage: scripts/bench-scene.py [--idle 30] [--depth 5] [--keys 5] [--outage 12] [--deep 20500] [--quick] [--profile] [--relay] [--bin PATH] [--keep]
 Needs: a release build (cargo build --release), RabbitMQ on 127.0.0.1 (AMQP 5672, management
 15672, guest/guest), tmux. Python 3 standard library only (AMQP 0-9-1 is spoken directly).
 Cleans up its queues, tmux sessions, workers (a last `stopping` heartbeat) and files.
@@ -50,7 +50,7 @@ CODENAMES = ["warty", "hoary", "breezy", "dapper", "edgy", "feisty", "gutsy", "h
 ARCHS = ["amd64", "arm64", "armhf", "ppc64el", "s390x"]
 CONTEXTS = [None, "huge", "ppa", "upstream", "qemu"]  # 20 x 5 x 5 = 500 queues
 QUEUED = 50_000
-DEEP = 20_500
+DEEP = 20_500  # `--deep`: the one deep queue (the issue's pages: up to 50,000)
 WORKERS = 200
 HEARTBEAT_EVERY = 5  # adtop's default worker.heartbeat_interval
 RESULTS_A_DAY = 2_000
@@ -238,7 +238,8 @@ class Scene:
         busy = rng.sample(others, k=len(others) * 2 // 3)
         weights = [rng.expovariate(1.0) for _ in busy]
         total = sum(weights)
-        rest = QUEUED - DEEP
+        # A deeper queue than the scene's share still leaves the others some to show.
+        rest = QUEUED - DEEP if QUEUED - DEEP >= 1_000 else 1_000
         self.counts = {q: int(rest * w / total) for q, w in zip(busy, weights)}
         self.counts[busy[0]] += rest - sum(self.counts.values())
         self.counts[self.deep] = DEEP
@@ -263,9 +264,14 @@ class Scene:
         amqp.publish_many(items())
         # Confirmed is routed and stored; the counts say so.
         for q, k in self.counts.items():
-            got, _ = amqp.declare_queue(q, passive=True)
-            if got != k:
-                raise SystemExit(f"{q}: {got} queued, expected {k}")
+            until = time.monotonic() + 10
+            while True:
+                got, _ = amqp.declare_queue(q, passive=True)
+                if got == k:
+                    break
+                if time.monotonic() > until:
+                    raise SystemExit(f"{q}: {got} queued, expected {k}")
+                time.sleep(0.1)  # polling: the count catches up with the confirms
 
     def entry(self, finished, i, package=None):
         u = str(uuid.uuid4())
@@ -629,7 +635,7 @@ class Bench:
         return r
 
     def page_rows(self, n, r):
-        self.row("first page of the 20,500-deep queue", n, fmt_s([r["first"]]))
+        self.row(f"first page of the {DEEP:,}-deep queue", n, fmt_s([r["first"]]))
         pages = DEEP // PAGE
         if r["ahead"] is not None:
             text = fmt_s([r["ahead"]])
@@ -690,11 +696,11 @@ class Bench:
         self.amqp.declare_exchange("adtop.heartbeat", "fanout", durable=False)
         self.amqp.declare_exchange("testcomplete.fanout", "fanout", durable=True)
         t0 = time.monotonic()
-        print(f"scene {self.tag}: {len(self.scene.queues)} queues, {QUEUED:,} requests "
-              f"({self.scene.deep}: {DEEP:,}), {WORKERS} workers, {RESULTS_A_DAY:,} results a day",
-              flush=True)
         self.scene.build_queues(self.amqp)
         self.scene.build_results()
+        print(f"scene {self.tag}: {len(self.scene.queues)} queues, {sum(self.scene.counts.values()):,} requests "
+              f"({self.scene.deep}: {DEEP:,}), {WORKERS} workers, {RESULTS_A_DAY:,} results a day",
+              flush=True)
         print(f"  built in {time.monotonic() - t0:.0f} s ({self.scene.results:,} index entries)",
               flush=True)
         self.opens = Opens(self.scene.day_dirs)
@@ -802,7 +808,7 @@ class Bench:
             "idle console CPU (Queues view), % of a core": "< 1",
             "console RSS": "< 100 MiB",
             "depth change to screen": "< 2 s",
-            "first page of the 20,500-deep queue": "< 5 s",
+            f"first page of the {DEEP:,}-deep queue": "< 5 s",
             f"last page, {DEEP // PAGE} `]` pressed at once": "< 5 s",
             f"last page, {DEEP // PAGE} `]` one at a time": "each < 5 s",
             "header `lost` while reading (before → max during)": "no more lost",
@@ -845,7 +851,7 @@ class Bench:
 
 
 def main():
-    global BIN
+    global BIN, DEEP
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--idle", type=int, default=30, help="seconds of each idle CPU window")
     ap.add_argument("--depth", type=int, default=5, help="depth changes timed per console count")
@@ -857,10 +863,13 @@ def main():
                     help="print the broker's processes by reductions in each idle window")
     ap.add_argument("--relay", action="store_true",
                     help="run `adtop relay` (the consoles' reader as a service) throughout")
+    ap.add_argument("--deep", type=int, default=DEEP,
+                    help="requests in the one deep queue (of the 50,000 queued in all, or more)")
     ap.add_argument("--keep", action="store_true", help="leave the queues and files (debugging)")
     ap.add_argument("--bin", default=BIN, help="the adtop binary (default: the release build)")
     a = ap.parse_args()
     BIN = a.bin
+    DEEP = max(a.deep, PAGE + 1)
     if not os.access(BIN, os.X_OK):
         raise SystemExit("build first: cargo build --release")
     b = Bench(a)

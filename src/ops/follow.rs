@@ -56,6 +56,10 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
     let endpoint = Some(store.describe());
     let mut held: HashSet<String> = HashSet::new();
     let mut health = Health::default();
+    // When a listing last worked: an outage began after it, so it is what "down N s" counts
+    // from (at most one refresh more than the truth, where the failed listing's own time would
+    // be up to one refresh less).
+    let mut last_ok: Option<DateTime<Utc>> = None;
     let mut first = true;
     let mut yesterday_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval(FOLLOW_EVERY);
@@ -72,7 +76,7 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
             Ok(new) => new,
             Err(e) => {
                 let reason = format!("{e:#}");
-                let since = *health.down_since.get_or_insert_with(Utc::now);
+                let since = *health.down_since.get_or_insert(last_ok.unwrap_or(now));
                 if health.reason.as_deref() != Some(&reason) {
                     health.reason = Some(reason.clone());
                     let state = ConnState::Down { since, reason };
@@ -91,6 +95,7 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
                 continue;
             }
         };
+        last_ok = Some(now);
         if health.down_since.is_some() || !health.reported {
             health = Health {
                 reported: true,
@@ -269,6 +274,51 @@ mod tests {
         let more = tokio::time::timeout(FOLLOW_EVERY * 2, rx.recv()).await;
         assert!(more.is_err(), "{more:?}");
         assert!(since <= Utc::now());
+        task.abort();
+    }
+
+    /// An outage counts from the last listing that worked, not from the first that failed: the
+    /// store went away after the one and before the other.
+    #[tokio::test]
+    async fn an_outage_counts_from_the_last_listing_that_worked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("store");
+        let url = format!("file://{}", root.display());
+        let store = Store::open(&url, &Default::default()).expect("a URL");
+        let (tx, mut rx) = mpsc::channel(8);
+        let before = Utc::now();
+        let task = tokio::spawn(serve(store, tx));
+        let first = rx.recv().await.expect("an event");
+        assert!(
+            matches!(
+                first,
+                ModelEvent::Connection {
+                    state: ConnState::Connected,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        // Gone: a file where the store's directory was (a missing one is a fresh store).
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::remove_dir_all(&root).expect("rm");
+        std::fs::write(&root, b"not a store").expect("a file");
+        let broke = Utc::now();
+        let down = loop {
+            let next = tokio::time::timeout(FOLLOW_EVERY * 5, rx.recv()).await;
+            match next
+                .expect("shown down within a few refreshes")
+                .expect("an event")
+            {
+                ModelEvent::Connection {
+                    state: ConnState::Down { since, .. },
+                    ..
+                } => break since,
+                _ => continue,
+            }
+        };
+        // Found down a refresh later, yet said to be down since before it broke.
+        assert!(down >= before && down < broke, "{down} ({before}, {broke})");
         task.abort();
     }
 
