@@ -370,11 +370,21 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
     };
     let queued = status("queued");
     let unknown = status("unknown");
-    assert!(
-        queued.len() >= 700,
-        "most lines went on through another node: {}",
-        queued.len()
-    );
+    let mut statuses: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &reports {
+        *statuses
+            .entry(r["status"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    // The batch goes on through another node, and never gives up (`skipped`). How many lines
+    // end `unknown` or `failed` depends on the timing: up to submit::IN_FLIGHT in flight on
+    // node 1 when it died, and more while the queue elects a new leader (seen in six runs:
+    // 401 to 890 queued, up to 593 unknown and 234 failed), so a share of `queued` is not the
+    // test. The 200 reported before the kill were queued through node 1; more than those were
+    // queued in all. The checks below are the contract: nothing twice, nothing lost, nothing
+    // queued that was reported as not sent.
+    assert!(!statuses.contains_key("skipped"), "{statuses:?}");
+    assert!(queued.len() > 200, "the batch went on: {statuses:?}");
 
     // Drain the queue through node 3: each uuid at most once, every `queued` one there, nothing
     // that was reported as not sent.

@@ -103,6 +103,11 @@ impl QueueInfo {
     }
 }
 
+/// `s` as one segment of an API path (vhost, queue and exchange names may hold `/`).
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 #[derive(Clone)]
 pub struct Management {
     client: reqwest::Client,
@@ -223,6 +228,20 @@ impl Management {
         self.get(&format!("/api/queues/{vhost}?{query}")).await
     }
 
+    /// Does the vhost have queue `name`? (A 404 is no; other failures are errors.)
+    pub async fn has_queue(&self, name: &str) -> Result<bool, ManagementError> {
+        let path = format!(
+            "/api/queues/{}/{}?columns=name",
+            enc(&self.vhost),
+            enc(name)
+        );
+        match self.get::<serde_json::Value>(&path).await {
+            Ok(_) => Ok(true),
+            Err(ManagementError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// How many queues are bound to `exchange` with `key`: on `adtop.control` with
     /// `worker.all`, how many workers there are (each binds one private queue), so that a ping
     /// knows when every one has answered.
@@ -234,9 +253,6 @@ impl Management {
             #[serde(default)]
             destination_type: String,
         }
-        let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
         let path = format!(
             "/api/exchanges/{}/{}/bindings/source",
             enc(&self.vhost),

@@ -94,18 +94,30 @@ pub async fn queued_up_to(
 }
 
 /// (queue, identity) of every job running now, from the heartbeats that answer a ping: done
-/// when every worker bound to `adtop.control` has answered, if the management API says how many
-/// there are, else after `wait`.
+/// when every worker bound to `adtop.control` has answered, if the management API (the same
+/// broker's: it must know the queue the answers come to) says how many there are, else after
+/// `wait`.
 pub async fn running(
     session: &Session,
     wait: Duration,
     management: Option<&Management>,
 ) -> Result<HashSet<(String, String)>, BrokerError> {
-    let expected = async {
-        match management?
-            .bound(names::CONTROL_EXCHANGE, names::CONTROL_ALL)
-            .await
-        {
+    let expected = |listener: String| async move {
+        let m = management?;
+        // Only the API of the broker the answers come through may say how many to wait for
+        // (the default API is the local one, whatever the broker URL): it knows our queue.
+        let counted = match m.has_queue(&listener).await {
+            Ok(true) => m.bound(names::CONTROL_EXCHANGE, names::CONTROL_ALL).await,
+            Ok(false) => {
+                tracing::debug!(
+                    "the management API {} is another broker's; waiting for the workers' answers",
+                    m.base()
+                );
+                return None;
+            }
+            Err(e) => Err(e),
+        };
+        match counted {
             Ok(n) => Some(n),
             Err(e) => {
                 tracing::debug!("cannot count the workers, waiting for their answers: {e}");

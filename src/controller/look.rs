@@ -109,20 +109,25 @@ pub async fn workers(
     wait: Duration,
     operator: &str,
 ) -> Result<Vec<Seen>, BrokerError> {
-    workers_expecting(session, wait, operator, std::future::pending()).await
+    workers_expecting(session, wait, operator, |_| std::future::pending()).await
 }
 
 /// [`workers`], done as soon as as many workers have answered as `expected` says there are
 /// (when it says: it runs meanwhile, and `None` means unknown): `wait` is then only the
-/// longest a run waits for a worker that does not answer.
-pub async fn workers_expecting(
+/// longest a run waits for a worker that does not answer. `expected` is handed the name of
+/// the queue the answers come to, by which it can tell that it asks the same broker.
+pub async fn workers_expecting<F>(
     session: &Session,
     wait: Duration,
     operator: &str,
-    expected: impl std::future::Future<Output = Option<usize>>,
-) -> Result<Vec<Seen>, BrokerError> {
+    expected: impl FnOnce(String) -> F,
+) -> Result<Vec<Seen>, BrokerError>
+where
+    F: std::future::Future<Output = Option<usize>>,
+{
     let ch = session.channel().await?;
     let mut consumer = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
+    let expected = expected(consumer.queue().to_string());
     ping(session, operator).await?;
     let mut by_id: BTreeMap<String, Seen> = BTreeMap::new();
     let until = tokio::time::Instant::now() + wait;
