@@ -275,3 +275,34 @@ async fn the_relay_service_takes_over_from_a_console_and_hands_back() {
         .await;
     probe.close().await;
 }
+
+/// `adtop submit` believes the management API's count of workers only when the API knows the
+/// queue its ping's answers come to (`Management::has_queue`): the default API is the local
+/// broker's, whatever broker the URL names. A queue of this broker is known, a name it never
+/// had is not, and a name with `/` in it is one path segment.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_management_api_knows_which_queues_are_its_brokers() {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let q = format!("adtop.test-known/{tag}");
+    let s = Session::open(BROKER, "has_queue test").await.unwrap();
+    let ch = s.channel().await.unwrap();
+    ch.queue_declare(
+        q.as_str().into(),
+        lapin::options::QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let m = Management::new(MANAGEMENT, BROKER).unwrap();
+    let known = m.has_queue(&q).await;
+    let unknown = m.has_queue(&format!("adtop.test-never-{tag}")).await;
+    let _ = ch
+        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+        .await;
+    s.close().await;
+    assert!(known.unwrap(), "a queue of this broker");
+    assert!(!unknown.unwrap(), "a queue it never had");
+}
