@@ -26,7 +26,6 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -171,6 +170,16 @@ struct Run {
 }
 
 impl Run {
+    /// The adtop binary with `config` and this run's broker.
+    fn adtop(&self, config: &std::path::Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_adtop"));
+        c.arg("--config")
+            .arg(config)
+            .arg("--broker")
+            .arg(&self.broker);
+        c
+    }
+
     async fn go(&self, s: &Session) -> Result<()> {
         let depth = env_usize("ADTOP_BENCH_DEPTH", 50_000).max(1);
         let batch = env_usize("ADTOP_BENCH_BATCH", 25_000).max(1_000);
@@ -262,7 +271,6 @@ impl Run {
         // worker bound to adtop.control has answered.
         let config = self.dir.path().join("config.toml");
         std::fs::write(&config, "")?;
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_adtop"));
         let release = format!("benchdedup{}", self.tag);
         let workers =
             adtop::broker::management::Management::new("http://127.0.0.1:15672", &self.broker)
@@ -276,11 +284,8 @@ impl Run {
         for k in 0..reps {
             let pkg = format!("single{k}");
             let t = Instant::now();
-            let out = Command::new(&bin)
-                .arg("--config")
-                .arg(&config)
-                .arg("--broker")
-                .arg(&self.broker)
+            let out = self
+                .adtop(&config)
                 .args(["submit", &pkg, "--release", &release, "--arch", ARCH])
                 .args(["--trigger", &format!("{pkg}/1")])
                 .output()
@@ -320,11 +325,8 @@ impl Run {
         let file = self.dir.path().join("batch.jsonl");
         std::fs::write(&file, text)?;
         let t = Instant::now();
-        let out = Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .arg("--broker")
-            .arg(&self.broker)
+        let out = self
+            .adtop(&config)
             .arg("--store")
             .arg(format!(
                 "file://{}",

@@ -453,8 +453,11 @@ async fn submit_cmd(r: &Resolved, a: SubmitArgs) -> Result<u8> {
         queue_cfg: r.config.queues.clone(),
         allow_duplicate: a.allow_duplicate,
         dedup_wait: Duration::from_millis(a.dedup_wait),
-        // Only counts the workers; without it the running check waits the whole --dedup-wait.
-        management: adtop::broker::management::Management::new(&r.management, &r.broker).ok(),
+        // Only counts the workers for the running check (none without the duplicate check);
+        // without it the check waits the whole --dedup-wait.
+        management: (!a.allow_duplicate)
+            .then(|| adtop::broker::management::Management::new(&r.management, &r.broker).ok())
+            .flatten(),
     };
     let ended = submit::submit_lines(opts, &mut lines, &mut report).await;
     report.finish(ended)

@@ -196,37 +196,20 @@ async fn never_run_gives_99_without_running() {
 #[tokio::test(flavor = "multi_thread")]
 async fn submit_refuses_duplicates_and_warns_when_no_worker_serves() {
     let h = Harness::new("submit", "").await;
-    let out = h.adtop(&[
-        "submit",
+    let out = h.submit_output(
         "fx-pass",
-        "--release",
-        &h.release,
-        "--arch",
-        ARCH,
-        "--trigger",
-        "fx-pass/1.0",
-        "--dedup-wait",
-        "200",
-    ]);
+        &["--trigger", "fx-pass/1.0", "--dedup-wait", "200"],
+    );
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("no worker serves {}", h.queue())),
         "{err}"
     );
-    let again = h.adtop(&[
-        "submit",
+    let again = h.submit_output(
         "fx-pass",
-        "--release",
-        &h.release,
-        "--arch",
-        ARCH,
-        "--trigger",
-        "fx-pass/1.0",
-        "--dedup-wait",
-        "200",
-        "--json",
-    ]);
+        &["--trigger", "fx-pass/1.0", "--dedup-wait", "200", "--json"],
+    );
     assert!(
         !again.status.success(),
         "an identical queued request is refused"
@@ -234,18 +217,10 @@ async fn submit_refuses_duplicates_and_warns_when_no_worker_serves() {
     let line: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
     assert_eq!(line["status"], "duplicate");
     // Another trigger is another test.
-    let other = h.adtop(&[
-        "submit",
+    let other = h.submit_output(
         "fx-pass",
-        "--release",
-        &h.release,
-        "--arch",
-        ARCH,
-        "--trigger",
-        "fx-pass/1.1",
-        "--dedup-wait",
-        "200",
-    ]);
+        &["--trigger", "fx-pass/1.1", "--dedup-wait", "200"],
+    );
     assert!(other.status.success());
     // Invalid input is refused before anything is published.
     let bad = h.adtop(&[
@@ -298,19 +273,10 @@ async fn submit_refuses_a_running_request_and_stops_listening_once_every_worker_
     })
     .await;
     let asked = std::time::Instant::now();
-    let again = h.adtop(&[
-        "submit",
+    let again = h.submit_output(
         "fx-pass",
-        "--release",
-        &h.release,
-        "--arch",
-        ARCH,
-        "--trigger",
-        "fx-pass/9",
-        "--dedup-wait",
-        "60000",
-        "--json",
-    ]);
+        &["--trigger", "fx-pass/9", "--dedup-wait", "60000", "--json"],
+    );
     let took = asked.elapsed();
     assert!(
         !again.status.success(),

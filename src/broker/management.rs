@@ -223,9 +223,8 @@ impl Management {
     }
 
     async fn list_queues(&self, query: &str) -> Result<Vec<QueueInfo>, ManagementError> {
-        let vhost =
-            percent_encoding::utf8_percent_encode(&self.vhost, percent_encoding::NON_ALPHANUMERIC);
-        self.get(&format!("/api/queues/{vhost}?{query}")).await
+        self.get(&format!("/api/queues/{}?{query}", enc(&self.vhost)))
+            .await
     }
 
     /// Does the vhost have queue `name`? (A 404 is no; other failures are errors.)

@@ -348,8 +348,9 @@ where
                 break;
             }
             // Nothing for a moment: fewer are left than were counted (a worker took some, or
-            // was handed some and is giving them back), or the broker is slow. Nothing ready any more means everything there is
-            // was handed to our channel, but not that it reached us: the channel process
+            // was handed some and is giving them back), or the broker is slow. Nothing ready
+            // any more means everything there is was handed to our channel (or to a worker
+            // giving it back: [`RETURNS`]), but not that it reached us: the channel process
             // answers the count (a call to the queue) ahead of deliveries already waiting in
             // its mailbox, so the count can overtake thousands of them (a read of 50,000
             // stopped at 22,450 this way). One more round trip on this channel is answered

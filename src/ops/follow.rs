@@ -5,8 +5,8 @@
 //! [`YESTERDAY_FOR`] of the day and every [`YESTERDAY_EVERY`] after it (a listing is one
 //! request), and reads only the entries it does not hold yet, so a refresh costs one or two
 //! listings, not one GET per entry. The same listing is the store's health check: a failure is
-//! shown as an outage from the first failed check, and the outage keeps that start until the
-//! store answers again.
+//! shown as an outage since the last listing that worked (or the first check, if none did), and
+//! the outage keeps that start until the store answers again.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -253,6 +253,21 @@ mod tests {
         assert_eq!(days_to_list(false, at(15, 0), true), 2);
     }
 
+    /// The follower's first event: the store is up.
+    async fn first_is_connected(rx: &mut mpsc::Receiver<ModelEvent>) {
+        let first = rx.recv().await.expect("an event");
+        assert!(
+            matches!(
+                first,
+                ModelEvent::Connection {
+                    state: ConnState::Connected,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+    }
+
     /// A store that cannot exist is shown down with the reason, once, from the first check.
     #[tokio::test]
     async fn an_impossible_file_store_is_down_with_a_reason() {
@@ -288,17 +303,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(8);
         let before = Utc::now();
         let task = tokio::spawn(serve(store, tx));
-        let first = rx.recv().await.expect("an event");
-        assert!(
-            matches!(
-                first,
-                ModelEvent::Connection {
-                    state: ConnState::Connected,
-                    ..
-                }
-            ),
-            "{first:?}"
-        );
+        first_is_connected(&mut rx).await;
         // Gone: a file where the store's directory was (a missing one is a fresh store).
         std::fs::create_dir_all(&root).expect("mkdir");
         std::fs::remove_dir_all(&root).expect("rm");
@@ -330,17 +335,7 @@ mod tests {
         let store = Store::open(&url, &Default::default()).expect("a URL");
         let (tx, mut rx) = mpsc::channel(8);
         let task = tokio::spawn(serve(store, tx));
-        let first = rx.recv().await.expect("an event");
-        assert!(
-            matches!(
-                first,
-                ModelEvent::Connection {
-                    state: ConnState::Connected,
-                    ..
-                }
-            ),
-            "{first:?}"
-        );
+        first_is_connected(&mut rx).await;
         task.abort();
     }
 }

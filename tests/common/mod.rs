@@ -172,20 +172,18 @@ impl Harness {
             .expect("run adtop")
     }
 
-    /// `adtop submit PKG --release <ours> --arch amd64 ARGS…`; returns the uuid.
-    pub fn submit(&self, pkg: &str, args: &[&str]) -> String {
-        let mut all = vec![
-            "submit",
-            pkg,
-            "--release",
-            &self.release,
-            "--arch",
-            ARCH,
-            "--dedup-wait",
-            "300",
-        ];
+    /// `adtop submit PKG --release <ours> --arch amd64 ARGS…`, whatever it says.
+    pub fn submit_output(&self, pkg: &str, args: &[&str]) -> Output {
+        let mut all = vec!["submit", pkg, "--release", &self.release, "--arch", ARCH];
         all.extend_from_slice(args);
-        let out = self.adtop(&all);
+        self.adtop(&all)
+    }
+
+    /// `adtop submit PKG --release <ours> --arch amd64 ARGS…` with a short `--dedup-wait`; returns the uuid.
+    pub fn submit(&self, pkg: &str, args: &[&str]) -> String {
+        let mut all = vec!["--dedup-wait", "300"];
+        all.extend_from_slice(args);
+        let out = self.submit_output(pkg, &all);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
             out.status.success(),
