@@ -75,9 +75,9 @@ boot() {
 
 # await_startup fails at once while a detached node has not reached epmd yet: retry that.
 await() {
-  local n=$1
-  for _ in $(seq 1 60); do
-    ctl "$n" await_startup --timeout 120 >/dev/null 2>&1 && return 0
+  local n=$1 until=$((SECONDS + 180))
+  while [ "$SECONDS" -lt "$until" ]; do
+    ctl "$n" await_startup --timeout 30 >/dev/null 2>&1 && return 0
     sleep 1
   done
   die "node $(name "$n") did not start; see $dir/c$n/log"

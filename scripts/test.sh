@@ -117,14 +117,26 @@ if [ -z "$(find "$tarball" -mmin -1440 2>/dev/null)" ] || [ ! -f "$ADTOP_TEST_TE
 fi
 rm -f "$tb_config"
 
+# A test that hangs must fail the run with its name, not outlast CI: each cargo run below has a
+# time limit well above its usual time (libtest names what runs over 60 s: "has been running").
+limit() {
+  local minutes=$1; shift
+  local rc=0
+  timeout --kill-after=30 "${minutes}m" "$@" || rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "adtop tests: \`$*\` did not finish within $minutes minutes (see \"has been running\" above)" >&2
+  fi
+  return "$rc"
+}
+
 say "cargo test (the testbed tests in parallel, log in target/test-testbed.log)"
 # They install nothing on this host (no dpkg lock), so they run beside the rest.
-cargo test --all-features --quiet --test testbed > target/test-testbed.log 2>&1 &
+limit 30 cargo test --all-features --quiet --test testbed > target/test-testbed.log 2>&1 &
 testbed_pid=$!
 # Test binaries run one after another; inside a binary, tests that run autopkgtest take turns
 # (the dpkg lock). The broker-restart test restarts the broker everyone uses: it runs alone, last.
 status=0
-cargo test --all-features --quiet --no-fail-fast -- --skip in_testbed_ --skip a_broker_restart_ 2>&1 \
+limit 40 cargo test --all-features --quiet --no-fail-fast -- --skip in_testbed_ --skip a_broker_restart_ 2>&1 \
   | tee target/test.log || status=$?
 testbed_status=0
 wait "$testbed_pid" || testbed_status=$?
@@ -132,7 +144,7 @@ say "testbed tests"
 cat target/test-testbed.log
 say "the broker restart test (alone)"
 restart_status=0
-cargo test --all-features --quiet --test broker_restart 2>&1 | tee -a target/test.log || restart_status=$?
+limit 10 cargo test --all-features --quiet --test broker_restart 2>&1 | tee -a target/test.log || restart_status=$?
 if [ "$status" != 0 ] || [ "$testbed_status" != 0 ] || [ "$restart_status" != 0 ]; then
   exit 1
 fi

@@ -351,9 +351,18 @@ async fn a_node_dies_during_a_batch_submit_and_every_line_is_queued_once_or_repo
         }
         (out, killed)
     });
-    let (out, killed) = tokio::task::spawn_blocking(move || reader.join().expect("reader"))
-        .await
-        .expect("join");
+    // A submit that never ends fails the test here, instead of holding the cluster for ever.
+    let read = tokio::time::timeout(
+        RUN,
+        tokio::task::spawn_blocking(move || reader.join().expect("reader")),
+    )
+    .await;
+    let Ok(read) = read else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("submit did not end within {RUN:?} of node 1's kill");
+    };
+    let (out, killed) = read.expect("join");
     let _ = child.wait();
     assert!(killed, "the batch ended before node 1 was killed");
     let reports: Vec<Value> = out

@@ -337,12 +337,35 @@ async fn submit_batch_reports_each_line() {
     h.cleanup().await;
 }
 
+/// Each JSON line of a running `submit --json`'s stdout, as it comes.
+fn json_lines(
+    stdout: std::process::ChildStdout,
+) -> (
+    std::sync::mpsc::Receiver<serde_json::Value>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let reader = std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            let l = l.expect("stdout line");
+            if tx
+                .send(serde_json::from_str(&l).expect("one JSON object per line"))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (rx, reader)
+}
+
 /// A queue deleted under a running batch: every line is reported (queued ones with the uuid
 /// that is in the queue), the batch goes on, the exit status says it was partial, and the
 /// `--failed-to` file reruns exactly what was not queued.
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_with_a_queue_deleted_under_it_reports_every_line() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     use std::process::{Command, Stdio};
 
     let mut h = Harness::new("batchgone", "").await;
@@ -360,19 +383,7 @@ async fn batch_with_a_queue_deleted_under_it_reports_every_line() {
         .spawn()
         .expect("run adtop submit");
     let mut stdin = child.stdin.take().expect("stdin");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-    let reader = std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout).lines() {
-            let l = l.expect("stdout line");
-            if tx
-                .send(serde_json::from_str(&l).expect("one JSON object per line"))
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let (rx, reader) = json_lines(child.stdout.take().expect("stdout"));
     let r = &h.release;
     let line = |arch: &str, trigger: u32| {
         format!(
@@ -527,5 +538,119 @@ async fn batch_without_a_broker_skips_every_line_and_keeps_them_to_rerun() {
             .collect::<Vec<_>>(),
         lines.iter().map(String::as_str).collect::<Vec<_>>()
     );
+    h.cleanup().await;
+}
+
+/// A broker that takes what is sent but stops answering (no confirms, no heartbeats, no
+/// answer to a new connection) mid-batch: submit does not wait for ever. What was in flight is
+/// `unknown` after the confirm wait, the rest `skipped`, every line is reported once and the
+/// ones reported queued are in the queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_that_stops_answering_mid_batch_leaves_every_line_reported_and_submit_ends() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let relay = common::silent::Silencer::start("127.0.0.1:5672").await;
+    let h = Harness::new_on(&relay.url, BROKER, "silent", "").await;
+    let mut child = Command::new(bin())
+        .args(["--config", &h.config.display().to_string()])
+        .args(["--store", &h.store_url()])
+        .args(["submit", "--from", "-", "--json", "--dedup-wait", "200"])
+        .envs(h.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run adtop submit");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let (rx, reader) = json_lines(child.stdout.take().expect("stdout"));
+    let r = &h.release;
+    let line = |trigger: u32| {
+        format!(
+            "{{\"package\": \"fx-pass\", \"release\": \"{r}\", \"arch\": \"{ARCH}\", \"triggers\": [\"fx-pass/{trigger}\"]}}\n"
+        )
+    };
+    for t in 1..=3 {
+        stdin.write_all(line(t).as_bytes()).expect("write line");
+    }
+    stdin.flush().expect("flush");
+    let mut got = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < 3 {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        got.push(rx.recv_timeout(left).expect("lines 1-3 reported queued"));
+    }
+    assert!(got.iter().all(|o| o["status"] == "queued"), "{got:?}");
+
+    relay.silence();
+    let started = std::time::Instant::now();
+    for t in 4..=8 {
+        stdin.write_all(line(t).as_bytes()).expect("write line");
+    }
+    drop(stdin);
+    // The confirm wait (30 s) and a connect attempt (5 s) bound it; a hang fails here.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output().expect("wait");
+        let _ = done_tx.send(());
+        out
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("submit ended although the broker stopped answering");
+    let out = waiter.join().expect("waiter");
+    reader.join().expect("reader");
+    got.extend(rx.try_iter());
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a partial batch: {err}");
+    let lines: Vec<u64> = got.iter().map(|o| o["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [1, 2, 3, 4, 5, 6, 7, 8], "every line once, in order");
+    let status: Vec<&str> = got.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(status[3], "unknown", "{got:?}");
+    assert!(
+        status[4..]
+            .iter()
+            .all(|s| *s == "unknown" || *s == "skipped"),
+        "{got:?}"
+    );
+    assert!(
+        got[3]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not confirm")),
+        "{got:?}"
+    );
+    eprintln!(
+        "submit ended {} ms after the broker went silent",
+        took.as_millis()
+    );
+
+    // What was reported queued is queued; what was skipped never reached the broker.
+    let mut queued_triggers = std::collections::HashSet::new();
+    while let Some(m) =
+        h.ch.basic_get(h.queue().as_str().into(), Default::default())
+            .await
+            .expect("get")
+    {
+        let body = String::from_utf8_lossy(&m.delivery.data).to_string();
+        let params: serde_json::Value = body
+            .split_once('\n')
+            .and_then(|(_, j)| serde_json::from_str(j).ok())
+            .expect("request JSON");
+        queued_triggers.insert(params["triggers"][0].as_str().unwrap_or("?").to_string());
+        m.delivery.ack(Default::default()).await.expect("ack");
+    }
+    for (i, s) in status.iter().enumerate() {
+        let t = format!("fx-pass/{}", i + 1);
+        match *s {
+            "queued" => assert!(
+                queued_triggers.contains(&t),
+                "{t} reported queued: {queued_triggers:?}"
+            ),
+            "skipped" => assert!(!queued_triggers.contains(&t), "{t} skipped but queued"),
+            _ => {}
+        }
+    }
+    drop(relay);
     h.cleanup().await;
 }

@@ -42,6 +42,10 @@ pub enum BrokerError {
     Returned { key: String, reply: String },
     #[error("the broker refused (nacked) the message for {key}")]
     Nacked { key: String },
+    #[error(
+        "the broker did not confirm the message for {key} within {secs} s; it may or may not be queued"
+    )]
+    Unconfirmed { key: String, secs: u64 },
 }
 
 impl BrokerError {

@@ -4,6 +4,7 @@
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
+use tokio::time::{Duration, Instant};
 
 use super::BrokerError;
 
@@ -59,15 +60,36 @@ pub async fn send(
         .map_err(BrokerError::amqp(format!("publish to {key}")))
 }
 
-/// The broker's answer to one [`send`] on `ch`.
+/// Longest wait for the broker's confirm of one publish. A cluster whose queue lost its leader
+/// confirms once a new one is elected (seconds); a broker that never answers (a quorum queue
+/// stuck without a leader) must not hold its publisher for ever.
+pub const CONFIRM_WAIT: Duration = Duration::from_secs(30);
+
+/// The broker's answer to one [`send`] on `ch`, within [`CONFIRM_WAIT`].
 pub async fn confirmed(
     ch: &Channel,
     key: &str,
     pending: PublisherConfirm,
 ) -> Result<(), BrokerError> {
-    let confirm = pending
-        .await
-        .map_err(BrokerError::amqp(format!("confirm of publish to {key}")))?;
+    confirmed_by(ch, key, pending, Instant::now() + CONFIRM_WAIT).await
+}
+
+/// As [`confirmed`], until `deadline`: publishes pipelined on one channel share the wait from
+/// when they were sent, so that a broker gone silent costs one wait, not one per publish.
+pub async fn confirmed_by(
+    ch: &Channel,
+    key: &str,
+    pending: PublisherConfirm,
+    deadline: Instant,
+) -> Result<(), BrokerError> {
+    let Ok(answer) = tokio::time::timeout_at(deadline, pending).await else {
+        close_suspect(ch, "unconfirmed");
+        return Err(BrokerError::Unconfirmed {
+            key: key.to_string(),
+            secs: CONFIRM_WAIT.as_secs(),
+        });
+    };
+    let confirm = answer.map_err(BrokerError::amqp(format!("confirm of publish to {key}")))?;
     match confirm {
         Confirmation::Ack(Some(ret)) | Confirmation::Nack(Some(ret)) => {
             Err(BrokerError::Returned {
@@ -77,14 +99,25 @@ pub async fn confirmed(
         }
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
         Confirmation::Nack(None) => {
-            // A channel nacked during a quorum queue's leader election keeps nacking: close it
-            // so that the session is no longer alive and its owner opens a fresh one.
-            let _ = ch.close(200, "nacked; reopening".into()).await;
+            // A channel nacked during a quorum queue's leader election keeps nacking.
+            close_suspect(ch, "nacked; reopening");
             Err(BrokerError::Nacked {
                 key: key.to_string(),
             })
         }
     }
+}
+
+/// A close of a suspect channel is not waited on longer than this.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Close a channel that cannot be trusted, so that the session is no longer alive and its
+/// owner opens a fresh one; in the background, as the broker may not answer the close either.
+fn close_suspect(ch: &Channel, why: &'static str) {
+    let ch = ch.clone();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(CLOSE_WAIT, ch.close(200, why.into())).await;
+    });
 }
 
 /// Publish without waiting (heartbeats, status, log chunks: losing one is harmless).

@@ -11,6 +11,7 @@ use super::{BrokerError, connect, nodes, publish, topology};
 /// A node that neither answers nor refuses (a partition, a firewall) must not hold up the move
 /// to the next one for the whole TCP timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Session {
     /// `host:port` of the node this session is connected to.
@@ -83,7 +84,9 @@ impl Session {
             .map_err(BrokerError::amqp("open channel"))
     }
 
+    /// Close the connection, not waiting longer than [`CLOSE_WAIT`] for a broker that does not
+    /// answer the close.
     pub async fn close(&self) {
-        let _ = self.conn.close(200, "bye".into()).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.conn.close(200, "bye".into())).await;
     }
 }

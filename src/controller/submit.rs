@@ -10,7 +10,7 @@
 //! | `duplicate` | an identical request already is (queued or running) | no |
 //! | `invalid` | no: the line is not a valid request | after fixing it |
 //! | `failed` | no: the broker refused it (queue missing, declare refused, nacked) | yes |
-//! | `unknown` | maybe: sent, but the connection broke before the broker confirmed it | yes: a rerun refuses it as a duplicate if it did arrive |
+//! | `unknown` | maybe: sent, but the connection broke (or 30 s passed) before the broker confirmed it | yes: a rerun refuses it as a duplicate if it did arrive |
 //! | `skipped` | no: not sent, the broker was unreachable by then | yes |
 //!
 //! [`Report`] prints them (text or JSON lines) and writes every line to rerun, verbatim after
@@ -496,6 +496,7 @@ impl Publisher {
                     identity,
                     ch,
                     pending,
+                    deadline: tokio::time::Instant::now() + publish::CONFIRM_WAIT,
                 }
             }
             Err(e) => Step::Done(self.refused(outcome, &identity, &e).await),
@@ -511,13 +512,16 @@ impl Publisher {
                 identity,
                 ch,
                 pending,
-            } => match publish::confirmed(&ch, &outcome.queue.clone(), pending).await {
-                Ok(()) => {
-                    outcome.status = Status::Queued;
-                    outcome
+                deadline,
+            } => {
+                match publish::confirmed_by(&ch, &outcome.queue.clone(), pending, deadline).await {
+                    Ok(()) => {
+                        outcome.status = Status::Queued;
+                        outcome
+                    }
+                    Err(e) => self.refused(outcome, &identity, &e).await,
                 }
-                Err(e) => self.refused(outcome, &identity, &e).await,
-            },
+            }
         }
     }
 
@@ -558,6 +562,8 @@ enum Step {
         identity: String,
         ch: lapin::Channel,
         pending: lapin::PublisherConfirm,
+        /// Past this, the line is `unknown` (see [`publish::confirmed_by`]).
+        deadline: tokio::time::Instant,
     },
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod britney;
+pub mod silent;
 pub mod swift;
 pub mod tmux;
 
@@ -24,6 +25,9 @@ pub const ARCH: &str = "amd64";
 /// autopkgtest with the `null` server installs packages through apt/dpkg on this host: runs
 /// must not overlap within a test binary.
 pub static AUTOPKGTEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Longest a test's clean-up waits for one broker operation.
+const BROKER_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn lock_autopkgtest() -> tokio::sync::MutexGuard<'static, ()> {
     AUTOPKGTEST.lock().await
@@ -220,14 +224,17 @@ impl Harness {
         let mut queues = vec![self.queue()];
         queues.extend(self.workers.iter().map(|(id, _)| names::held_queue(id)));
         queues.append(&mut self.extra_queues);
+        // Bounded: a cluster's queue without a leader may never answer, and a test must end.
         for q in queues {
-            let _ = self
-                .ch
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await;
+            let _ = tokio::time::timeout(
+                BROKER_WAIT,
+                self.ch
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default()),
+            )
+            .await;
         }
         self.workers.clear();
-        let _ = self.conn.close(200, "done".into()).await;
+        let _ = tokio::time::timeout(BROKER_WAIT, self.conn.close(200, "done".into())).await;
     }
 
     pub fn stop_workers(&mut self) {
@@ -276,25 +283,30 @@ pub fn delete_queues_now(broker: &str, queues: Vec<String>) {
         else {
             return;
         };
+        // The timeout is made inside the runtime: it needs the runtime's timer.
         rt.block_on(async {
-            let mut conn = None;
-            for node in &nodes {
-                if let Ok(c) = Connection::connect(node, ConnectionProperties::default()).await {
-                    conn = Some(c);
-                    break;
+            let _ = tokio::time::timeout(BROKER_WAIT * 3, async {
+                let mut conn = None;
+                for node in &nodes {
+                    if let Ok(c) = Connection::connect(node, ConnectionProperties::default()).await
+                    {
+                        conn = Some(c);
+                        break;
+                    }
                 }
-            }
-            let Some(conn) = conn else {
-                return;
-            };
-            if let Ok(ch) = conn.create_channel().await {
-                for q in queues {
-                    let _ = ch
-                        .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                        .await;
+                let Some(conn) = conn else {
+                    return;
+                };
+                if let Ok(ch) = conn.create_channel().await {
+                    for q in queues {
+                        let _ = ch
+                            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
                 }
-            }
-            let _ = conn.close(200, "".into()).await;
+                let _ = conn.close(200, "".into()).await;
+            })
+            .await;
         });
     })
     .join();
