@@ -337,14 +337,32 @@ async fn submit_batch_reports_each_line() {
     h.cleanup().await;
 }
 
-/// Each JSON line of a running `submit --json`'s stdout, as it comes.
-fn json_lines(
-    stdout: std::process::ChildStdout,
+/// `adtop submit --from - --json` of the harness, `extra` args after: its stdin, and each JSON
+/// line of its stdout as it comes.
+fn batch_submit(
+    h: &Harness,
+    extra: &[&str],
 ) -> (
+    std::process::Child,
+    std::process::ChildStdin,
     std::sync::mpsc::Receiver<serde_json::Value>,
     std::thread::JoinHandle<()>,
 ) {
     use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin())
+        .args(["--config", &h.config.display().to_string()])
+        .args(["--store", &h.store_url()])
+        .args(["submit", "--from", "-", "--json", "--dedup-wait", "200"])
+        .args(extra)
+        .envs(h.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run adtop submit");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
     let reader = std::thread::spawn(move || {
         for l in std::io::BufReader::new(stdout).lines() {
@@ -357,7 +375,7 @@ fn json_lines(
             }
         }
     });
-    (rx, reader)
+    (child, stdin, rx, reader)
 }
 
 /// A queue deleted under a running batch: every line is reported (queued ones with the uuid
@@ -366,24 +384,13 @@ fn json_lines(
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_with_a_queue_deleted_under_it_reports_every_line() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
 
     let mut h = Harness::new("batchgone", "").await;
     let (a, b) = (h.queue(), format!("debci-{}-arm64", h.release));
     h.track_queue(&b);
     let again = h.dir.path().join("again.jsonl");
-    let mut child = Command::new(bin())
-        .args(["--config", &h.config.display().to_string()])
-        .args(["--store", &h.store_url()])
-        .args(["submit", "--from", "-", "--json", "--dedup-wait", "200"])
-        .args(["--failed-to", &again.display().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run adtop submit");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let (rx, reader) = json_lines(child.stdout.take().expect("stdout"));
+    let (child, mut stdin, rx, reader) =
+        batch_submit(&h, &["--failed-to", &again.display().to_string()]);
     let r = &h.release;
     let line = |arch: &str, trigger: u32| {
         format!(
@@ -548,22 +555,10 @@ async fn batch_without_a_broker_skips_every_line_and_keeps_them_to_rerun() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_that_stops_answering_mid_batch_leaves_every_line_reported_and_submit_ends() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
 
     let relay = common::silent::Silencer::start("127.0.0.1:5672").await;
     let h = Harness::new_on(&relay.url, BROKER, "silent", "").await;
-    let mut child = Command::new(bin())
-        .args(["--config", &h.config.display().to_string()])
-        .args(["--store", &h.store_url()])
-        .args(["submit", "--from", "-", "--json", "--dedup-wait", "200"])
-        .envs(h.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run adtop submit");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let (rx, reader) = json_lines(child.stdout.take().expect("stdout"));
+    let (child, mut stdin, rx, reader) = batch_submit(&h, &[]);
     let r = &h.release;
     let line = |trigger: u32| {
         format!(

@@ -14,6 +14,10 @@ use thiserror::Error;
 pub use backoff::Backoff;
 pub use session::Session;
 
+/// A close is not waited on longer than this: a broker that stopped answering may not answer
+/// the close either.
+pub(crate) const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Error)]
 pub enum BrokerError {
     #[error(

@@ -6,7 +6,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, PublisherConfirm};
 use tokio::time::{Duration, Instant};
 
-use super::BrokerError;
+use super::{BrokerError, CLOSE_WAIT};
 
 /// Persistent (delivery_mode 2) JSON or text properties.
 pub fn persistent() -> BasicProperties {
@@ -107,9 +107,6 @@ pub async fn confirmed_by(
         }
     }
 }
-
-/// A close of a suspect channel is not waited on longer than this.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Close a channel that cannot be trusted, so that the session is no longer alive and its
 /// owner opens a fresh one; in the background, as the broker may not answer the close either.

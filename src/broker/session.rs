@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use lapin::{Channel, Connection};
 
-use super::{BrokerError, connect, nodes, publish, topology};
+use super::{BrokerError, CLOSE_WAIT, connect, nodes, publish, topology};
 
 /// A node that neither answers nor refuses (a partition, a firewall) must not hold up the move
 /// to the next one for the whole TCP timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Session {
     /// `host:port` of the node this session is connected to.
