@@ -198,6 +198,74 @@ async fn heartbeats_and_depths_are_relayed_to_every_console_and_outlive_a_consol
     probe.close().await;
 }
 
+/// The reader takes heartbeats from its queue in one burst a second: a thousand sent at once
+/// all reach a console, each once, in the next batches.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_heartbeats_reaches_a_console_whole_and_once() {
+    use adtop::ops::relay::{self, Relayed};
+    use adtop::ops::shared::Shares;
+    use std::collections::HashMap;
+
+    let tag = std::process::id();
+    let names = Names {
+        reader: format!("adtop.test-reader-burst-{tag}"),
+        exchange: format!("adtop.test-snapshots-burst-{tag}"),
+    };
+    let (inbox, mut rx) = relay::inbox();
+    let session = Arc::new(Session::open(BROKER, "console").await.unwrap());
+    let shares = Shares {
+        listing: None,
+        relay: Some(inbox),
+    };
+    let console = Reading::start_relaying(session.clone(), names.clone(), shares).await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    // A first batch: the reader leads and its heartbeat queue is bound.
+    loop {
+        let r = tokio::time::timeout_at(until, rx.recv()).await;
+        if let Ok(Some(Relayed::Heartbeats(_))) = r {
+            break;
+        }
+        assert!(r.is_ok(), "no relay within 30 s");
+    }
+    let probe = Session::open(BROKER, "burst probe").await.unwrap();
+    let prefix = format!("burst-{tag}-");
+    for i in 0..1000 {
+        let body = format!("{{\"id\":\"{prefix}{i}\"}}");
+        publish::publish_fast(
+            &probe.fast,
+            adtop::protocol::names::HEARTBEAT_EXCHANGE,
+            "",
+            body.as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    while seen.len() < 1000 {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(Relayed::Heartbeats(batch))) => {
+                for (_, body) in batch {
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    if text.contains(&prefix) {
+                        *seen.entry(text).or_default() += 1;
+                    }
+                }
+            }
+            Ok(Some(Relayed::Depths(_))) => {}
+            _ => panic!("{} of 1000 heartbeats relayed within 30 s", seen.len()),
+        }
+    }
+    assert!(seen.values().all(|n| *n == 1), "a heartbeat relayed twice");
+
+    drop(console);
+    session.close().await;
+    let ch = probe.channel().await.unwrap();
+    let _ = ch
+        .exchange_delete(names.exchange.as_str().into(), Default::default())
+        .await;
+    probe.close().await;
+}
+
 /// A console leads; the relay service (`adtop relay`) comes: the console steps down, the
 /// service leads and the console still hears the relay; the service goes: the console leads
 /// again.

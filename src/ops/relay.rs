@@ -248,37 +248,81 @@ async fn relay_heartbeats_on(
         Default::default(),
     )
     .await?;
-    let mut hb = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
-    let mut batch: Vec<(Instant, Vec<u8>)> = Vec::new();
-    let mut bytes = 0usize;
+    let queue = heartbeat_queue(&ch).await?;
     let mut tick = tokio::time::interval(RELAY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            d = hb.next() => match d {
-                Some(Ok(d)) => {
-                    // A flood past the caps loses heartbeats, never memory.
-                    if d.data.len() <= MAX_HEARTBEAT_BYTES
-                        && batch.len() < MAX_HEARTBEATS
-                        && bytes + d.data.len() <= (MAX_JSON as usize) / 2
-                    {
-                        bytes += d.data.len();
-                        batch.push((Instant::now(), d.data));
-                    }
-                }
-                _ => anyhow::bail!("heartbeat subscription ended"),
-            },
-            _ = tick.tick() => {
-                let body = encode_heartbeats(&batch, Instant::now());
-                batch.clear();
-                bytes = 0;
-                publish::publish_fast(&ch, &exchange, HEARTBEATS_KEY, &body).await?;
-                if !session.alive() {
-                    return Ok(());
-                }
-            }
+        tick.tick().await;
+        let batch = take_heartbeats(&ch, &queue).await?;
+        let body = encode_heartbeats(&batch, Instant::now());
+        publish::publish_fast(&ch, &exchange, HEARTBEATS_KEY, &body).await?;
+        if !session.alive() {
+            return Ok(());
         }
     }
+}
+
+/// The reader's own queue on the heartbeat fanout, where heartbeats wait between batches:
+/// exclusive (it goes with the connection) but not auto-delete (it outlives each burst's
+/// consumer), and at most [`MAX_HEARTBEATS`] long, oldest dropped first.
+async fn heartbeat_queue(ch: &Channel) -> anyhow::Result<String> {
+    let opts = lapin::options::QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-max-length".into(),
+        lapin::types::AMQPValue::LongLongInt(MAX_HEARTBEATS as i64),
+    );
+    args.insert(
+        "x-overflow".into(),
+        lapin::types::AMQPValue::LongString("drop-head".into()),
+    );
+    let q = ch.queue_declare("".into(), opts, args).await?;
+    let name = q.name().to_string();
+    ch.queue_bind(
+        name.as_str().into(),
+        names::HEARTBEAT_EXCHANGE.into(),
+        "".into(),
+        Default::default(),
+        Default::default(),
+    )
+    .await?;
+    Ok(name)
+}
+
+/// What waits in `queue`, in one burst: subscribe, cancel at once, take what came before the
+/// cancel's answer (the broker hands a new consumer everything queued before it handles the
+/// cancel; anything later waits for the next burst). Heartbeats taken one by one as they came,
+/// 40 a second at Ubuntu's size, woke lapin's I/O thread and this task 40 times a second, which
+/// was most of what leading cost a console (docs/PERFORMANCE.md).
+async fn take_heartbeats(ch: &Channel, queue: &str) -> anyhow::Result<Vec<(Instant, Vec<u8>)>> {
+    let opts = lapin::options::BasicConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    let mut hb = ch
+        .basic_consume(queue.into(), "".into(), opts, Default::default())
+        .await?;
+    ch.basic_cancel(hb.tag(), Default::default()).await?;
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
+    let now = Instant::now();
+    // The stream ends with the cancel's answer; bounded in case the broker never sends it.
+    while let Ok(Some(d)) = tokio::time::timeout(RELAY_EVERY, hb.next()).await {
+        let d = d?;
+        // A flood past the caps loses heartbeats, never memory.
+        if d.data.len() <= MAX_HEARTBEAT_BYTES
+            && batch.len() < MAX_HEARTBEATS
+            && bytes + d.data.len() <= (MAX_JSON as usize) / 2
+        {
+            bytes += d.data.len();
+            // Age 0: it waited at most a second here, well inside a heartbeat interval.
+            batch.push((now, d.data));
+        }
+    }
+    Ok(batch)
 }
 
 /// The reader: once per [`RELAY_EVERY`], the live depth of every queue on some console's screen.
