@@ -774,7 +774,9 @@ class Bench:
         broker5, cons, gets, lists = self.window(self.consoles)
         self.row("broker CPU (beam.smp), % of a core", "5", f"{broker5:.1f} ({broker5 / max(broker0, 0.01):.2f}x)")
         self.row("idle console CPU (Queues view), % of a core", "5",
-                 f"mean {statistics.mean(cons):.2f}, max {max(cons):.2f}")
+                 f"mean {statistics.mean(cons):.2f}, max {max(cons):.2f}; each "
+                 + ", ".join(f"{x:.2f}" for x in cons)
+                 + (" (the first leads, unless `adtop relay` runs)"))
         if self.relay:
             self.row("`adtop relay` CPU, % of a core", "5", f"{self.relay_cpu:.2f}")
         self.row("console RSS", "5", f"max {max(rss_mib(x.pid) for x in self.consoles):.1f} MiB")

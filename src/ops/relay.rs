@@ -283,7 +283,9 @@ async fn relay_heartbeats_on(
 
 /// The reader's own queue on the heartbeat fanout, where heartbeats wait between batches:
 /// exclusive (it goes with the connection) but not auto-delete (it outlives each burst's
-/// consumer), and at most [`MAX_HEARTBEATS`] long, oldest dropped first.
+/// consumer), at most [`MAX_HEARTBEATS`] long, oldest dropped first, and gone after
+/// [`WATCH_TTL`] without a burst (a relay task that failed and started again on a new channel
+/// leaves no queue filling behind it).
 async fn heartbeat_queue(ch: &Channel) -> anyhow::Result<String> {
     let opts = lapin::options::QueueDeclareOptions {
         exclusive: true,
@@ -297,6 +299,10 @@ async fn heartbeat_queue(ch: &Channel) -> anyhow::Result<String> {
     args.insert(
         "x-overflow".into(),
         lapin::types::AMQPValue::LongString("drop-head".into()),
+    );
+    args.insert(
+        "x-expires".into(),
+        lapin::types::AMQPValue::LongLongInt(WATCH_TTL.as_millis() as i64),
     );
     let q = ch.queue_declare("".into(), opts, args).await?;
     let name = q.name().to_string();
