@@ -283,7 +283,8 @@ async fn relay_heartbeats_on(
 
 /// The reader's own queue on the heartbeat fanout, where heartbeats wait between batches:
 /// exclusive (it goes with the connection) but not auto-delete (it outlives each burst's
-/// consumer), at most [`MAX_HEARTBEATS`] long, oldest dropped first, and gone after
+/// consumer), at most [`MAX_HEARTBEATS`] long and half of [`MAX_JSON`] in bytes (a flood of
+/// large bodies is bounded in the broker and in each burst), oldest dropped first, and gone after
 /// [`WATCH_TTL`] without a burst (a relay task that failed and started again on a new channel
 /// leaves no queue filling behind it).
 async fn heartbeat_queue(ch: &Channel) -> anyhow::Result<String> {
@@ -295,6 +296,10 @@ async fn heartbeat_queue(ch: &Channel) -> anyhow::Result<String> {
     args.insert(
         "x-max-length".into(),
         lapin::types::AMQPValue::LongLongInt(MAX_HEARTBEATS as i64),
+    );
+    args.insert(
+        "x-max-length-bytes".into(),
+        lapin::types::AMQPValue::LongLongInt((MAX_JSON / 2) as i64),
     );
     args.insert(
         "x-overflow".into(),
