@@ -198,26 +198,40 @@ async fn heartbeats_and_depths_are_relayed_to_every_console_and_outlive_a_consol
     probe.close().await;
 }
 
-/// The reader takes heartbeats from its queue in one burst a second: a thousand sent at once
-/// all reach a console, each once, in the next batches.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_burst_of_heartbeats_reaches_a_console_whole_and_once() {
-    use adtop::ops::relay::{self, Relayed};
-    use adtop::ops::shared::Shares;
-    use std::collections::HashMap;
-
+/// One console relaying under reader and exchange names of its own (`what` and this process):
+/// the names, its session, its reading and what its feed would receive.
+async fn lone_relaying_console(
+    what: &str,
+) -> (
+    Names,
+    Arc<Session>,
+    Reading,
+    tokio::sync::mpsc::Receiver<adtop::ops::relay::Relayed>,
+) {
     let tag = std::process::id();
     let names = Names {
-        reader: format!("adtop.test-reader-burst-{tag}"),
-        exchange: format!("adtop.test-snapshots-burst-{tag}"),
+        reader: format!("adtop.test-reader-{what}-{tag}"),
+        exchange: format!("adtop.test-snapshots-{what}-{tag}"),
     };
-    let (inbox, mut rx) = relay::inbox();
+    let (inbox, rx) = adtop::ops::relay::inbox();
     let session = Arc::new(Session::open(BROKER, "console").await.unwrap());
-    let shares = Shares {
+    let shares = adtop::ops::shared::Shares {
         listing: None,
         relay: Some(inbox),
     };
     let console = Reading::start_relaying(session.clone(), names.clone(), shares).await;
+    (names, session, console, rx)
+}
+
+/// The reader takes heartbeats from its queue in one burst a second: a thousand sent at once
+/// all reach a console, each once, in the next batches.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_heartbeats_reaches_a_console_whole_and_once() {
+    use adtop::ops::relay::Relayed;
+    use std::collections::HashMap;
+
+    let tag = std::process::id();
+    let (names, session, console, mut rx) = lone_relaying_console("burst").await;
     let until = tokio::time::Instant::now() + Duration::from_secs(30);
     // A first batch: the reader leads and its heartbeat queue is bound.
     loop {
@@ -271,21 +285,10 @@ async fn a_burst_of_heartbeats_reaches_a_console_whole_and_once() {
 /// again.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_relay_service_takes_over_from_a_console_and_hands_back() {
-    use adtop::ops::relay::{self, Relayed};
-    use adtop::ops::shared::{self, Shares};
+    use adtop::ops::relay::Relayed;
+    use adtop::ops::shared;
 
-    let tag = std::process::id();
-    let names = Names {
-        reader: format!("adtop.test-reader-service-{tag}"),
-        exchange: format!("adtop.test-snapshots-service-{tag}"),
-    };
-    let (inbox, mut rx) = relay::inbox();
-    let session = Arc::new(Session::open(BROKER, "console").await.unwrap());
-    let shares = Shares {
-        listing: None,
-        relay: Some(inbox.clone()),
-    };
-    let console = Reading::start_relaying(session.clone(), names.clone(), shares).await;
+    let (names, session, console, mut rx) = lone_relaying_console("service").await;
     async fn until(what: &str, ok: impl Fn() -> bool) {
         let end = Instant::now() + Duration::from_secs(30);
         while !ok() {

@@ -513,15 +513,13 @@ impl Publisher {
                 ch,
                 pending,
                 deadline,
-            } => {
-                match publish::confirmed_by(&ch, &outcome.queue.clone(), pending, deadline).await {
-                    Ok(()) => {
-                        outcome.status = Status::Queued;
-                        outcome
-                    }
-                    Err(e) => self.refused(outcome, &identity, &e).await,
+            } => match publish::confirmed_by(&ch, &outcome.queue, pending, deadline).await {
+                Ok(()) => {
+                    outcome.status = Status::Queued;
+                    outcome
                 }
-            }
+                Err(e) => self.refused(outcome, &identity, &e).await,
+            },
         }
     }
 
