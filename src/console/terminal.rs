@@ -94,8 +94,7 @@ where
     S: Stream<Item = io::Result<Event>> + Unpin,
 {
     let mut frames = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut tick = crate::ops::beat::Beat::every(Duration::from_secs(1));
     let mut events_open = true;
     let mut dirty = true;
     let mut on_screen = Vec::new();

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use lapin::{Channel, Consumer};
 use tokio::sync::{mpsc, watch};
 
+use super::beat::Beat;
 use super::event::{ConnState, ModelEvent, QueueStat, Service};
 use super::op::{Fetch, OpRequest, Outbound};
 use super::relay::{self, Relayed};
@@ -163,8 +164,7 @@ async fn poll_nodes(
     events: mpsc::Sender<ModelEvent>,
     every: Duration,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = Beat::every(every);
     // The node's name changes only when another node's API answers: asked now and then.
     let mut overview_due = tokio::time::Instant::now();
     loop {
@@ -259,12 +259,9 @@ impl Feed {
                 NODES_EVERY
             },
         )));
-        let mut depth = tokio::time::interval(DEPTH_EVERY);
-        let mut stats = tokio::time::interval(listing::CHECK_EVERY);
-        let mut fallback = tokio::time::interval(FALLBACK_EVERY);
-        for t in [&mut depth, &mut stats, &mut fallback] {
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        }
+        let mut depth = Beat::every(DEPTH_EVERY);
+        let mut stats = Beat::every(listing::CHECK_EVERY);
+        let mut fallback = Beat::every(FALLBACK_EVERY);
         let mut peek = session.channel().await?;
         loop {
             tokio::select! {

@@ -62,8 +62,7 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
     let mut last_ok: Option<DateTime<Utc>> = None;
     let mut first = true;
     let mut yesterday_at: Option<tokio::time::Instant> = None;
-    let mut tick = tokio::time::interval(FOLLOW_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = super::beat::Beat::every(FOLLOW_EVERY);
     loop {
         tick.tick().await;
         let now = Utc::now();

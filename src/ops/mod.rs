@@ -9,6 +9,7 @@
 //! `ops` imports the console.
 
 pub mod act;
+pub mod beat;
 pub mod event;
 pub mod feed;
 pub mod follow;

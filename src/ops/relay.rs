@@ -268,8 +268,7 @@ async fn relay_heartbeats_on(
     )
     .await?;
     let queue = heartbeat_queue(&ch).await?;
-    let mut tick = tokio::time::interval(RELAY_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = super::beat::Beat::every(RELAY_EVERY);
     loop {
         tick.tick().await;
         let batch = take_heartbeats(&ch, &queue).await?;
@@ -369,8 +368,7 @@ async fn share_depths_on(
     exchange: String,
     watched: Watched,
 ) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(RELAY_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = super::beat::Beat::every(RELAY_EVERY);
     let mut peek = session.channel().await?;
     // Queues found missing, left out for a while: a missing queue closes the channel and fails
     // every declare pipelined behind it, and consoles keep naming it until their listing drops it.

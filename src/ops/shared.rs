@@ -601,8 +601,7 @@ impl Drop for Leading {
 /// [`listing::FULL_EVERY`] and carried over in between: the full listing was most of what the
 /// consoles cost the broker. What a console has on screen is live anyway (declared each second).
 async fn publish_listings(ch: Channel, exchange: String, share: listing::Share) {
-    let mut tick = tokio::time::interval(STATS_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = super::beat::Beat::every(STATS_EVERY);
     let mut full: Option<(Instant, HashMap<String, QueueInfo>)> = None;
     loop {
         tick.tick().await;
@@ -678,7 +677,7 @@ async fn lead(
     let watched: relay::Watched = Arc::default();
     let mut leading: Option<(Leading, Instant)> = None;
     let mut hello = Instant::now() - HELLO_EVERY;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut tick = super::beat::Beat::every(Duration::from_millis(250));
     loop {
         tokio::select! {
             w = wants.next() => match w {
