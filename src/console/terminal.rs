@@ -16,6 +16,7 @@ use super::event::ModelEvent;
 use super::model::{Level, Model};
 use super::op::Outbound;
 use super::views;
+use crate::ops::beat::Beat;
 
 /// Restores the terminal when the loop ends, whichever way (ratatui's init also installs a
 /// panic hook that restores it before the panic message prints).
@@ -69,6 +70,13 @@ pub async fn run(
     }
 }
 
+/// The clock turns this long after each whole second, when the relay's news of that second
+/// (sent on the whole second, [`crate::ops::beat`]) has come in.
+const CLOCK_PHASE: Duration = Duration::from_millis(100);
+/// News from the feed due this close before the clock's turn is drawn with it: one frame a
+/// second for an idle console, not one for the clock and one for each batch of news.
+const MERGE: Duration = Duration::from_millis(150);
+
 /// How the loop ended: the operator quit, or the loop stepped aside for `$PAGER`.
 pub(super) struct Exit {
     pub frames: u64,
@@ -94,16 +102,19 @@ where
     S: Stream<Item = io::Result<Event>> + Unpin,
 {
     let mut frames = 0u64;
-    let mut tick = crate::ops::beat::Beat::every(Duration::from_secs(1));
+    let mut tick = Beat::every_after(Duration::from_secs(1), CLOCK_PHASE);
     let mut events_open = true;
     let mut dirty = true;
+    // A key, a resize or a closed feed: drawn at once, never merged with the clock.
+    let mut urgent = true;
     let mut on_screen = Vec::new();
     loop {
-        if dirty {
+        if dirty && (urgent || tick.next_due() > tokio::time::Instant::now() + MERGE) {
             app.keep_selection(app.view);
             let frame = terminal.draw(|f| views::draw(f, app))?;
             frames += 1;
             dirty = false;
+            urgent = false;
             // Depths of what is on screen are read live; tell the feed when that changes.
             let shown = app.queues_on_screen(usize::from(frame.area.height));
             if shown != on_screen {
@@ -126,6 +137,7 @@ where
                     events_open = false;
                     app.model.set_status(Level::Error, "event feed closed: data is no longer updated");
                     dirty = true;
+                    urgent = true;
                 }
             },
             key = input.next() => match key {
@@ -147,8 +159,12 @@ where
                         terminal.clear()?;
                     }
                     dirty = true;
+                    urgent = true;
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Resize(..))) => {
+                    dirty = true;
+                    urgent = true;
+                }
                 Some(Ok(_)) => {}
                 // The input stream dropped for the pager leaves a wake-up behind: not an error.
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}

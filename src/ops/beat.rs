@@ -41,6 +41,7 @@ fn next_on_grid(origin: Instant, now: Instant, period: Duration, phase: Duration
 pub struct Beat {
     now: bool,
     interval: Interval,
+    phase: Duration,
 }
 
 impl Beat {
@@ -52,6 +53,7 @@ impl Beat {
         Self {
             now: true,
             interval,
+            phase,
         }
     }
 
@@ -65,6 +67,15 @@ impl Beat {
             return;
         }
         self.interval.tick().await;
+    }
+
+    /// When the next tick is due (about: tokio's timers fire on whole milliseconds).
+    pub fn next_due(&self) -> Instant {
+        let now = Instant::now();
+        if self.now {
+            return now;
+        }
+        next_on_grid(origin(), now, self.interval.period(), self.phase)
     }
 }
 
