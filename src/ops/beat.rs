@@ -25,16 +25,19 @@ fn origin() -> Instant {
     })
 }
 
-/// The first grid point at or after `now` for `period` (plus `phase` into it).
+/// The first grid point at or after `now` for `period` (plus `phase` into it), on either side of
+/// the origin (a test's paused clock may start before a process-wide origin, or after it).
 fn next_on_grid(origin: Instant, now: Instant, period: Duration, phase: Duration) -> Instant {
     let first = origin + phase;
-    if now <= first || period.is_zero() {
-        return first;
-    }
-    let behind = (now - first).as_nanos();
-    let step = period.as_nanos();
-    let periods = behind.div_ceil(step);
-    first + period * u32::try_from(periods).unwrap_or(u32::MAX)
+    let step = period.as_nanos().max(1);
+    let wait = if now >= first {
+        let behind = (now - first).as_nanos();
+        (step - behind % step) % step
+    } else {
+        (first - now).as_nanos() % step
+    };
+    // `wait` < `step`: it fits whatever the period.
+    now + Duration::from_nanos(u64::try_from(wait).unwrap_or(0))
 }
 
 /// Ticks once at once, then every `period` on the grid (a late tick is skipped, not bunched).
@@ -75,7 +78,13 @@ impl Beat {
         if self.now {
             return now;
         }
-        next_on_grid(origin(), now, self.interval.period(), self.phase)
+        // Strictly after now: the tick just taken is not the next one.
+        next_on_grid(
+            origin(),
+            now + Duration::from_nanos(1),
+            self.interval.period(),
+            self.phase,
+        )
     }
 }
 
@@ -107,6 +116,18 @@ mod tests {
         assert_eq!(
             next_on_grid(o, o + Duration::from_millis(60), s, p),
             o + s + p
+        );
+        // Before the origin: the grid reaches back as far.
+        let later = o + Duration::from_millis(3300);
+        assert_eq!(
+            next_on_grid(later, o, s, Duration::ZERO),
+            o + Duration::from_millis(300)
+        );
+        assert_eq!(next_on_grid(later, later - s, s, Duration::ZERO), later - s);
+        // A period of nothing is taken as a nanosecond, not a division by zero.
+        assert_eq!(
+            next_on_grid(o, o + s, Duration::ZERO, Duration::ZERO),
+            o + s
         );
     }
 

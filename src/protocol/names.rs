@@ -40,6 +40,9 @@ pub const H_REJECTED_AT: &str = "x-adtop-rejected-at";
 /// so a worker derives one from queue and body (a redelivery is the same job); `adtop retry`
 /// sets a new one, so that the same run id runs again.
 pub const H_UUID: &str = "x-adtop-uuid";
+/// On a completion announced again because the broker never confirmed the first publish (its
+/// node or connection went meanwhile): the first may have been routed, so this may be a repeat.
+pub const H_REPEAT: &str = "x-adtop-repeat";
 
 /// Store container of the time-ordered results index.
 pub const INDEX_CONTAINER: &str = "adtop-index";

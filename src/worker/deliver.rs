@@ -496,13 +496,46 @@ async fn announce_ack(
     Ok(Flow::Continue)
 }
 
+/// Completions published whose confirm never came (the connection or the queue's node went
+/// meanwhile): the broker may have routed them. They are announced again all the same (a lost
+/// announcement is worse than a repeat, and autopkgtest-cloud's db writer skips a result it
+/// holds), marked [`names::H_REPEAT`]. In memory: a worker started again does not mark them.
+static UNCONFIRMED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+/// Bound of [`UNCONFIRMED`]: past it the set starts again (a repeat is then unmarked).
+const UNCONFIRMED_MAX: usize = 10_000;
+
+fn unconfirmed(uuid: &str, mark: Option<bool>) -> bool {
+    let Ok(mut set) = UNCONFIRMED.lock() else {
+        return false;
+    };
+    match mark {
+        Some(true) => {
+            if set.len() >= UNCONFIRMED_MAX {
+                set.clear();
+            }
+            set.insert(uuid.to_string())
+        }
+        Some(false) => set.remove(uuid),
+        None => set.contains(uuid),
+    }
+}
+
 /// Publish the completion (confirmed), then set the `announced/<uuid>` marker.
 async fn publish_completion(store: &Store, session: &Session, complete: &TestComplete) -> bool {
     let Ok(body) = serde_json::to_vec(complete) else {
         return false;
     };
-    let props = publish::persistent().with_content_type("application/json".into());
-    if let Err(e) = publish::publish_confirmed(
+    let mut props = publish::persistent().with_content_type("application/json".into());
+    if unconfirmed(&complete.uuid, None) {
+        let mut headers = lapin::types::FieldTable::default();
+        headers.insert(
+            names::H_REPEAT.into(),
+            lapin::types::AMQPValue::Boolean(true),
+        );
+        props = props.with_headers(headers);
+    }
+    let sent = publish::send(
         &session.confirm,
         names::TESTCOMPLETE_EXCHANGE,
         "",
@@ -510,14 +543,27 @@ async fn publish_completion(store: &Store, session: &Session, complete: &TestCom
         props,
         false,
     )
-    .await
-    {
+    .await;
+    let outcome = match sent {
+        Ok(pending) => {
+            let r =
+                publish::confirmed(&session.confirm, names::TESTCOMPLETE_EXCHANGE, pending).await;
+            // Sent but not confirmed: it may have been routed.
+            if r.is_err() {
+                unconfirmed(&complete.uuid, Some(true));
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
         tracing::warn!(
             "{}: cannot announce the completion yet ({e}); it waits in the spool",
             complete.uuid
         );
         return false;
     }
+    unconfirmed(&complete.uuid, Some(false));
     let meta = ObjectMeta {
         content_type: Some("text/plain"),
         content_encoding: None,
