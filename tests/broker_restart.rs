@@ -26,18 +26,6 @@ use lapin::{Connection, ConnectionProperties};
 
 const RUN: Duration = Duration::from_secs(120);
 
-fn rabbitmqctl(args: &[&str]) {
-    let out = Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect("rabbitmqctl");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn reconnect() -> Connection {
     for _ in 0..120 {
         if let Ok(c) = Connection::connect(BROKER, ConnectionProperties::default()).await {

@@ -18,7 +18,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use adtop::protocol::messages::TestComplete;
-use adtop::protocol::names;
 use common::*;
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
@@ -188,15 +187,6 @@ fn quick_runner(h: &Harness) -> String {
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     path.display().to_string()
-}
-
-/// Marked by the worker as possibly announced before (`x-adtop-repeat`).
-fn is_repeat(d: &lapin::message::Delivery) -> bool {
-    d.properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(names::H_REPEAT))
-        .is_some_and(|v| matches!(v, lapin::types::AMQPValue::Boolean(true)))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! The worker against unlucky and hostile deliveries and stores (issue 7): redeliveries known
 //! by their body, reused uuids, an unreadable index entry, permanent and transient store
-//! errors with signals, capped reasons, a large artifact, refused broker credentials.
+//! errors with signals, capped reasons, a large artifact, refused broker credentials, an
+//! announcement the broker routed but did not confirm.
 //!
 //! Real RabbitMQ and real stores; the runner is a small script (no autopkgtest, no dpkg lock).
 #![allow(
@@ -719,5 +720,112 @@ exit 0
     wait_completion(&mut done, &b, RUN).await;
     wait_completion(&mut done, &c, RUN).await;
     assert_eq!(depth_after_stop(&mut h).await, 0);
+    h.cleanup().await;
+}
+
+/// A vhost of the test's own on the local broker, deleted when dropped.
+struct Vhost(String);
+
+impl Vhost {
+    fn new(name: &str) -> Self {
+        rabbitmqctl(&["-q", "add_vhost", name]);
+        let v = Self(name.to_string());
+        rabbitmqctl(&[
+            "-q",
+            "set_permissions",
+            "-p",
+            name,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ]);
+        v
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &self.0])
+            .output();
+    }
+}
+
+/// The next completion of `uuid` on `c`, as delivered (its headers too).
+async fn next_completion_of(c: &mut lapin::Consumer, uuid: &str) -> lapin::message::Delivery {
+    use futures::StreamExt;
+    let until = tokio::time::Instant::now() + RUN;
+    loop {
+        let d = tokio::time::timeout_at(until, c.next())
+            .await
+            .unwrap_or_else(|_| panic!("no completion of {uuid} in time"))
+            .expect("consumer open")
+            .expect("delivery");
+        if serde_json::from_slice::<adtop::protocol::messages::TestComplete>(&d.data)
+            .is_ok_and(|m| m.uuid == uuid)
+        {
+            return d;
+        }
+    }
+}
+
+/// A completion the broker routed but did not confirm is announced again, marked as a possible
+/// repeat (`x-adtop-repeat`), and the request is acknowledged once one is confirmed. A queue bound
+/// to `testcomplete.fanout` that refuses every publish (length 0, `reject-publish`) makes the
+/// broker nack the worker's publish while the test's own queue receives it, as when a quorum
+/// queue's leader dies mid-confirm. In a vhost of its own: every other test's completions would be
+/// nacked too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completion_routed_but_not_confirmed_is_announced_again_marked_as_a_repeat() {
+    use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+    use lapin::types::FieldTable;
+    let vhost = format!(
+        "adtop-test-repeat-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let _vhost = Vhost::new(&vhost);
+    let url = format!("amqp://guest:guest@127.0.0.1:5672/{vhost}");
+    let mut h = Harness::new_on(&url, &url, "repeat", "").await;
+    h.no_autopkgtest = true;
+    h.declare_common().await;
+    let (runner, runs) = runner(&h);
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(0));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    h.ch.queue_declare("refuses".into(), QueueDeclareOptions::default(), args)
+        .await
+        .expect("declare the refusing queue");
+    h.ch.queue_bind(
+        "refuses".into(),
+        names::TESTCOMPLETE_EXCHANGE.into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind it");
+    let mut done = h.completions().await;
+    h.start_worker("a", &["--runner", &runner]);
+    let uuid = h.submit("fx-pass", &[]);
+
+    let first = next_completion_of(&mut done, &uuid).await;
+    assert!(!is_repeat(&first), "the first announcement is not marked");
+    wait_log(&h, "a", "cannot announce the completion yet", RUN).await;
+    h.ch.queue_delete("refuses".into(), QueueDeleteOptions::default())
+        .await
+        .expect("delete the refusing queue");
+    // Every announcement after the first (nacked again, or the one confirmed) is marked.
+    let again = next_completion_of(&mut done, &uuid).await;
+    assert!(is_repeat(&again), "announced again, marked as a repeat");
+    assert_eq!(
+        depth_after_stop(&mut h).await,
+        0,
+        "the request acknowledged"
+    );
+    assert_eq!(count_runs(&runs), 1, "run once");
     h.cleanup().await;
 }

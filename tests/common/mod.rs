@@ -497,6 +497,29 @@ pub async fn wait_heartbeat(h: &Harness, id: &str, timeout: Duration) {
     }
 }
 
+/// Run `rabbitmqctl` (RabbitMQ's own tool, installed with it) on the local broker; fails the
+/// test with its error.
+pub fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl (installed with rabbitmq-server; ./scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A completion the worker marked as possibly announced before (`x-adtop-repeat`).
+pub fn is_repeat(d: &lapin::message::Delivery) -> bool {
+    d.properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(names::H_REPEAT))
+        .is_some_and(|v| matches!(v, lapin::types::AMQPValue::Boolean(true)))
+}
+
 pub async fn wait_log(h: &Harness, worker: &str, needle: &str, timeout: Duration) {
     eventually(
         &format!("{needle:?} in worker {worker}'s log"),
