@@ -752,24 +752,6 @@ impl Drop for Vhost {
     }
 }
 
-/// The next completion of `uuid` on `c`, as delivered (its headers too).
-async fn next_completion_of(c: &mut lapin::Consumer, uuid: &str) -> lapin::message::Delivery {
-    use futures::StreamExt;
-    let until = tokio::time::Instant::now() + RUN;
-    loop {
-        let d = tokio::time::timeout_at(until, c.next())
-            .await
-            .unwrap_or_else(|_| panic!("no completion of {uuid} in time"))
-            .expect("consumer open")
-            .expect("delivery");
-        if serde_json::from_slice::<adtop::protocol::messages::TestComplete>(&d.data)
-            .is_ok_and(|m| m.uuid == uuid)
-        {
-            return d;
-        }
-    }
-}
-
 /// A completion the broker routed but did not confirm is announced again, marked as a possible
 /// repeat (`x-adtop-repeat`), and the request is acknowledged once one is confirmed. A queue bound
 /// to `testcomplete.fanout` that refuses every publish (length 0, `reject-publish`) makes the
@@ -812,15 +794,18 @@ async fn a_completion_routed_but_not_confirmed_is_announced_again_marked_as_a_re
     h.start_worker("a", &["--runner", &runner]);
     let uuid = h.submit("fx-pass", &[]);
 
-    let first = next_completion_of(&mut done, &uuid).await;
+    let (_, first) = wait_completion_delivery(&mut done, &uuid, RUN).await;
     assert!(!is_repeat(&first), "the first announcement is not marked");
     wait_log(&h, "a", "cannot announce the completion yet", RUN).await;
     h.ch.queue_delete("refuses".into(), QueueDeleteOptions::default())
         .await
         .expect("delete the refusing queue");
     // Every announcement after the first (nacked again, or the one confirmed) is marked.
-    let again = next_completion_of(&mut done, &uuid).await;
+    let (_, again) = wait_completion_delivery(&mut done, &uuid, RUN).await;
     assert!(is_repeat(&again), "announced again, marked as a repeat");
+    // The request came back when the worker reconnected after the nack; it is acknowledged when
+    // known as stored, which may come after an idle heartbeat.
+    wait_log(&h, "a", "acknowledging the redelivery", RUN).await;
     assert_eq!(
         depth_after_stop(&mut h).await,
         0,

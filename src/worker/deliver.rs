@@ -505,19 +505,23 @@ static UNCONFIRMED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashS
 /// Bound of [`UNCONFIRMED`]: past it the set starts again (a repeat is then unmarked).
 const UNCONFIRMED_MAX: usize = 10_000;
 
-fn unconfirmed(uuid: &str, mark: Option<bool>) -> bool {
+/// Was an earlier announcement of `uuid` sent without its confirm coming back?
+fn was_unconfirmed(uuid: &str) -> bool {
+    UNCONFIRMED.lock().is_ok_and(|set| set.contains(uuid))
+}
+
+/// Record how the announcement of `uuid` ended: confirmed, or sent and not confirmed.
+fn note_confirm(uuid: &str, confirmed: bool) {
     let Ok(mut set) = UNCONFIRMED.lock() else {
-        return false;
+        return;
     };
-    match mark {
-        Some(true) => {
-            if set.len() >= UNCONFIRMED_MAX {
-                set.clear();
-            }
-            set.insert(uuid.to_string())
+    if confirmed {
+        set.remove(uuid);
+    } else {
+        if set.len() >= UNCONFIRMED_MAX {
+            set.clear();
         }
-        Some(false) => set.remove(uuid),
-        None => set.contains(uuid),
+        set.insert(uuid.to_string());
     }
 }
 
@@ -527,7 +531,7 @@ async fn publish_completion(store: &Store, session: &Session, complete: &TestCom
         return false;
     };
     let mut props = publish::persistent().with_content_type("application/json".into());
-    if unconfirmed(&complete.uuid, None) {
+    if was_unconfirmed(&complete.uuid) {
         let mut headers = lapin::types::FieldTable::default();
         headers.insert(
             names::H_REPEAT.into(),
@@ -550,7 +554,7 @@ async fn publish_completion(store: &Store, session: &Session, complete: &TestCom
                 publish::confirmed(&session.confirm, names::TESTCOMPLETE_EXCHANGE, pending).await;
             // Sent but not confirmed: it may have been routed.
             if r.is_err() {
-                unconfirmed(&complete.uuid, Some(true));
+                note_confirm(&complete.uuid, false);
             }
             r
         }
@@ -563,7 +567,7 @@ async fn publish_completion(store: &Store, session: &Session, complete: &TestCom
         );
         return false;
     }
-    unconfirmed(&complete.uuid, Some(false));
+    note_confirm(&complete.uuid, true);
     let meta = ObjectMeta {
         content_type: Some("text/plain"),
         content_encoding: None,

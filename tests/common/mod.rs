@@ -333,6 +333,15 @@ impl Drop for Doomed {
 
 /// Wait for the completion of `uuid`, skipping others.
 pub async fn wait_completion(c: &mut Consumer, uuid: &str, timeout: Duration) -> TestComplete {
+    wait_completion_delivery(c, uuid, timeout).await.0
+}
+
+/// [`wait_completion`], with the delivery it came in (its headers).
+pub async fn wait_completion_delivery(
+    c: &mut Consumer,
+    uuid: &str,
+    timeout: Duration,
+) -> (TestComplete, lapin::message::Delivery) {
     let until = tokio::time::Instant::now() + timeout;
     loop {
         let d = tokio::time::timeout_at(until, c.next())
@@ -342,7 +351,7 @@ pub async fn wait_completion(c: &mut Consumer, uuid: &str, timeout: Duration) ->
             .expect("delivery");
         let m: TestComplete = serde_json::from_slice(&d.data).expect("completion JSON");
         if m.uuid == uuid {
-            return m;
+            return (m, d);
         }
     }
 }
