@@ -6,7 +6,9 @@
 //! `ADTOP_BENCH_DEPTH` (default 50,000) requests queued, `ADTOP_BENCH_BATCH` (default 25,000)
 //! batch lines, `ADTOP_BENCH_REPS` (default 5) repetitions of each timing. With
 //! `ADTOP_BENCH_BEAM=<pid of beam.smp>` (`rabbitmqctl eval 'os:getpid().'`) it also prints the
-//! broker's CPU time for each read, which shows who the read waits for.
+//! broker's CPU time for each read, which shows who the read waits for. With
+//! `ADTOP_BENCH_QUEUE_VERSION=1|2` the queue gets a policy of its own (`rabbitmqctl set_policy`,
+//! so the broker must be local) setting RabbitMQ's classic queue version (3.10+), cleared at the end.
 //!
 //! 1. Baseline: a bare lapin loop doing only what any exact read must (consume the whole ready
 //!    backlog with no prefetch limit, cancel, one `basic.nack(multiple, requeue)`, close the
@@ -188,6 +190,19 @@ impl Run {
         let ch = s.channel().await?;
         topology::declare_request_queue(&ch, q, &QueueConfig::default()).await?;
         let _ = ch.close(200, "".into()).await;
+        if let Some(v) = queue_version() {
+            rabbitmqctl(&[
+                "set_policy",
+                &policy_name(&self.tag),
+                &format!("^{q}$"),
+                &format!("{{\"queue-version\": {v}}}"),
+                "--apply-to",
+                "queues",
+                "--priority",
+                "100",
+            ])?;
+            println!("classic queue version {v} (a policy on {q})");
+        }
         let t = Instant::now();
         fill(s, q, depth).await?;
         println!(
@@ -382,8 +397,36 @@ async fn main() -> Result<()> {
         }
         let _ = ch.close(200, "".into()).await;
     }
+    if queue_version().is_some() {
+        let _ = rabbitmqctl(&["clear_policy", &policy_name(&run.tag)]);
+    }
     s.close().await;
     r
+}
+
+fn queue_version() -> Option<u8> {
+    std::env::var("ADTOP_BENCH_QUEUE_VERSION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v| matches!(v, 1 | 2))
+}
+
+fn policy_name(tag: &str) -> String {
+    format!("adtop-benchdedup-{tag}")
+}
+
+fn rabbitmqctl(args: &[&str]) -> Result<()> {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .context("run rabbitmqctl")?;
+    ensure!(
+        out.status.success(),
+        "rabbitmqctl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 /// CPU seconds (user + system) of a process so far, from `/proc/<pid>/stat` (`self`: this one).
