@@ -1,5 +1,5 @@
 //! RabbitMQ restarts while requests are queued and one is running: none is lost, each is
-//! announced once, and the worker carries on by itself. This binary holds only this test: it
+//! announced once (a repeat the worker could not rule out comes marked as one), and the worker carries on by itself. This binary holds only this test: it
 //! restarts the broker every other test talks to (cargo runs test binaries one at a time). An
 //! operator's console watches through the outage: it shows it, stays up and reconnects.
 #![allow(
@@ -124,6 +124,7 @@ async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
     let ch = conn.create_channel().await.expect("channel");
     let mut seen: HashMap<String, TestComplete> = HashMap::new();
     let mut count: HashMap<String, usize> = HashMap::new();
+    let mut repeats = 0usize;
     let expected: Vec<&String> = std::iter::once(&running).chain(queued.iter()).collect();
     let until = std::time::Instant::now() + Duration::from_secs(240);
     while expected.iter().any(|u| !seen.contains_key(*u)) {
@@ -139,7 +140,9 @@ async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
         {
             Some(m) => {
                 let c: TestComplete = serde_json::from_slice(&m.delivery.data).expect("completion");
-                *count.entry(c.uuid.clone()).or_default() += 1;
+                let repeat = is_repeat(&m.delivery);
+                repeats += usize::from(repeat);
+                *count.entry(c.uuid.clone()).or_default() += usize::from(!repeat);
                 seen.insert(c.uuid.clone(), c);
                 m.delivery
                     .ack(BasicAckOptions::default())
@@ -157,14 +160,23 @@ async fn a_broker_restart_loses_nothing_and_announces_each_result_once() {
         .expect("get")
     {
         let c: TestComplete = serde_json::from_slice(&m.delivery.data).expect("completion");
-        *count.entry(c.uuid.clone()).or_default() += 1;
+        let repeat = is_repeat(&m.delivery);
+        repeats += usize::from(repeat);
+        *count.entry(c.uuid.clone()).or_default() += usize::from(!repeat);
         m.delivery
             .ack(BasicAckOptions::default())
             .await
             .expect("ack");
     }
+    // A completion whose confirm the restart swallowed is announced again, marked as a possible
+    // repeat (protocol.md): every result announced, never twice unmarked.
+    eprintln!("announcements marked x-adtop-repeat: {repeats}");
     for u in &expected {
-        assert_eq!(count.get(*u), Some(&1), "{u} announced exactly once");
+        assert!(
+            count.get(*u).is_some_and(|n| *n <= 1),
+            "{u} announced: {:?} unmarked",
+            count.get(*u)
+        );
         assert!(matches!(seen[*u].exitcode, 0), "{u}: {}", seen[*u].exitcode);
     }
     let q = adtop::broker::topology::peek_counts(&ch, &h.queue())
