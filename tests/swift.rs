@@ -427,3 +427,46 @@ async fn real_autopkgtest_end_to_end_into_swift() {
     );
     h.cleanup().await;
 }
+
+/// An object far larger than what is asked for is read only that far from Swift: an index entry
+/// at the store's cap plus one byte (it then fails to parse), a capped read at its cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_larger_than_its_cap_is_read_only_that_far() {
+    let Some(sw) = SwiftEnv::get().await else {
+        return;
+    };
+    let _swift = OUTAGE.read().await;
+    let store = adtop::store::Store::open(
+        &sw.store_url(),
+        &adtop::config::SwiftConfig {
+            user: Some(sw.user2.clone()),
+            key: Some(sw.key2.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("a Swift URL");
+    let container = format!("adtop-captest-{}", uuid::Uuid::new_v4().simple());
+    let meta = adtop::store::ObjectMeta::default();
+    store
+        .put(&container, "big", vec![b'{'; 3 << 20], meta)
+        .await
+        .expect("put");
+    let got = store.get(&container, "big").await.expect("get");
+    let capped = store.get_capped(&container, "big", 10).await.expect("get");
+    let missing = store.get(&container, "nope").await.expect("get");
+    // Clean up before asserting: the object, then its container.
+    let (url, token) = sw.token(&sw.user2, &sw.key2).await.expect("token");
+    for path in [format!("{container}/big"), container.clone()] {
+        let _ = client()
+            .delete(format!("{url}/{path}"))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await;
+    }
+    assert_eq!(
+        got.map(|d| d.len() as u64),
+        Some(adtop::store::OBJECT_CAP + 1)
+    );
+    assert_eq!(capped.map(|d| d.len()), Some(11));
+    assert_eq!(missing, None);
+}

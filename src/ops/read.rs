@@ -202,10 +202,21 @@ pub async fn stored_log(
         );
     }
     let gz = store
-        .get(container, &format!("{swift_dir}/{}", layout::LOG_OBJECT))
+        .get_capped(
+            container,
+            &format!("{swift_dir}/{}", layout::LOG_OBJECT),
+            gz_cap(cap),
+        )
         .await?
         .with_context(|| format!("no log.gz in {container}/{swift_dir}"))?;
     gunzip_capped(&gz, cap)
+}
+
+/// How much of a log.gz is enough for its first `cap` bytes: deflate never grows text by more
+/// than a few bytes per 64 KiB block, plus the gzip header. A log.gz of 5 GiB is not read whole
+/// to show its first 16 MiB.
+fn gz_cap(cap: u64) -> u64 {
+    cap.saturating_add(cap / 1024).saturating_add(64 << 10)
 }
 
 /// The newest audit records, newest first.
@@ -269,5 +280,57 @@ mod tests {
         assert_eq!(log.text, "ab");
         assert_eq!(log.cut_at, Some(3));
         assert!(gunzip_capped(b"not gzip", 100).is_err());
+    }
+
+    /// A log.gz far larger than what is shown is read only as far as the cap needs, even when
+    /// it hardly compresses (the worst case for how much gzip is enough), and shown cut.
+    #[tokio::test]
+    async fn a_large_log_gz_is_read_only_as_far_as_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &format!("file://{}/store", dir.path().display()),
+            &Default::default(),
+        )
+        .unwrap();
+        // 4 MiB of printable noise: its gzip is most of that size.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let text: Vec<u8> = (0..4 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b' ' + (x % 95) as u8
+            })
+            .collect();
+        let gz = gzip(&text);
+        let cap: u64 = 1 << 20;
+        assert!(
+            gz.len() as u64 > 3 * gz_cap(cap),
+            "{} bytes of gzip",
+            gz.len()
+        );
+        let meta = crate::store::ObjectMeta {
+            content_type: None,
+            content_encoding: None,
+        };
+        store
+            .put("autopkgtest-noble", "run@/log.gz", gz, meta)
+            .await
+            .unwrap();
+        let log = stored_log(&store, "autopkgtest-noble", "run@", cap)
+            .await
+            .unwrap();
+        assert_eq!(log.text.as_bytes(), &text[..cap as usize]);
+        assert_eq!(log.cut_at, Some(cap));
+        // Index entries and the like: the store's own cap.
+        store
+            .put(names::INDEX_CONTAINER, "junk", vec![b'{'; 3 << 20], meta)
+            .await
+            .unwrap();
+        let junk = store.get(names::INDEX_CONTAINER, "junk").await.unwrap();
+        assert_eq!(
+            junk.map(|j| j.len() as u64),
+            Some(crate::store::OBJECT_CAP + 1)
+        );
     }
 }

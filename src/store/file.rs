@@ -152,11 +152,25 @@ impl FileStore {
         })?
     }
 
-    pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// At most `limit` bytes of the object.
+    pub async fn get(
+        &self,
+        container: &str,
+        name: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(container, name);
         let read = {
             let path = path.clone();
-            blocking(move || std::fs::read(path)).await
+            blocking(move || {
+                use std::io::Read as _;
+                let mut data = Vec::new();
+                std::fs::File::open(path)?
+                    .take(limit)
+                    .read_to_end(&mut data)
+                    .map(|_| data)
+            })
+            .await
         };
         match read.and_then(|r| r) {
             Ok(d) => Ok(Some(d)),
@@ -287,10 +301,10 @@ mod tests {
         s.put("c", "a/b@/log.gz", b"x".to_vec()).await.expect("put");
         s.put("c", "a/c@/log.gz", b"y".to_vec()).await.expect("put");
         assert_eq!(
-            s.get("c", "a/b@/log.gz").await.expect("get"),
+            s.get("c", "a/b@/log.gz", 1 << 20).await.expect("get"),
             Some(b"x".to_vec())
         );
-        assert_eq!(s.get("c", "nope").await.expect("get"), None);
+        assert_eq!(s.get("c", "nope", 1 << 20).await.expect("get"), None);
         assert_eq!(
             s.list("c", "a/", Some('@')).await.expect("list"),
             ["a/b@", "a/c@"]

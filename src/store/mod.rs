@@ -96,6 +96,11 @@ pub enum Access {
 /// One entry of a listing: an object, or with a delimiter a common prefix ending in it.
 pub type Listing = Vec<String>;
 
+/// What [`Store::get`] reads of an object at most, plus one byte. Index entries, pointers and
+/// audit records are a few KiB (a request body is at most 64 KiB); a larger object is cut, so it
+/// fails to parse as one (every caller skips it or names it corrupt) instead of filling memory.
+pub const OBJECT_CAP: u64 = 1 << 20;
+
 #[derive(Debug, Clone)]
 pub enum Store {
     File(FileStore),
@@ -208,12 +213,25 @@ impl Store {
         }
     }
 
+    /// An index entry, pointer or audit record: at most [`OBJECT_CAP`] + 1 bytes of it.
     pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_capped(container, name, OBJECT_CAP).await
+    }
+
+    /// At most `cap` + 1 bytes of an object (more than `cap`: the object is larger than that),
+    /// so that no object, however large, corrupt or hostile, fills memory.
+    pub async fn get_capped(
+        &self,
+        container: &str,
+        name: &str,
+        cap: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         check_name(container)?;
         check_name(name)?;
+        let limit = cap.saturating_add(1);
         match self {
-            Self::File(f) => f.get(container, name).await,
-            Self::Swift(s) => s.get(container, name).await,
+            Self::File(f) => f.get(container, name, limit).await,
+            Self::Swift(s) => s.get(container, name, limit).await,
         }
     }
 

@@ -396,7 +396,13 @@ impl SwiftStore {
         Err(swift_err("upload", "unauthorised after re-authenticating"))
     }
 
-    pub async fn get(&self, container: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// At most `limit` bytes of the object: the rest is not read (the connection is dropped).
+    pub async fn get(
+        &self,
+        container: &str,
+        name: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let path = format!(
             "{}/{}",
             utf8_percent_encode(container, PATH),
@@ -411,11 +417,18 @@ impl SwiftStore {
             .await?;
         match resp.status().as_u16() {
             404 => Ok(None),
-            200 => resp
-                .bytes()
-                .await
-                .map(|b| Some(b.to_vec()))
-                .map_err(|e| swift_err("download", e)),
+            200 => {
+                let mut resp = resp;
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                let mut data = Vec::new();
+                while data.len() < limit
+                    && let Some(chunk) = resp.chunk().await.map_err(|e| swift_err("download", e))?
+                {
+                    let room = limit - data.len();
+                    data.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
+                }
+                Ok(Some(data))
+            }
             s => Err(StoreError::Status {
                 what: format!("download {container}/{name}"),
                 status: s,
