@@ -113,12 +113,18 @@ start() {
   exports
 }
 
-# The node's Erlang VM: the process listening on its AMQP port (the pid file does not survive
-# a kill and a revive, and the node name is not on the command line).
+# The node's Erlang VM: the process listening on its AMQP port, or on its distribution port
+# (the pid file does not survive a kill and a revive, and the node name is not on the command
+# line). A node that boots, or waits for its peers' tables after they went, listens on its
+# distribution port only: found by the AMQP port alone it outlived `stop`, held the port and the
+# node name, and the next `start` failed.
 pid_of() {
-  local p
-  p=$(ss -Hltnp "sport = :$((base + $1))" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
-  [ -n "$p" ] && echo "$p"
+  local p port
+  for port in $((base + $1)) $((dist_base + $1)); do
+    p=$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+    [ -n "$p" ] && { echo "$p"; return 0; }
+  done
+  return 1
 }
 
 case "${1:-}" in
