@@ -53,6 +53,26 @@ fn status_err(what: impl Into<String>, status: reqwest::StatusCode) -> StoreErro
     }
 }
 
+/// A listing page is at most 10,000 names (Swift's `container_listing_limit`), a few MiB.
+const LIST_PAGE_CAP: u64 = 64 << 20;
+
+/// At most `limit` bytes of a response's body: the rest is not read (the connection is dropped).
+async fn read_at_most(
+    mut resp: reqwest::Response,
+    limit: u64,
+    what: &str,
+) -> Result<Vec<u8>, StoreError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut data = Vec::new();
+    while data.len() < limit
+        && let Some(chunk) = resp.chunk().await.map_err(|e| swift_err(what, e))?
+    {
+        let room = limit - data.len();
+        data.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
+    }
+    Ok(data)
+}
+
 fn swift_err(what: impl Into<String>, detail: impl ToString) -> StoreError {
     StoreError::Swift {
         what: what.into(),
@@ -417,18 +437,7 @@ impl SwiftStore {
             .await?;
         match resp.status().as_u16() {
             404 => Ok(None),
-            200 => {
-                let mut resp = resp;
-                let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-                let mut data = Vec::new();
-                while data.len() < limit
-                    && let Some(chunk) = resp.chunk().await.map_err(|e| swift_err("download", e))?
-                {
-                    let room = limit - data.len();
-                    data.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
-                }
-                Ok(Some(data))
-            }
+            200 => read_at_most(resp, limit, "download").await.map(Some),
             s => Err(StoreError::Status {
                 what: format!("download {container}/{name}"),
                 status: s,
@@ -464,7 +473,9 @@ impl SwiftStore {
                 .await?;
             match resp.status().as_u16() {
                 404 => return Ok(out),
-                200 | 204 => {}
+                // No content: the listing is over (an empty container answers so).
+                204 => break,
+                200 => {}
                 s => {
                     return Err(StoreError::Status {
                         what: format!("list {container}"),
@@ -472,7 +483,24 @@ impl SwiftStore {
                     });
                 }
             }
-            let page: Vec<serde_json::Value> = resp.json().await.unwrap_or_default();
+            // A page that is not a listing is an error, not the end of the listing (which
+            // would pass for a container that holds less), and no page fills memory.
+            let body = read_at_most(resp, LIST_PAGE_CAP + 1, "list").await?;
+            if body.is_empty() {
+                break;
+            }
+            if body.len() as u64 > LIST_PAGE_CAP {
+                return Err(swift_err(
+                    format!("list {container}"),
+                    format!("a listing page over {} MiB", LIST_PAGE_CAP >> 20),
+                ));
+            }
+            let page: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| {
+                swift_err(
+                    format!("list {container}"),
+                    format!("not a JSON listing: {e}"),
+                )
+            })?;
             if page.is_empty() {
                 break;
             }
@@ -488,5 +516,65 @@ impl SwiftStore {
             marker = out.last().cloned().unwrap_or_default();
         }
         Ok(apply_delimiter(out, prefix, delimiter))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A tempauth Swift whose every listing answers `listing`.
+    async fn fake_swift(listing: &'static str) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = l.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = if head.starts_with(b"GET /auth") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nX-Storage-Url: http://127.0.0.1:{port}/v1/AUTH_t\r\nX-Auth-Token: tk\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{listing}",
+                        listing.len()
+                    )
+                };
+                let _ = c.write_all(reply.as_bytes()).await;
+            }
+        });
+        format!("http://127.0.0.1:{port}/auth/v1.0")
+    }
+
+    fn store(auth: &str) -> SwiftStore {
+        let cfg = SwiftConfig {
+            user: Some("u".into()),
+            key: Some("k".into()),
+            ..Default::default()
+        };
+        SwiftStore::new(auth, &cfg).unwrap()
+    }
+
+    /// A listing page that is not JSON is an error naming the container; it used to end the
+    /// listing there, as if the container held nothing more.
+    #[tokio::test]
+    async fn a_listing_that_is_not_json_is_an_error_not_an_empty_container() {
+        let s = store(&fake_swift("<html>proxy error</html>").await);
+        let e = s.list("adtop-index", "20261208/", None).await.unwrap_err();
+        assert!(
+            e.to_string().contains("list adtop-index")
+                && e.to_string().contains("not a JSON listing"),
+            "{e}"
+        );
+        let s = store(&fake_swift("[]").await);
+        assert!(s.list("adtop-index", "", None).await.unwrap().is_empty());
     }
 }
