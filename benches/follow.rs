@@ -96,11 +96,11 @@ async fn measure(what: &str, store: &Store, n: usize, reps: usize) -> Result<()>
             screen.push(first.as_secs_f64());
             ensure!(got.len() == want, "{} of {want} entries read", got.len());
         }
+        let max = took.iter().copied().fold(f64::NAN, f64::max);
         let m = median(&mut took);
         figures.push(m);
         println!(
-            "  start read, {in_flight:>2} GET(s) at a time: all {want} median {m:.3} s (max {:.3} s); the first {} median {:.3} s",
-            took.last().copied().unwrap_or(f64::NAN),
+            "  start read, {in_flight:>2} GET(s) at a time: all {want} median {m:.3} s (max {max:.3} s); the first {} median {:.3} s",
             follow::FIRST_SCREEN.min(want),
             median(&mut screen)
         );

@@ -26,6 +26,8 @@ use crate::store::{Store, StoreError};
 /// How far back results and audit records are loaded at start: two days of the index.
 pub const HISTORY_DAYS: i64 = 2;
 pub const HISTORY_RESULTS: usize = 2000;
+/// The newest results read first at start, before the other [`HISTORY_RESULTS`].
+pub const FIRST_SCREEN: usize = 100;
 /// Index entries read at once: a start reads up to [`HISTORY_RESULTS`] of them, one GET each,
 /// which one after the other from a Swift a few milliseconds away would take the best part of
 /// a minute.
@@ -87,9 +89,6 @@ impl Take {
         ever: Some(HISTORY_RESULTS),
     };
 }
-
-/// The newest results read first at start, before the other [`HISTORY_RESULTS`].
-pub const FIRST_SCREEN: usize = 100;
 
 pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
     let endpoint = Some(store.describe());

@@ -309,10 +309,7 @@ mod tests {
             "{} bytes of gzip",
             gz.len()
         );
-        let meta = crate::store::ObjectMeta {
-            content_type: None,
-            content_encoding: None,
-        };
+        let meta = crate::store::ObjectMeta::default();
         store
             .put("autopkgtest-noble", "run@/log.gz", gz, meta)
             .await
