@@ -77,11 +77,10 @@ async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
         })
         .await;
     t.keys(&["Enter"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        !h.worker_log("a").contains("stopped and requeued"),
-        "Enter on the initial focus must cancel:\n{dialog}"
-    );
+    t.wait_for("the dialog closed", Duration::from_secs(5), |s| {
+        !s.contains("[ Stop and requeue ]")
+    })
+    .await;
     t.keys(&["s", "Tab", "Enter"]);
     t.wait_for(
         "the outcome in the status line",
@@ -90,6 +89,12 @@ async fn operator_sees_depths_stops_a_hung_job_and_follows_its_log() {
     )
     .await;
     wait_live(&h, &hang, "starting a test that never ends", RUN).await;
+    // Had the first Enter stopped it, the job would have been stopped twice by now.
+    assert_eq!(
+        h.worker_log("a").matches("stopped and requeued").count(),
+        1,
+        "Enter on the initial focus must cancel:\n{dialog}"
+    );
 
     // Follow its live log: Enter on the running job opens it, new lines arrive.
     t.wait_for("the job running again", Duration::from_secs(15), |s| {

@@ -76,12 +76,32 @@ pub async fn confirmed(
 
 /// As [`confirmed`], until `deadline`: publishes pipelined on one channel share the wait from
 /// when they were sent, so that a broker gone silent costs one wait, not one per publish.
+/// With one publish in flight on `ch` only: pipelined publishes go through [`answer_by`],
+/// [`Returns`] and [`judge`].
 pub async fn confirmed_by(
     ch: &Channel,
     key: &str,
     pending: PublisherConfirm,
     deadline: Instant,
 ) -> Result<(), BrokerError> {
+    let confirm = answer_by(ch, key, pending, deadline).await?;
+    let reply = match &confirm {
+        Confirmation::Ack(Some(ret)) | Confirmation::Nack(Some(ret)) => {
+            Some(ret.reply_text.to_string())
+        }
+        _ => None,
+    };
+    judge(ch, key, &confirm, reply)
+}
+
+/// The broker's answer to one publish, within `deadline`, as lapin gives it (with whatever
+/// returned message lapin handed it, which need not be this publish's: see [`Returns`]).
+pub async fn answer_by(
+    ch: &Channel,
+    key: &str,
+    pending: PublisherConfirm,
+    deadline: Instant,
+) -> Result<Confirmation, BrokerError> {
     let Ok(answer) = tokio::time::timeout_at(deadline, pending).await else {
         close_suspect(ch, "unconfirmed");
         return Err(BrokerError::Unconfirmed {
@@ -89,22 +109,79 @@ pub async fn confirmed_by(
             secs: CONFIRM_WAIT.as_secs(),
         });
     };
-    let confirm = answer.map_err(BrokerError::amqp(format!("confirm of publish to {key}")))?;
+    answer.map_err(BrokerError::amqp(format!("confirm of publish to {key}")))
+}
+
+/// A publish's fate from its confirm and `returned`, the reply of the broker's return of this
+/// very publish if there was one.
+pub fn judge(
+    ch: &Channel,
+    key: &str,
+    confirm: &Confirmation,
+    returned: Option<String>,
+) -> Result<(), BrokerError> {
+    if let Some(reply) = returned {
+        return Err(BrokerError::Returned {
+            key: key.to_string(),
+            reply,
+        });
+    }
     match confirm {
-        Confirmation::Ack(Some(ret)) | Confirmation::Nack(Some(ret)) => {
-            Err(BrokerError::Returned {
-                key: key.to_string(),
-                reply: ret.reply_text.to_string(),
-            })
-        }
-        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-        Confirmation::Nack(None) => {
+        Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Nack(_) => {
             // A channel nacked during a quorum queue's leader election keeps nacking.
             close_suspect(ch, "nacked; reopening");
             Err(BrokerError::Nacked {
                 key: key.to_string(),
             })
         }
+    }
+}
+
+/// Messages the broker returned (`mandatory`, no queue to route to) to pipelined publishes,
+/// matched to their publish by routing key and body. lapin hands each returned message to the
+/// next confirm it resolves, and one multiple ack resolves several confirms in no set order, so
+/// the confirm a return comes with need not be its publish's: the return of line 7 came with
+/// line 6's confirm, which reported a queued line as failed and a lost one as queued.
+///
+/// A return arrives before its publish's ack, so once every publish up to one has been answered,
+/// its return is with one of the answers that came by then: the caller keeps the returns of the
+/// answer it waited for and of every later answer already there, then takes its own.
+#[derive(Default)]
+pub struct Returns(std::collections::HashMap<(String, Vec<u8>), Vec<String>>);
+
+impl Returns {
+    /// Returns are matched within the publishes in flight; more kept than this is a broker
+    /// returning what nobody sent, and is forgotten.
+    const MAX: usize = 4096;
+
+    /// Keep the returned message lapin handed `confirm`, if any (taken out of it).
+    pub fn keep(&mut self, confirm: &mut Confirmation) {
+        let (Confirmation::Ack(m) | Confirmation::Nack(m)) = confirm else {
+            return;
+        };
+        let Some(ret) = m.take() else {
+            return;
+        };
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let key = (ret.delivery.routing_key.to_string(), ret.delivery.data);
+        self.0
+            .entry(key)
+            .or_default()
+            .push(ret.reply_text.to_string());
+    }
+
+    /// The broker's reply if it returned the publish of `body` to `key`.
+    pub fn take(&mut self, key: &str, body: &[u8]) -> Option<String> {
+        let k = (key.to_string(), body.to_vec());
+        let replies = self.0.get_mut(&k)?;
+        let reply = replies.pop();
+        if replies.is_empty() {
+            self.0.remove(&k);
+        }
+        reply
     }
 }
 

@@ -276,6 +276,7 @@ struct Publisher {
     running: Option<std::result::Result<HashSet<(String, String)>, String>>,
     /// Why the broker is unusable, once it is (every later line is `skipped`).
     gone: Option<String>,
+    returns: publish::Returns,
 }
 
 /// Declare `queue` and read what it holds (unless duplicates are allowed).
@@ -485,17 +486,19 @@ impl Publisher {
         .flatten()
         .collect();
         outcome.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
-        match publish::send(&ch, "", &queue, s.request.body().as_bytes(), props, true).await {
+        let body = s.request.body().into_bytes();
+        match publish::send(&ch, "", &queue, &body, props, true).await {
             Ok(pending) => {
                 // Counted as queued from now on; taken back if the broker does not confirm it.
                 if let Ok(t) = self.target(&queue).await {
                     t.queued.insert(identity.clone());
                 }
                 Step::Sent {
-                    outcome,
+                    outcome: Box::new(outcome),
                     identity,
                     ch,
-                    pending,
+                    body,
+                    pending: Pending::Waiting(pending),
                     deadline: tokio::time::Instant::now() + publish::CONFIRM_WAIT,
                 }
             }
@@ -503,23 +506,57 @@ impl Publisher {
         }
     }
 
-    /// The broker's answer to a publish of [`Step::Sent`].
-    async fn settle(&mut self, step: Step) -> Outcome {
-        match step {
-            Step::Done(o) => o,
+    /// The broker's answer to a publish of [`Step::Sent`]; `later` are the lines sent after
+    /// it, whose answers already there are looked at for its return ([`publish::Returns`]).
+    async fn settle(
+        &mut self,
+        step: Step,
+        later: &mut std::collections::VecDeque<(Step, String)>,
+    ) -> Outcome {
+        let (mut outcome, identity, ch, body, pending, deadline) = match step {
+            Step::Done(o) => return o,
             Step::Sent {
-                mut outcome,
+                outcome,
                 identity,
                 ch,
+                body,
                 pending,
                 deadline,
-            } => match publish::confirmed_by(&ch, &outcome.queue, pending, deadline).await {
-                Ok(()) => {
-                    outcome.status = Status::Queued;
-                    outcome
-                }
-                Err(e) => self.refused(outcome, &identity, &e).await,
-            },
+            } => (*outcome, identity, ch, body, pending, deadline),
+        };
+        let answer = match pending {
+            Pending::Waiting(c) => publish::answer_by(&ch, &outcome.queue, c, deadline).await,
+            Pending::Answered(a) => *a,
+        };
+        let mut confirm = match answer {
+            Ok(c) => c,
+            Err(e) => return self.refused(outcome, &identity, &e).await,
+        };
+        self.returns.keep(&mut confirm);
+        for (st, _) in later.iter_mut() {
+            if let Step::Sent { pending, .. } = st
+                && let Pending::Waiting(c) = pending
+                && let Some(a) = futures::FutureExt::now_or_never(&mut *c)
+            {
+                let a = a
+                    .map(|mut c| {
+                        self.returns.keep(&mut c);
+                        c
+                    })
+                    .map_err(BrokerError::amqp(format!(
+                        "confirm of publish to {}",
+                        outcome.queue
+                    )));
+                *pending = Pending::Answered(Box::new(a));
+            }
+        }
+        let returned = self.returns.take(&outcome.queue, &body);
+        match publish::judge(&ch, &outcome.queue, &confirm, returned) {
+            Ok(()) => {
+                outcome.status = Status::Queued;
+                outcome
+            }
+            Err(e) => self.refused(outcome, &identity, &e).await,
         }
     }
 
@@ -556,13 +593,22 @@ impl Publisher {
 enum Step {
     Done(Outcome),
     Sent {
-        outcome: Outcome,
+        outcome: Box<Outcome>,
         identity: String,
         ch: lapin::Channel,
-        pending: lapin::PublisherConfirm,
+        /// What was published, to know its return by ([`publish::Returns`]).
+        body: Vec<u8>,
+        pending: Pending,
         /// Past this, the line is `unknown` (see [`publish::confirmed_by`]).
         deadline: tokio::time::Instant,
     },
+}
+
+/// A sent line's confirm: awaited yet, or already come while an earlier line was settled
+/// (its returned message, if lapin handed it one, kept in [`publish::Returns`]).
+enum Pending {
+    Waiting(lapin::PublisherConfirm),
+    Answered(Box<std::result::Result<lapin::Confirmation, BrokerError>>),
 }
 
 fn failed(mut o: Outcome, status: Status, why: &str) -> Outcome {
@@ -593,6 +639,7 @@ pub async fn submit_lines(
         targets: HashMap::new(),
         running: None,
         gone: None,
+        returns: publish::Returns::default(),
     };
     let mut window: std::collections::VecDeque<(Step, String)> = Default::default();
     let mut ended = Ok(());
@@ -659,7 +706,7 @@ async fn flush(
         let Some((step, text)) = window.pop_front() else {
             break;
         };
-        let outcome = p.settle(step).await;
+        let outcome = p.settle(step, window).await;
         report.outcome(&outcome, &text)?;
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Listing, StoreError, apply_delimiter};
+use super::{Listing, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -187,56 +187,116 @@ impl FileStore {
         container: &str,
         prefix: &str,
         delimiter: Option<char>,
+        cap: usize,
     ) -> Result<Listing, StoreError> {
         let base = self.root.join(container);
-        // Start the walk at the deepest directory the prefix names, not the whole container.
-        let start_rel = prefix
-            .rfind('/')
-            .map_or(String::new(), |i| prefix[..i].to_string());
+        let what = format!("the listing of {container} under {prefix:?}");
         let prefix = prefix.to_string();
         // On the blocking pool, not in place: a walk of a large container takes a while.
-        tokio::task::spawn_blocking(move || -> Result<Listing, StoreError> {
-            let start = if start_rel.is_empty() {
-                base.clone()
-            } else {
-                base.join(&start_rel)
+        tokio::task::spawn_blocking(move || walk(&base, &prefix, delimiter, cap, what))
+            .await
+            .map_err(|e| StoreError::Io {
+                path: "<blocking task>".into(),
+                source: std::io::Error::other(e),
+            })?
+    }
+}
+
+/// Swift's listing over directories: only those the prefix can match are walked, and with a
+/// delimiter a directory whose path holds it past the prefix is one name, not walked (the
+/// per-package index lists packages, not every result ever stored), so the walk and its memory
+/// follow the answer rather than the container.
+fn walk(
+    base: &Path,
+    prefix: &str,
+    delimiter: Option<char>,
+    cap: usize,
+    what: String,
+) -> Result<Listing, StoreError> {
+    let start = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+    let mut names = std::collections::BTreeSet::new();
+    let mut stack = vec![base.join(start)];
+    while let Some(dir) = stack.pop() {
+        for entry in entries(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ft = entry.file_type().map_err(io(&path))?;
+            let Some(rel) = path.strip_prefix(base).ok().and_then(|r| r.to_str()) else {
+                continue;
             };
-            let mut names = Vec::new();
-            let mut stack = vec![start];
-            while let Some(dir) = stack.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(StoreError::Io {
-                            path: dir.display().to_string(),
-                            source: e,
-                        });
-                    }
-                };
-                for entry in entries {
-                    let entry = entry.map_err(io(&dir))?;
-                    let path = entry.path();
-                    let ft = entry.file_type().map_err(io(&path))?;
-                    if ft.is_dir() {
+            let name = if ft.is_dir() {
+                let rel = format!("{rel}/");
+                if !rel.starts_with(prefix) && !prefix.starts_with(&rel) {
+                    continue;
+                }
+                match cut_at(&rel, prefix, delimiter) {
+                    Some(name) if holds_a_file(&path)? => name,
+                    Some(_) => continue,
+                    None => {
                         stack.push(path);
-                    } else if ft.is_file()
-                        && let Ok(rel) = path.strip_prefix(&base)
-                        && let Some(rel) = rel.to_str()
-                        && !entry.file_name().to_string_lossy().starts_with(".tmp")
-                    {
-                        names.push(rel.to_string());
+                        continue;
                     }
                 }
+            } else if ft.is_file() && rel.starts_with(prefix) && !is_temporary(&entry) {
+                cut_at(rel, prefix, delimiter).unwrap_or_else(|| rel.to_string())
+            } else {
+                continue;
+            };
+            names.insert(name);
+            if names.len() > cap {
+                return Err(StoreError::TooLong { what, cap });
             }
-            Ok(apply_delimiter(names, &prefix, delimiter))
-        })
-        .await
-        .map_err(|e| StoreError::Io {
-            path: "<blocking task>".into(),
-            source: std::io::Error::other(e),
-        })?
+        }
     }
+    Ok(names.into_iter().collect())
+}
+
+/// `name` cut after the first `delimiter` past `prefix`, if it has one there.
+fn cut_at(name: &str, prefix: &str, delimiter: Option<char>) -> Option<String> {
+    let d = delimiter?;
+    let i = name.get(prefix.len()..)?.find(d)?;
+    name.get(..prefix.len() + i + d.len_utf8())
+        .map(str::to_string)
+}
+
+/// A directory's entries, read as they are walked; a directory that is gone has none.
+fn entries(
+    dir: &Path,
+) -> Result<impl Iterator<Item = Result<std::fs::DirEntry, StoreError>>, StoreError> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(e) => Some(e),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: dir.display().to_string(),
+                source: e,
+            });
+        }
+    };
+    Ok(read.into_iter().flatten().map(|e| e.map_err(io(dir))))
+}
+
+/// A file being written (`put`'s temporary name) is not listed.
+fn is_temporary(entry: &std::fs::DirEntry) -> bool {
+    entry.file_name().to_string_lossy().starts_with(".tmp")
+}
+
+/// Does the tree under `dir` hold an object (as Swift lists a prefix only if it does)?
+fn holds_a_file(dir: &Path) -> Result<bool, StoreError> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in entries(&d)? {
+            let entry = entry?;
+            let ft = entry.file_type().map_err(io(&entry.path()))?;
+            if ft.is_file() && !is_temporary(&entry) {
+                return Ok(true);
+            }
+            if ft.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Tests only (debug builds): `ADTOP_TEST_FLUSH_DELAY_MS` makes every flush that long, so that
@@ -306,12 +366,88 @@ mod tests {
         );
         assert_eq!(s.get("c", "nope", 1 << 20).await.expect("get"), None);
         assert_eq!(
-            s.list("c", "a/", Some('@')).await.expect("list"),
+            s.list("c", "a/", Some('@'), 10).await.expect("list"),
             ["a/b@", "a/c@"]
         );
         assert_eq!(
-            s.list("missing", "", None).await.expect("list"),
+            s.list("missing", "", None, 10).await.expect("list"),
             Vec::<String>::new()
+        );
+    }
+
+    /// The walk gives what Swift's listing gives: prefixes that end inside a name, both
+    /// delimiters adtop lists with, no empty directory and no file being written.
+    #[tokio::test]
+    async fn a_listing_with_a_delimiter_is_swifts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FileStore::new(dir.path().to_path_buf());
+        for name in [
+            "by-package/hello/20261208_000000_u1",
+            "by-package/hello/20261208_000001_u2",
+            "by-package/hellox/20261208_000000_u3",
+            "by-package/bash/20261208_000000_u4",
+            "noble/amd64/h/hello/20261208_000000_u1@/log.gz",
+            "noble/amd64/h/hello/20261208_000000_u1@/artifacts.tar.gz",
+            "noble/amd64/h/hello/20261208_000001_u2@/log.gz",
+            "noble/amd64/h/hello/x@y",
+        ] {
+            s.put("c", name, b"x".to_vec()).await.expect("put");
+        }
+        std::fs::create_dir_all(dir.path().join("c/by-package/empty/sub")).expect("mkdir");
+        std::fs::write(dir.path().join("c/by-package/bash/.tmp-1"), b"x").expect("tmp");
+        let list = |prefix: &'static str, d: Option<char>| {
+            let s = s.clone();
+            async move { s.list("c", prefix, d, 100).await.expect("list") }
+        };
+        assert_eq!(
+            list("by-package/", Some('/')).await,
+            [
+                "by-package/bash/",
+                "by-package/hello/",
+                "by-package/hellox/"
+            ]
+        );
+        assert_eq!(
+            list("by-package/hell", Some('/')).await,
+            ["by-package/hello/", "by-package/hellox/"]
+        );
+        assert_eq!(
+            list("by-package/hello/", None).await,
+            [
+                "by-package/hello/20261208_000000_u1",
+                "by-package/hello/20261208_000001_u2"
+            ]
+        );
+        assert_eq!(
+            list("noble/amd64/h/hello/", Some('@')).await,
+            [
+                "noble/amd64/h/hello/20261208_000000_u1@",
+                "noble/amd64/h/hello/20261208_000001_u2@",
+                "noble/amd64/h/hello/x@"
+            ]
+        );
+        assert_eq!(list("by-package/bash/", None).await.len(), 1);
+        assert_eq!(list("nothing/", Some('/')).await, Vec::<String>::new());
+    }
+
+    /// A prefix holding more than the cap is an error that says so, not a listing that grows
+    /// with whatever else was put in the container.
+    #[tokio::test]
+    async fn a_listing_past_its_cap_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FileStore::new(dir.path().to_path_buf());
+        for n in 0..4 {
+            s.put("c", &format!("d/{n}"), b"x".to_vec())
+                .await
+                .expect("put");
+        }
+        assert_eq!(s.list("c", "d/", None, 4).await.expect("list").len(), 4);
+        let e = s.list("c", "d/", None, 3).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::TooLong { cap: 3, .. })
+                && e.to_string().contains("the listing of c under \"d/\"")
+                && e.to_string().contains("more than 3 names"),
+            "{e}"
         );
     }
 }

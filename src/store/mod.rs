@@ -48,6 +48,11 @@ pub enum StoreError {
     /// An object adtop wrote (an index entry) does not parse: corrupt, or from a newer adtop.
     #[error("unreadable {key}: {detail}")]
     Unreadable { key: String, detail: String },
+    /// A listing past [`LIST_CAP`] names: adtop writes far fewer under any prefix it lists.
+    #[error(
+        "{what} holds more than {cap} names, more than adtop ever writes there; not listed further (move out what another program put there)"
+    )]
+    TooLong { what: String, cap: usize },
 }
 
 impl StoreError {
@@ -61,7 +66,8 @@ impl StoreError {
             | Self::BadName(_)
             | Self::BadUrl(_)
             | Self::UuidTaken { .. }
-            | Self::Unreadable { .. } => true,
+            | Self::Unreadable { .. }
+            | Self::TooLong { .. } => true,
             Self::Status { status, .. } => {
                 (400..500).contains(status) && !matches!(status, 401 | 404 | 408 | 409 | 429)
             }
@@ -100,6 +106,11 @@ pub type Listing = Vec<String>;
 /// audit records are a few KiB (a request body is at most 64 KiB); a larger object is cut, so it
 /// fails to parse as one (every caller skips it or names it corrupt) instead of filling memory.
 pub const OBJECT_CAP: u64 = 1 << 20;
+
+/// Most names one [`Store::list`] collects: a day of the results index at Ubuntu's size is
+/// tens of thousands; past this a listing is an error ([`StoreError::TooLong`]), not memory
+/// that grows with whatever else a container holds.
+pub const LIST_CAP: usize = 250_000;
 
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -236,7 +247,8 @@ impl Store {
     }
 
     /// Names under `prefix`, sorted; with `delimiter`, names are cut after its first occurrence
-    /// past the prefix and deduplicated (Swift's semantics), e.g. runs with `@`.
+    /// past the prefix and deduplicated (Swift's semantics), e.g. runs with `@`. At most
+    /// [`LIST_CAP`] names.
     pub async fn list(
         &self,
         container: &str,
@@ -245,8 +257,8 @@ impl Store {
     ) -> Result<Listing, StoreError> {
         check_name(container)?;
         match self {
-            Self::File(f) => f.list(container, prefix, delimiter).await,
-            Self::Swift(s) => s.list(container, prefix, delimiter).await,
+            Self::File(f) => f.list(container, prefix, delimiter, LIST_CAP).await,
+            Self::Swift(s) => s.list(container, prefix, delimiter, LIST_CAP).await,
         }
     }
 }

@@ -450,6 +450,7 @@ impl SwiftStore {
         container: &str,
         prefix: &str,
         delimiter: Option<char>,
+        cap: usize,
     ) -> Result<Listing, StoreError> {
         let c = utf8_percent_encode(container, PATH).to_string();
         let mut out = Vec::new();
@@ -510,10 +511,25 @@ impl SwiftStore {
                     .or_else(|| item.get("subdir"))
                     .and_then(|n| n.as_str())
                 {
+                    if out.len() >= cap {
+                        return Err(StoreError::TooLong {
+                            what: format!("the listing of {container} under {prefix:?}"),
+                            cap,
+                        });
+                    }
                     out.push(n.to_string());
                 }
             }
-            marker = out.last().cloned().unwrap_or_default();
+            // Each page starts past the marker; one that does not (a proxy or a Swift that
+            // ignores it) would be asked for again forever.
+            let last = out.last().cloned().unwrap_or_default();
+            if last <= marker {
+                return Err(swift_err(
+                    format!("list {container}"),
+                    format!("a listing page that does not go past the marker {marker:?}"),
+                ));
+            }
+            marker = last;
         }
         Ok(apply_delimiter(out, prefix, delimiter))
     }
@@ -554,6 +570,13 @@ mod tests {
         format!("http://127.0.0.1:{port}/auth/v1.0")
     }
 
+    /// The error of listing `20261208/` of the index, with at most `cap` names.
+    async fn list_err(s: &SwiftStore, cap: usize) -> StoreError {
+        s.list("adtop-index", "20261208/", None, cap)
+            .await
+            .unwrap_err()
+    }
+
     fn store(auth: &str) -> SwiftStore {
         let cfg = SwiftConfig {
             user: Some("u".into()),
@@ -568,13 +591,33 @@ mod tests {
     #[tokio::test]
     async fn a_listing_that_is_not_json_is_an_error_not_an_empty_container() {
         let s = store(&fake_swift("<html>proxy error</html>").await);
-        let e = s.list("adtop-index", "20261208/", None).await.unwrap_err();
+        let e = list_err(&s, 10).await;
         assert!(
             e.to_string().contains("list adtop-index")
                 && e.to_string().contains("not a JSON listing"),
             "{e}"
         );
         let s = store(&fake_swift("[]").await);
-        assert!(s.list("adtop-index", "", None).await.unwrap().is_empty());
+        assert!(
+            s.list("adtop-index", "", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    /// A Swift (or a proxy before it) that ignores the marker answers the same page forever:
+    /// that is an error, not a loop that lists until memory runs out.
+    #[tokio::test]
+    async fn a_listing_that_never_goes_past_its_marker_ends_with_an_error() {
+        let s = store(&fake_swift(r#"[{"name":"20261208/a"},{"name":"20261208/b"}]"#).await);
+        let e = list_err(&s, 10).await;
+        assert!(
+            e.to_string().contains("list adtop-index")
+                && e.to_string().contains("does not go past the marker"),
+            "{e}"
+        );
+        let e = list_err(&s, 1).await;
+        assert!(matches!(e, StoreError::TooLong { cap: 1, .. }), "{e}");
     }
 }
