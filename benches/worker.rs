@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use adtop::broker::listen::Listener;
 use adtop::broker::{publish, topology};
 use adtop::config::{QueueConfig, WorkerConfig};
 use adtop::controller::submit;
@@ -39,7 +40,7 @@ use lapin::options::{
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{Channel, Connection, ConnectionProperties};
 
 const ARCH: &str = "amd64";
 
@@ -238,8 +239,8 @@ impl Bench {
         std::fs::read_to_string(self.dir.path().join(format!("{id}.log"))).unwrap_or_default()
     }
 
-    async fn listen(&self, exchange: &str) -> Result<Consumer> {
-        Ok(topology::listen(&self.ch, exchange, "").await?)
+    async fn listen(&self, exchange: &str) -> Result<Listener> {
+        Ok(adtop::broker::listen::listen(&self.ch, exchange, "").await?)
     }
 
     /// Publish persistent, confirmed; all confirms awaited together, as a batch submitter does.
@@ -312,7 +313,7 @@ impl Drop for Bench {
 
 /// Wait for `n` completions of `release`; returns when the last one was seen.
 async fn await_completions(
-    c: &mut Consumer,
+    c: &mut Listener,
     release: &str,
     n: usize,
     timeout: Duration,

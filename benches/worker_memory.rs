@@ -69,7 +69,7 @@ async fn one_job(
     let ch = conn.create_channel().await?;
     topology::declare_common(&ch).await?;
     topology::declare_request_queue(&ch, &queue, &QueueConfig::default()).await?;
-    let mut done = topology::listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?;
+    let mut done = adtop::broker::listen::listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?;
 
     let runner = dir.join(format!("runner-{part}"));
     std::fs::write(&runner, runner_script(mib))?;

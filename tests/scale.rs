@@ -125,7 +125,7 @@ fn body(i: usize) -> Vec<u8> {
 }
 
 /// The next completion of `release` (the fanout carries every other test's too).
-async fn next_completion(c: &mut lapin::Consumer, release: &str) -> TestComplete {
+async fn next_completion(c: &mut adtop::broker::listen::Listener, release: &str) -> TestComplete {
     loop {
         let d = tokio::time::timeout(Duration::from_secs(60), c.next())
             .await
@@ -141,7 +141,11 @@ async fn next_completion(c: &mut lapin::Consumer, release: &str) -> TestComplete
 }
 
 /// Package index of every completion, in the order announced, until `n` are in.
-async fn completions_in_order(c: &mut lapin::Consumer, release: &str, n: usize) -> Vec<usize> {
+async fn completions_in_order(
+    c: &mut adtop::broker::listen::Listener,
+    release: &str,
+    n: usize,
+) -> Vec<usize> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let m = next_completion(c, release).await;

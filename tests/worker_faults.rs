@@ -576,7 +576,10 @@ async fn refused_broker_credentials_stop_the_worker_before_it_takes_a_request() 
 }
 
 /// Every completion seen on `c` during `window`, by uuid.
-async fn completions_during(c: &mut lapin::Consumer, window: Duration) -> Vec<String> {
+async fn completions_during(
+    c: &mut adtop::broker::listen::Listener,
+    window: Duration,
+) -> Vec<String> {
     use futures::StreamExt;
     let until = tokio::time::Instant::now() + window;
     let mut seen = Vec::new();

@@ -22,7 +22,12 @@ pub enum ManagementError {
     },
     #[error("management API at {url} sent an unexpected answer: {source}")]
     Decode { url: String, source: reqwest::Error },
+    #[error("management API at {url} sent an answer that is not what adtop asked for: {detail}")]
+    Answer { url: String, detail: String },
 }
+
+/// Most of one answer read: a listing of 5,000 queues is a few MiB.
+const ANSWER_CAP: usize = 64 << 20;
 
 /// One queue as the management API reports it (serialised the same way when the elected
 /// reader shares a listing: `ops::listing`).
@@ -325,9 +330,27 @@ impl Management {
                 hint,
             });
         }
-        resp.json().await.map_err(|source| ManagementError::Decode {
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|source| ManagementError::Decode {
+                url: base.to_string(),
+                source,
+            })?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > ANSWER_CAP {
+                return Err(ManagementError::Answer {
+                    url: base.to_string(),
+                    detail: format!("over {} MiB", ANSWER_CAP >> 20),
+                });
+            }
+        }
+        serde_json::from_slice(&body).map_err(|e| ManagementError::Answer {
             url: base.to_string(),
-            source,
+            detail: e.to_string(),
         })
     }
 }

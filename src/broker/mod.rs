@@ -2,6 +2,7 @@
 //! the same way, confirmed publishing, and the management HTTP API for lists and rates.
 
 pub mod backoff;
+pub mod listen;
 pub mod management;
 pub mod nodes;
 pub mod publish;

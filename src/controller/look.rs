@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use crate::broker::{BrokerError, Session, publish, topology};
+use crate::broker::{BrokerError, Session, publish};
 use lapin::types::AMQPValue;
 
 use crate::protocol::debci::{DebciQueue, DebciRequest, derived_uuid};
@@ -126,7 +126,7 @@ where
     F: std::future::Future<Output = Option<usize>>,
 {
     let ch = session.channel().await?;
-    let mut consumer = topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
+    let mut consumer = crate::broker::listen::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?;
     let expected = expected(consumer.queue().to_string());
     ping(session, operator).await?;
     let mut by_id: BTreeMap<String, Seen> = BTreeMap::new();

@@ -171,7 +171,7 @@ pub async fn control(
 ) -> Result<ControlReply> {
     let ch = session.channel().await?;
     let reply_key = format!("adtop-reply-{}", uuid::Uuid::new_v4());
-    let mut replies = topology::listen(&ch, "amq.direct", &reply_key).await?;
+    let mut replies = crate::broker::listen::listen(&ch, "amq.direct", &reply_key).await?;
     let body = serde_json::to_vec(c)?;
     let props = BasicProperties::default().with_reply_to(replies.queue());
     publish::publish_confirmed(
@@ -247,10 +247,14 @@ pub async fn audit(
         host: ctx.host.clone(),
         action: action.to_string(),
         target: target.to_string(),
-        outcome: match outcome {
-            Ok(m) => m.clone(),
-            Err(e) => format!("{e:#}"),
-        },
+        // A worker's reply is part of it: cut, so that no record outgrows what a reader reads.
+        outcome: crate::protocol::sanitize::cap(
+            &match outcome {
+                Ok(m) => m.clone(),
+                Err(e) => format!("{e:#}"),
+            },
+            crate::protocol::sanitize::REASON_MAX,
+        ),
         ok: outcome.is_ok(),
     };
     if let Ok(body) = serde_json::to_vec(&rec) {

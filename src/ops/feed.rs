@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::listen::Listener;
 use chrono::Utc;
 use futures::StreamExt;
-use lapin::{Channel, Consumer};
+use lapin::Channel;
 use tokio::sync::{mpsc, watch};
 
 use super::beat::Beat;
@@ -68,7 +69,17 @@ struct Feed {
     /// Since when it has not (kept across calls: the header shows the true outage length).
     management_down_since: Option<chrono::DateTime<Utc>>,
     log: Option<(String, Option<String>)>,
+    /// Lookups of announced results running now, at most [`LOOKUPS`].
+    lookups: Arc<tokio::sync::Semaphore>,
 }
+
+/// Longest the depths of the queues on screen are waited for, all of them, each second.
+const DEPTHS_WAIT: Duration = Duration::from_secs(2);
+
+/// Most results looked up at once as they are announced. Past it an announcement is not looked
+/// up: the index, listed every 2 s, brings the result all the same (a flood of announcements
+/// must not become as many tasks and store connections).
+const LOOKUPS: usize = 16;
 
 pub async fn serve(
     ctx: Context,
@@ -90,6 +101,7 @@ pub async fn serve(
         management_down_since: None,
         log: None,
         live: Default::default(),
+        lookups: Arc::new(tokio::sync::Semaphore::new(LOOKUPS)),
     };
     let _follow = Abort(tokio::spawn(follow::serve(
         feed.ctx.store.clone(),
@@ -221,16 +233,17 @@ impl Feed {
         let ch = session.channel().await?;
         // Heartbeats come relayed by the reader once a second while it relays; the fanout is
         // listened to directly only while no relay is heard (`relay::FRESH_FOR`).
-        let mut heartbeats = Some(topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?);
+        let mut heartbeats =
+            Some(crate::broker::listen::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?);
         let (relay, mut relayed) = relay::inbox();
         let mut told: Option<(Vec<String>, tokio::time::Instant)> = None;
         let mut streams = futures::stream::select_all([
-            topology::listen(&ch, names::TESTSTATUS_EXCHANGE, "").await?,
-            topology::listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?,
-            topology::listen(&ch, names::AUDIT_EXCHANGE, "").await?,
+            crate::broker::listen::listen(&ch, names::TESTSTATUS_EXCHANGE, "").await?,
+            crate::broker::listen::listen(&ch, names::TESTCOMPLETE_EXCHANGE, "").await?,
+            crate::broker::listen::listen(&ch, names::AUDIT_EXCHANGE, "").await?,
         ]);
         read::ping(session, &self.ctx.operator).await?;
-        let mut log_consumer: Option<(Channel, Consumer)> = None;
+        let mut log_consumer: Option<(Channel, Listener)> = None;
         if let Some((uuid, worker)) = self.log.clone() {
             log_consumer = self
                 .open_live_log(session, &uuid, worker.as_deref())
@@ -315,7 +328,7 @@ impl Feed {
                             let _ = ch.basic_cancel(c.tag(), Default::default()).await;
                         }
                         (false, None) => {
-                            heartbeats = Some(topology::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?);
+                            heartbeats = Some(crate::broker::listen::listen(&ch, names::HEARTBEAT_EXCHANGE, "").await?);
                         }
                         (_, c) => heartbeats = c,
                     }
@@ -390,6 +403,11 @@ impl Feed {
     }
 
     async fn on_message(&mut self, exchange: &str, data: &[u8]) {
+        // Every message here is held in the model (a worker's, a job's, an audit line), up to
+        // thousands of them: none larger than any honest one may be (the relay's bound).
+        if data.len() > relay::MAX_HEARTBEAT_BYTES {
+            return;
+        }
         let received = Utc::now();
         match exchange {
             names::HEARTBEAT_EXCHANGE => {
@@ -412,13 +430,16 @@ impl Feed {
                 }
             }
             names::TESTCOMPLETE_EXCHANGE => {
-                if let Ok(c) = serde_json::from_slice::<TestComplete>(data) {
+                if let Ok(c) = serde_json::from_slice::<TestComplete>(data)
+                    && let Ok(permit) = self.lookups.clone().try_acquire_owned()
+                {
                     // The index entry is written before the announcement; read it for the full record.
                     let (store, events) = (self.ctx.store.clone(), self.events.clone());
                     tokio::spawn(async move {
                         if let Ok(Some(e)) = read::find_result(&store, &c.uuid).await {
                             let _ = events.send(ModelEvent::Result(Box::new(e))).await;
                         }
+                        drop(permit);
                     });
                 }
             }
@@ -500,8 +521,22 @@ impl Feed {
         names: Vec<String>,
     ) -> anyhow::Result<Channel> {
         let received = Utc::now();
+        let deadline = tokio::time::Instant::now() + DEPTHS_WAIT;
         for name in names {
-            match topology::peek_counts(&ch, &name).await {
+            let Ok(answer) =
+                tokio::time::timeout_at(deadline, topology::peek_counts(&ch, &name)).await
+            else {
+                // A queue the broker is slow to answer for (a quorum queue without a leader)
+                // must not stop heartbeats and keys: the rest waits for the next poll, asked on
+                // a channel of its own (the late answer comes on this one).
+                tracing::debug!("no depth of {name} within {} s", DEPTHS_WAIT.as_secs());
+                let late = std::mem::replace(&mut ch, session.channel().await?);
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(DEPTHS_WAIT, late.close(200, "slow".into())).await;
+                });
+                break;
+            };
+            match answer {
                 Ok(Some((ready, consumers))) => {
                     self.live.insert(name.clone(), (ready.into(), consumers));
                     self.send(ModelEvent::QueueDepth {
@@ -548,9 +583,8 @@ impl Feed {
                     .await;
                 }
                 self.management_up = true;
-                let queues: Vec<QueueStat> = qs
+                let queues: Vec<QueueStat> = super::listing::bound(qs)
                     .iter()
-                    .filter(|q| super::listing::shown(&q.name))
                     .map(|q| QueueStat {
                         name: q.name.clone(),
                         ready: self.live.get(&q.name).map_or(q.messages_ready, |l| l.0),
@@ -622,9 +656,9 @@ impl Feed {
         session: &Session,
         uuid: &str,
         worker: Option<&str>,
-    ) -> anyhow::Result<(Channel, Consumer)> {
+    ) -> anyhow::Result<(Channel, Listener)> {
         let ch = session.channel().await?;
-        let c = topology::listen(&ch, names::LOG_EXCHANGE, uuid).await?;
+        let c = crate::broker::listen::listen(&ch, names::LOG_EXCHANGE, uuid).await?;
         if let Some(w) = worker {
             let mut m = act::simple_msg(ControlAction::Replay, &self.ctx.operator);
             m.uuid = Some(uuid.to_string());
@@ -690,6 +724,7 @@ impl Feed {
             management_down_since: None,
             log: None,
             live: Default::default(),
+            lookups: Arc::new(tokio::sync::Semaphore::new(LOOKUPS)),
         }
     }
 
@@ -809,7 +844,7 @@ fn tell_reader(
 }
 
 async fn next_delivery(
-    c: &mut Option<Consumer>,
+    c: &mut Option<Listener>,
 ) -> Option<lapin::Result<lapin::message::Delivery>> {
     match c {
         Some(c) => c.next().await,
@@ -817,7 +852,7 @@ async fn next_delivery(
     }
 }
 
-async fn next_log(c: &mut Option<(Channel, Consumer)>) -> Option<LogChunk> {
+async fn next_log(c: &mut Option<(Channel, Listener)>) -> Option<LogChunk> {
     match c {
         Some((_, consumer)) => loop {
             match consumer.next().await {

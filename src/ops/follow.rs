@@ -79,8 +79,10 @@ struct Take {
 }
 
 impl Take {
+    /// After the start: what is new, a start's worth at a time (a step that got that many
+    /// runs again at once), so that a burst of names is not read, and held, all at once.
     const ALL: Self = Self {
-        now: usize::MAX,
+        now: HISTORY_RESULTS,
         ever: None,
     };
     /// A screenful first, so that the view and the store's state show before the rest is in.
@@ -161,6 +163,7 @@ pub async fn serve(store: Store, events: mpsc::Sender<ModelEvent>) {
                 })
                 .await;
         }
+        again |= phase != Phase::Start && new.len() >= Take::ALL.now;
         for r in new.into_iter().rev() {
             if events.send(ModelEvent::Result(Box::new(r))).await.is_err() {
                 return;
@@ -404,12 +407,9 @@ mod tests {
         assert_eq!(held.len(), 50);
     }
 
-    /// A start reads the newest screenful, then the rest up to HISTORY_RESULTS, never older.
-    #[tokio::test]
-    async fn a_start_reads_a_screenful_then_the_rest_and_no_more() {
-        let (_dir, store, today) = file_store();
-        let n = HISTORY_RESULTS + 50;
-        for i in 0..n {
+    /// Index entries `u<i>` of 2026-12-03, the `i`th second of the day each.
+    async fn put_entries(store: &Store, ids: std::ops::Range<usize>) {
+        for i in ids {
             let (h, m, s) = (i / 3600, (i / 60) % 60, i % 60);
             store
                 .put(
@@ -421,6 +421,14 @@ mod tests {
                 .await
                 .expect("put");
         }
+    }
+
+    /// A start reads the newest screenful, then the rest up to HISTORY_RESULTS, never older.
+    #[tokio::test]
+    async fn a_start_reads_a_screenful_then_the_rest_and_no_more() {
+        let (_dir, store, today) = file_store();
+        let n = HISTORY_RESULTS + 50;
+        put_entries(&store, 0..n).await;
         let uuids = |v: Vec<IndexEntry>| v.into_iter().map(|e| e.uuid).collect::<Vec<_>>();
         let newest = |from: usize, k: usize| -> Vec<String> {
             (0..k).map(|j| format!("u{}", from - j)).collect()
@@ -440,6 +448,16 @@ mod tests {
             again.await.expect("refresh").is_empty(),
             "the oldest 50 read later"
         );
+        // A burst of new names (a console back from a long outage) is read a start's worth at
+        // a time, newest first, not all at once.
+        put_entries(&store, n..2 * n).await;
+        let burst = step(&store, &mut held, 2, Take::ALL, today, GETS_IN_FLIGHT);
+        assert_eq!(
+            uuids(burst.await.expect("burst")),
+            newest(2 * n - 1, HISTORY_RESULTS)
+        );
+        let rest = step(&store, &mut held, 2, Take::ALL, today, GETS_IN_FLIGHT);
+        assert_eq!(uuids(rest.await.expect("burst's rest")), newest(n + 49, 50));
     }
 
     #[test]

@@ -156,8 +156,15 @@ pub fn decode(data: &[u8]) -> Result<Vec<QueueInfo>, String> {
     if json.cut_at.is_some() {
         return Err("listing larger than its cap once decompressed".into());
     }
-    let mut qs: Vec<QueueInfo> =
+    let qs: Vec<QueueInfo> =
         serde_json::from_str(&json.text).map_err(|e| format!("bad listing: {e}"))?;
+    Ok(bound(qs))
+}
+
+/// What the Queues view takes of a listing, from the wire or the management API: the queues it
+/// shows, at most [`MAX_QUEUES`], counts and lists cut to what is shown (anyone who may declare
+/// a queue adds to a listing).
+pub fn bound(mut qs: Vec<QueueInfo>) -> Vec<QueueInfo> {
     qs.retain(|q| shown(&q.name));
     qs.truncate(MAX_QUEUES);
     for q in &mut qs {
@@ -173,7 +180,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<QueueInfo>, String> {
         q.members.truncate(16);
         q.online.truncate(16);
     }
-    Ok(qs)
+    qs
 }
 
 #[cfg(test)]

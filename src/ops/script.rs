@@ -611,12 +611,37 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
         bail!("{} is neither running nor stored", line(uuid));
     };
     let ch = s.channel().await?;
-    let mut chunks = topology::listen(&ch, names::LOG_EXCHANGE, uuid).await?;
+    let mut chunks = crate::broker::listen::listen(&ch, names::LOG_EXCHANGE, uuid).await?;
     let mut replay = act::simple_msg(ControlAction::Replay, &ctx.operator);
     replay.uuid = Some(uuid.to_string());
     act::control(&s, &worker.id, &replay, Duration::from_secs(10)).await?;
     let mut printed = 0u64;
-    while let Some(Ok(d)) = chunks.next().await {
+    loop {
+        let d = match tokio::time::timeout(LOG_QUIET, chunks.next()).await {
+            Ok(Some(Ok(d))) => d,
+            Ok(_) => bail!(
+                "lost the broker while following the log of {}; run `adtop logs -f {}` again",
+                line(uuid),
+                line(uuid)
+            ),
+            // Quiet: a test may be silent that long, or its worker gone before the log's end
+            // was sent (it is not kept for anyone who missed it).
+            Err(_) => {
+                let ws = read::workers(&s, WAIT, &ctx.operator).await?;
+                if ws
+                    .iter()
+                    .any(|w| w.heartbeat.job.as_ref().is_some_and(|j| j.uuid == uuid))
+                {
+                    continue;
+                }
+                s.close().await;
+                bail!(
+                    "{} no longer runs and the end of its live log never came; `adtop logs {}` prints the stored log once it is stored",
+                    line(uuid),
+                    line(uuid)
+                );
+            }
+        };
         let Ok(c) = serde_json::from_slice::<LogChunk>(&d.data) else {
             continue;
         };
@@ -641,6 +666,9 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
     s.close().await;
     Ok(0)
 }
+
+/// A followed log quiet this long: is its job still running?
+const LOG_QUIET: Duration = Duration::from_secs(30);
 
 pub(super) async fn report(
     ctx: &Context,

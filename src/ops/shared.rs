@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, ExchangeKind};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ use super::listing::{self, STATS_EVERY, STATS_KEY};
 use super::reading::{READ_EVERY, Snapshot, read_now};
 use super::relay::{self, DEPTHS_KEY, HEARTBEATS_KEY, Relayed};
 use crate::broker::management::QueueInfo;
-use crate::broker::{Session, publish, topology};
+use crate::broker::{Session, publish};
 use crate::controller::backlog::{Backlog, READ_CAP};
 use crate::controller::look::Queued;
 use crate::protocol::names;
@@ -410,7 +410,7 @@ async fn subscribe(
     session: &Session,
     names: &Names,
     shares: &Shares,
-) -> anyhow::Result<(Channel, String, lapin::Consumer)> {
+) -> anyhow::Result<(Channel, String, crate::broker::listen::Listener)> {
     let ch = session.channel().await?;
     declare_exchange(&ch, names).await?;
     let mut keys = Vec::new();
@@ -420,14 +420,8 @@ async fn subscribe(
     if shares.relay.is_some() {
         keys.extend([HEARTBEATS_KEY, DEPTHS_KEY]);
     }
-    let sub = topology::private_queue(&ch, &names.exchange, &keys).await?;
-    let opts = BasicConsumeOptions {
-        no_ack: true,
-        ..Default::default()
-    };
-    let consumer = ch
-        .basic_consume(sub.as_str().into(), "".into(), opts, FieldTable::default())
-        .await?;
+    let consumer = crate::broker::listen::listen_keys(&ch, &names.exchange, &keys).await?;
+    let sub = consumer.queue().to_string();
     Ok((ch, sub, consumer))
 }
 
@@ -443,7 +437,7 @@ async fn declare_exchange(ch: &Channel, names: &Names) -> anyhow::Result<()> {
 }
 
 async fn receive(
-    mut consumer: lapin::Consumer,
+    mut consumer: crate::broker::listen::Listener,
     latest: Arc<Mutex<Option<Snapshot>>>,
     arrived: Arc<Notify>,
     shares: Shares,
@@ -659,18 +653,7 @@ async fn lead(
     };
     ch.queue_declare(names.reader.as_str().into(), opts, reader_args())
         .await?;
-    let opts = BasicConsumeOptions {
-        no_ack: true,
-        ..Default::default()
-    };
-    let mut wants = ch
-        .basic_consume(
-            names.reader.as_str().into(),
-            "".into(),
-            opts,
-            FieldTable::default(),
-        )
-        .await?;
+    let mut wants = crate::broker::listen::consume(ch, &names.reader).await?;
     let mut wanted: HashMap<String, Instant> = HashMap::new();
     let mut read: HashMap<String, Instant> = HashMap::new();
     let mut cache: HashMap<String, (Instant, Vec<u8>)> = HashMap::new();

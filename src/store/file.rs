@@ -164,11 +164,21 @@ impl FileStore {
             let path = path.clone();
             blocking(move || {
                 use std::io::Read as _;
+                use std::os::unix::fs::OpenOptionsExt as _;
+                // Not blocking on open, and only a regular file is read: a FIFO or a device put
+                // under an object's name would hold this thread for ever.
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(nix::libc::O_NONBLOCK)
+                    .open(path)?;
+                if !f.metadata()?.is_file() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "not a regular file",
+                    ));
+                }
                 let mut data = Vec::new();
-                std::fs::File::open(path)?
-                    .take(limit)
-                    .read_to_end(&mut data)
-                    .map(|_| data)
+                f.take(limit).read_to_end(&mut data).map(|_| data)
             })
             .await
         };
@@ -428,6 +438,27 @@ mod tests {
         );
         assert_eq!(list("by-package/bash/", None).await.len(), 1);
         assert_eq!(list("nothing/", Some('/')).await, Vec::<String>::new());
+    }
+
+    /// A FIFO under an object's name is an error, not a read that never returns.
+    #[tokio::test]
+    async fn a_fifo_in_the_store_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FileStore::new(dir.path().to_path_buf());
+        std::fs::create_dir_all(dir.path().join("c/by-uuid")).expect("mkdir");
+        nix::unistd::mkfifo(
+            &dir.path().join("c/by-uuid/u"),
+            nix::sys::stat::Mode::S_IRWXU,
+        )
+        .expect("mkfifo");
+        let e = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            s.get("c", "by-uuid/u", 10),
+        )
+        .await
+        .expect("no hang")
+        .unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     /// A prefix holding more than the cap is an error that says so, not a listing that grows

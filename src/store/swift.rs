@@ -53,6 +53,11 @@ fn status_err(what: impl Into<String>, status: reqwest::StatusCode) -> StoreErro
     }
 }
 
+/// Longest one download or listing page may take, all of it: the read timeout alone lets a
+/// server that sends a byte now and then hold a reader (the console's store state) for ever.
+/// Uploads have none: a large artifact may take long.
+const READ_DEADLINE: Duration = Duration::from_secs(300);
+
 /// A listing page is at most 10,000 names (Swift's `container_listing_limit`), a few MiB.
 const LIST_PAGE_CAP: u64 = 64 << 20;
 
@@ -433,6 +438,7 @@ impl SwiftStore {
                 self.client
                     .get(format!("{url}/{path}"))
                     .header("X-Auth-Token", token)
+                    .timeout(READ_DEADLINE)
             })
             .await?;
         match resp.status().as_u16() {
@@ -470,6 +476,7 @@ impl SwiftStore {
                         .get(format!("{url}/{c}"))
                         .query(&query)
                         .header("X-Auth-Token", token)
+                        .timeout(READ_DEADLINE)
                 })
                 .await?;
             match resp.status().as_u16() {

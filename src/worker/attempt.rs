@@ -34,8 +34,14 @@ pub enum End {
 }
 
 /// autopkgtest-cloud's logtail: the first 5 lines, a separator, then about the last 2000 bytes.
+/// A head line is cut at [`HEAD_LINE_MAX`]: a test whose first line is megabytes long would
+/// otherwise send all of it with every status, to every console.
 pub fn logtail(log: &str) -> String {
-    let head: Vec<&str> = log.lines().take(5).collect();
+    let head: Vec<String> = log
+        .lines()
+        .take(5)
+        .map(|l| crate::protocol::sanitize::cap(l, HEAD_LINE_MAX))
+        .collect();
     if log.len() <= 2000 + head.iter().map(|l| l.len() + 1).sum::<usize>() {
         return log.to_string();
     }
@@ -49,6 +55,9 @@ pub fn logtail(log: &str) -> String {
         log.get(start..).unwrap_or_default()
     )
 }
+
+/// Longest head line of a [`logtail`].
+pub const HEAD_LINE_MAX: usize = 1000;
 
 pub(super) async fn publish_status(
     w: &Worker,
@@ -409,5 +418,9 @@ mod tests {
         assert!(t.ends_with("line 1999\n"));
         assert!(t.len() < 2100);
         assert_eq!(logtail("short\n"), "short\n");
+        // One enormous first line: its start, cut, then the last 2000 bytes.
+        let t = logtail(&format!("{}\nend\n", "x".repeat(1 << 20)));
+        assert!(t.len() < 2 * HEAD_LINE_MAX + 2100, "{}", t.len());
+        assert!(t.ends_with("x\nend\n") && t.contains("more bytes)"));
     }
 }

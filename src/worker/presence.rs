@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use lapin::Channel;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions};
-use lapin::types::FieldTable;
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::{Shared, WorkerOptions};
-use crate::broker::{BrokerError, Session, publish, topology};
+use crate::broker::{BrokerError, Session, publish};
 use crate::protocol::messages::{Control, ControlAction, Heartbeat, WorkerState};
 use crate::protocol::names;
 
@@ -102,20 +100,14 @@ pub async fn listen_control(
 ) -> Result<(), BrokerError> {
     let ch = session.channel().await?;
     let key = names::control_key(id);
-    let q =
-        topology::private_queue(&ch, names::CONTROL_EXCHANGE, &[&key, names::CONTROL_ALL]).await?;
-    let mut consumer = ch
-        .basic_consume(
-            q.as_str().into(),
-            "control".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(BrokerError::amqp("consume control"))?;
+    let mut consumer = crate::broker::listen::listen_keys(
+        &ch,
+        names::CONTROL_EXCHANGE,
+        &[&key, names::CONTROL_ALL],
+    )
+    .await?;
     tokio::spawn(async move {
         while let Some(Ok(d)) = consumer.next().await {
-            let _ = d.ack(BasicAckOptions::default()).await;
             match serde_json::from_slice::<Control>(&d.data) {
                 Ok(control) => {
                     if control.action == ControlAction::Ping {

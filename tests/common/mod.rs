@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use adtop::broker::listen::Listener as Consumer;
 use adtop::protocol::messages::TestComplete;
 use adtop::protocol::names;
 use futures::StreamExt;
 use lapin::options::QueueDeleteOptions;
-use lapin::{Channel, Connection, ConnectionProperties, Consumer};
+use lapin::{Channel, Connection, ConnectionProperties};
 
 pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const ARCH: &str = "amd64";
@@ -203,7 +204,7 @@ impl Harness {
     }
 
     pub async fn listen(&self, exchange: &str, key: &str) -> Consumer {
-        adtop::broker::topology::listen(&self.ch, exchange, key)
+        adtop::broker::listen::listen(&self.ch, exchange, key)
             .await
             .expect("listen")
     }
@@ -420,7 +421,7 @@ pub async fn control(
     c: adtop::protocol::messages::Control,
 ) -> adtop::protocol::messages::ControlReply {
     let reply_key = format!("reply-{}", uuid::Uuid::new_v4());
-    let mut replies = adtop::broker::topology::listen(&h.ch, "amq.direct", &reply_key)
+    let mut replies = adtop::broker::listen::listen(&h.ch, "amq.direct", &reply_key)
         .await
         .expect("reply queue");
     let props = lapin::BasicProperties::default().with_reply_to(replies.queue());

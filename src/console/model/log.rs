@@ -41,6 +41,9 @@ static SUMMARY: LazyLock<Regex> =
 static FAIL_LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\S+)\s+FAIL\b").expect("static regex"));
 
+/// Longest line held: a longer one is broken there.
+pub const MAX_LINE: usize = 64 << 10;
+
 #[derive(Debug, Clone)]
 pub struct LogBuffer {
     pub uuid: String,
@@ -139,11 +142,13 @@ impl LogBuffer {
         let mut parts = text.split('\n');
         if let Some(first) = parts.next() {
             self.partial.push_str(first);
+            self.break_partial();
         }
         for part in parts {
             let done = std::mem::replace(&mut self.partial, part.to_string());
             self.bytes += done.len();
             self.lines.push_back(done);
+            self.break_partial();
         }
         while self.lines.len() > self.max_lines
             || (self.bytes > self.max_bytes && !self.lines.is_empty())
@@ -152,6 +157,22 @@ impl LogBuffer {
                 self.bytes -= l.len();
                 self.dropped += 1;
             }
+        }
+    }
+
+    /// A line that never ends (output that only ever returns the carriage, or a hostile
+    /// stream) is broken every [`MAX_LINE`] bytes: the partial line is not trimmed with the
+    /// others and is searched and drawn on every frame.
+    fn break_partial(&mut self) {
+        while self.partial.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !self.partial.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let rest = self.partial.split_off(cut);
+            let done = std::mem::replace(&mut self.partial, rest);
+            self.bytes += done.len();
+            self.lines.push_back(done);
         }
     }
 
@@ -293,6 +314,23 @@ mod tests {
         assert_eq!(log.get(0), None);
         log.append_chunk(&chunk(100, "x\n"));
         assert_eq!(log.missed, 100 - 22);
+    }
+
+    /// Output that never ends a line (progress bars redrawn with a carriage return) is held as
+    /// lines of at most MAX_LINE, trimmed like any others, not as one line that grows.
+    #[test]
+    fn a_line_that_never_ends_is_broken_and_trimmed() {
+        let mut log = live();
+        let piece = "é".repeat(10_000) + "\r";
+        let mut offset = 0u64;
+        for _ in 0..200 {
+            log.append_chunk(&chunk(offset, &piece));
+            offset += piece.len() as u64;
+        }
+        assert!(log.partial.len() <= MAX_LINE, "{}", log.partial.len());
+        assert!(log.lines.iter().all(|l| l.len() <= MAX_LINE));
+        assert!(log.lines.len() <= 5 && log.dropped > 0);
+        assert_eq!(log.next_offset, offset);
     }
 
     #[test]

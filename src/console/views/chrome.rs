@@ -422,7 +422,10 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App) {
             frame.set_cursor_position((x, area.y));
         }
         if let Some(e) = &p.error {
-            spans.push(Span::styled(format!("   {e}"), t.style(Role::StatusError)));
+            spans.push(Span::styled(
+                format!("   {}", s(e)),
+                t.style(Role::StatusError),
+            ));
         } else if p.kind == PromptKind::Command {
             spans.push(Span::styled(
                 "   Tab completes, Enter runs, Esc cancels",
