@@ -109,6 +109,14 @@ pub async fn answer_by(
             secs: CONFIRM_WAIT.as_secs(),
         });
     };
+    confirm_of(key, answer)
+}
+
+/// A confirm as lapin resolved it, its error named for the publish to `key`.
+pub fn confirm_of(
+    key: &str,
+    answer: lapin::Result<Confirmation>,
+) -> Result<Confirmation, BrokerError> {
     answer.map_err(BrokerError::amqp(format!("confirm of publish to {key}")))
 }
 

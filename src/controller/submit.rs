@@ -534,19 +534,16 @@ impl Publisher {
         };
         self.returns.keep(&mut confirm);
         for (st, _) in later.iter_mut() {
-            if let Step::Sent { pending, .. } = st
+            if let Step::Sent {
+                pending, outcome, ..
+            } = st
                 && let Pending::Waiting(c) = pending
                 && let Some(a) = futures::FutureExt::now_or_never(&mut *c)
             {
-                let a = a
-                    .map(|mut c| {
-                        self.returns.keep(&mut c);
-                        c
-                    })
-                    .map_err(BrokerError::amqp(format!(
-                        "confirm of publish to {}",
-                        outcome.queue
-                    )));
+                let a = publish::confirm_of(&outcome.queue, a).map(|mut c| {
+                    self.returns.keep(&mut c);
+                    c
+                });
                 *pending = Pending::Answered(Box::new(a));
             }
         }
