@@ -599,11 +599,7 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
     }
     let s = session(ctx, "logs").await?;
     let ws = read::workers(&s, WAIT, &ctx.operator).await?;
-    let Some(worker) = ws
-        .iter()
-        .map(|w| &w.heartbeat)
-        .find(|w| w.job.as_ref().is_some_and(|j| j.uuid == uuid))
-    else {
+    let Some(worker) = runs_on(&ws, uuid) else {
         s.close().await;
         if let Some(e) = read::find_result(&ctx.store, uuid).await? {
             return print_stored(ctx, &e, cap).await;
@@ -627,11 +623,7 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
             // Quiet: a test may be silent that long, or its worker gone before the log's end
             // was sent (it is not kept for anyone who missed it).
             Err(_) => {
-                let ws = read::workers(&s, WAIT, &ctx.operator).await?;
-                if ws
-                    .iter()
-                    .any(|w| w.heartbeat.job.as_ref().is_some_and(|j| j.uuid == uuid))
-                {
+                if runs_on(&read::workers(&s, WAIT, &ctx.operator).await?, uuid).is_some() {
                     continue;
                 }
                 s.close().await;
@@ -665,6 +657,16 @@ pub async fn logs(ctx: &Context, uuid: &str, follow: bool, cap: u64) -> Result<u
     }
     s.close().await;
     Ok(0)
+}
+
+/// The heartbeat of the worker that runs `uuid`, if one does.
+fn runs_on<'a>(
+    ws: &'a [read::Seen],
+    uuid: &str,
+) -> Option<&'a crate::protocol::messages::Heartbeat> {
+    ws.iter()
+        .map(|w| &w.heartbeat)
+        .find(|w| w.job.as_ref().is_some_and(|j| j.uuid == uuid))
 }
 
 /// A followed log quiet this long: is its job still running?
